@@ -1,0 +1,1 @@
+//! AWS Nitro Enclave Image Format (EIF).

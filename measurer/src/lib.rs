@@ -1,0 +1,17 @@
+//! The measurer computes, from build outputs, the values that TEE hardware will report at launch,
+//! bit for bit with the hardware and the reference tools:
+//!
+//! - [`eif`]: the AWS Nitro Enclave Image Format: a streaming, validating reader, a byte-deterministic
+//!   writer (with P-384 signing) and the PCR0/1/2/8 computation ([`pcr`]).
+//! - [`snp`]: the AMD SEV-SNP launch digest of a direct-boot guest (OVMF + kernel + initrd + cmdline),
+//!   identical to `sev-snp-measure` 0.0.13.
+//!
+//! It is a pure library: no async runtime, no network, no database. Large inputs are streamed, never
+//! read whole into memory.
+
+pub mod digest;
+pub mod eif;
+pub mod pcr;
+pub mod snp;
+
+pub use digest::Digest384;
