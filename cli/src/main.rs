@@ -1,1 +1,63 @@
-fn main() {}
+//! `mpr`, the Measured Prover Registry command line: a thin front over the library crates.
+
+mod commands;
+mod nitro_json;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "mpr", version, about = "Build, measure and publish TEE images of the Midnight prover")]
+struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Log more (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read, validate and write AWS Nitro Enclave Image Format (EIF) files.
+    #[command(subcommand)]
+    Eif(commands::eif::EifCommand),
+    /// Compute what the hardware will report: Nitro PCRs, SEV-SNP launch digests.
+    #[command(subcommand)]
+    Measure(commands::measure::MeasureCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Eif(command) => commands::eif::run(command, cli.json),
+        Command::Measure(command) => commands::measure::run(command, cli.json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine and runs every test: formatting, clippy with warnings as errors, unit and
+# integration tests, the conformance cross-checks against AWS's EIF crate and sev-snp-measure 0.0.13
+# (thousands of random cases), and a compile check of the fuzz targets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source ci/setup.sh
+setup_references
+
+echo "test: cargo fmt --check"
+cargo fmt --all --check
+echo "test: cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+echo "test: cargo test (including the cross-checks, which are #[ignore]d without the reference tools)"
+cargo test --workspace --locked -- --include-ignored
+echo "test: fuzz targets compile"
+cargo check --quiet --locked --manifest-path fuzz/Cargo.toml --bins
+echo "test: all passed"

@@ -1,0 +1,10 @@
+//! One module per `mpr` subcommand group.
+
+pub mod eif;
+pub mod measure;
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
