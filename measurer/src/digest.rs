@@ -41,7 +41,7 @@ impl fmt::Debug for Digest384 {
 }
 
 /// Why a string is not a SHA-384 value.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ParseDigestError {
     #[error("expected 96 hex digits (a SHA-384 value), got {0} characters")]
     Length(usize),

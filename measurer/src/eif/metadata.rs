@@ -1,0 +1,141 @@
+//! The metadata section (type 5): identity information about the image. It is not measured, so it
+//! never changes a PCR, but it is part of the file bytes and the CRC.
+
+use serde::{Deserialize, Serialize};
+
+/// Mirrors AWS's `EifIdentityInfo`: the field order and JSON key names below are what makes our metadata
+/// section byte-identical to EifBuilder's (compact `serde_json` output, keys in declaration order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EifMetadata {
+    #[serde(rename = "ImageName")]
+    pub image_name: String,
+    #[serde(rename = "ImageVersion")]
+    pub image_version: String,
+    #[serde(rename = "BuildMetadata")]
+    pub build: BuildMetadata,
+    /// nitro-cli stores the full `docker image inspect` output here.
+    #[serde(rename = "DockerInfo", default)]
+    pub docker_info: serde_json::Value,
+    /// Free-form JSON; `null` when absent.
+    #[serde(rename = "CustomMetadata", default)]
+    pub custom: serde_json::Value,
+}
+
+/// Mirrors AWS's `EifBuildInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildMetadata {
+    /// RFC 3339; see [`rfc3339_from_unix`] for a reproducible value.
+    #[serde(rename = "BuildTime")]
+    pub build_time: String,
+    #[serde(rename = "BuildTool")]
+    pub build_tool: String,
+    #[serde(rename = "BuildToolVersion")]
+    pub build_tool_version: String,
+    #[serde(rename = "OperatingSystem")]
+    pub operating_system: String,
+    #[serde(rename = "KernelVersion")]
+    pub kernel_version: String,
+}
+
+impl EifMetadata {
+    /// The exact bytes of the metadata section.
+    pub fn to_section_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+}
+
+const SECONDS_PER_DAY: u64 = 86_400;
+
+/// Formats Unix seconds as chrono's `DateTime<Utc>::to_rfc3339()` does for a whole second, e.g.
+/// `1970-01-01T00:00:00+00:00`, so a fixed build time (such as `SOURCE_DATE_EPOCH`) gives the same
+/// metadata bytes as nitro-cli given that time. Years past 9999 get chrono's explicit `+` sign.
+pub fn rfc3339_from_unix(secs: u64) -> String {
+    let days = secs / SECONDS_PER_DAY;
+    let seconds_of_day = secs % SECONDS_PER_DAY;
+    let (year, month, day) = civil_from_days(days);
+    let year = if year <= 9999 {
+        format!("{year:04}")
+    } else {
+        format!("+{year}")
+    };
+    format!(
+        "{year}-{month:02}-{day:02}T{:02}:{:02}:{:02}+00:00",
+        seconds_of_day / 3600,
+        seconds_of_day % 3600 / 60,
+        seconds_of_day % 60
+    )
+}
+
+/// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01, by shifting the year to start
+/// in March so the leap day falls at the end of the 400-year cycle arithmetic. Unsigned throughout:
+/// inputs are never before the epoch, and u64::MAX seconds is only ~5.8e11 years.
+fn civil_from_days(days_since_epoch: u64) -> (u64, u64, u64) {
+    // 719_468 days separate 0000-03-01 from 1970-01-01.
+    let days = days_since_epoch + 719_468;
+    let era = days / 146_097;
+    let day_of_era = days % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_chrono_formatting() {
+        assert_eq!(rfc3339_from_unix(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(rfc3339_from_unix(951_782_400), "2000-02-29T00:00:00+00:00");
+        assert_eq!(
+            rfc3339_from_unix(1_718_291_918),
+            "2024-06-13T15:18:38+00:00"
+        );
+        assert_eq!(
+            rfc3339_from_unix(253_402_300_799),
+            "9999-12-31T23:59:59+00:00"
+        );
+        assert_eq!(
+            rfc3339_from_unix(253_402_300_800),
+            "+10000-01-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            rfc3339_from_unix(4_107_542_400),
+            "2100-03-01T00:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn metadata_serialises_like_eif_identity_info() {
+        let metadata = EifMetadata {
+            image_name: "toy".into(),
+            image_version: "1.0".into(),
+            build: BuildMetadata {
+                build_time: rfc3339_from_unix(0),
+                build_tool: "eifref".into(),
+                build_tool_version: "0.1.0".into(),
+                operating_system: "OS".into(),
+                kernel_version: "kernel".into(),
+            },
+            docker_info: serde_json::Value::Null,
+            custom: serde_json::Value::Null,
+        };
+        let expected = r#"{"ImageName":"toy","ImageVersion":"1.0","BuildMetadata":{"BuildTime":"1970-01-01T00:00:00+00:00","BuildTool":"eifref","BuildToolVersion":"0.1.0","OperatingSystem":"OS","KernelVersion":"kernel"},"DockerInfo":null,"CustomMetadata":null}"#;
+        let bytes = metadata.to_section_bytes().unwrap();
+        assert_eq!(String::from_utf8(bytes.clone()).unwrap(), expected);
+        assert_eq!(bytes.len(), 234);
+        assert_eq!(
+            serde_json::from_slice::<EifMetadata>(&bytes).unwrap(),
+            metadata
+        );
+    }
+}
