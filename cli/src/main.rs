@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
-#[command(name = "mpr", version, about = "Build, measure and publish TEE images of the Midnight prover")]
+#[command(
+    name = "mpr",
+    version,
+    about = "Build, measure and publish TEE images of the Midnight prover"
+)]
 struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]

@@ -97,7 +97,10 @@ fn eif_build_then_describe_prints_nitro_cli_measurements() {
     assert_eq!(described["IsSigned"], false);
     assert_eq!(described["CheckCRC"], true);
     assert_eq!(described["Cmdline"], "console=ttyS0");
-    assert_eq!(described["Metadata"]["BuildTime"], "1970-01-01T00:00:00+00:00");
+    assert_eq!(
+        described["Metadata"]["BuildTime"],
+        "1970-01-01T00:00:00+00:00"
+    );
     assert_eq!(described["Metadata"]["BuildTool"], "mpr");
     assert_eq!(described["Sections"].as_array().unwrap().len(), 6);
 
@@ -123,7 +126,13 @@ fn measure_nitro_from_components_equals_the_eif() {
     let (eif, args) = build_toy(dir.path());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     stdout(&mpr(&args));
-    let from_eif = stdout(&mpr(&["measure", "nitro", "--json", "--eif", eif.to_str().unwrap()]));
+    let from_eif = stdout(&mpr(&[
+        "measure",
+        "nitro",
+        "--json",
+        "--eif",
+        eif.to_str().unwrap(),
+    ]));
     let d = dir.path();
     let from_parts = stdout(&mpr(&[
         "measure",
@@ -150,7 +159,12 @@ fn measure_pcr_matches_nitro_cli_pcr_definition() {
     // nitro-cli pcr --input F = SHA384(48 zero bytes || SHA384(F)); for the empty file:
     let dir = tempfile::tempdir().unwrap();
     let empty = write(dir.path(), "empty", b"");
-    let out = stdout(&mpr(&["measure", "pcr", "--input", empty.to_str().unwrap()]));
+    let out = stdout(&mpr(&[
+        "measure",
+        "pcr",
+        "--input",
+        empty.to_str().unwrap(),
+    ]));
     // An independent computation of the same definition, by Python's hashlib.
     let expected = Command::new("python3")
         .args([
@@ -178,7 +192,11 @@ fn eif_describe_rejects_bad_files_with_a_clear_message() {
     bad_crc[last] ^= 0xff;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated-header.eif", good[..100].to_vec(), "trunc"),
-        ("truncated-section.eif", good[..good.len() - 3].to_vec(), "trunc"),
+        (
+            "truncated-section.eif",
+            good[..good.len() - 3].to_vec(),
+            "trunc",
+        ),
         ("magic.eif", bad_magic, "magic"),
         ("crc.eif", bad_crc, "crc"),
         ("empty.eif", Vec::new(), "trunc"),
@@ -201,20 +219,45 @@ fn measure_snp_prints_the_debian_ovmf_vector() {
     require_ovmf();
     // cvm-measurements notes, vector B: bookworm OVMF.fd, EPYC-v4, 4 vCPUs, guest features 0x21.
     let out = stdout(&mpr(&[
-        "measure", "snp", "--ovmf", OVMF, "--vcpus", "4", "--vcpu-type", "EPYC-v4", "--guest-features", "0x21",
+        "measure",
+        "snp",
+        "--ovmf",
+        OVMF,
+        "--vcpus",
+        "4",
+        "--vcpu-type",
+        "EPYC-v4",
+        "--guest-features",
+        "0x21",
     ]));
     assert_eq!(
         out.trim(),
         "4842cf9f01c38c50535c62e34990ed6c1e8ab4676304545465367358527c359ba164717398516457f8f986cea3e9a221"
     );
     let json: serde_json::Value = serde_json::from_str(&stdout(&mpr(&[
-        "measure", "snp", "--json", "--ovmf", OVMF, "--vcpus", "4", "--vcpu-type", "EPYC-v4",
-        "--guest-features", "0x21",
+        "measure",
+        "snp",
+        "--json",
+        "--ovmf",
+        OVMF,
+        "--vcpus",
+        "4",
+        "--vcpu-type",
+        "EPYC-v4",
+        "--guest-features",
+        "0x21",
     ])))
     .unwrap();
     assert_eq!(json["digest"], out.trim());
     assert_eq!(json["vcpus"], 4);
-    let ovmf_hash = stdout(&mpr(&["measure", "snp", "--mode", "snp:ovmf-hash", "--ovmf", OVMF]));
+    let ovmf_hash = stdout(&mpr(&[
+        "measure",
+        "snp",
+        "--mode",
+        "snp:ovmf-hash",
+        "--ovmf",
+        OVMF,
+    ]));
     assert_eq!(
         ovmf_hash.trim(),
         "ba2c811512ef868474f239a21f7d7057d65a20de87a003c4f116e4fb1573183bfbcd75c3e99b2f558575a5d0094f73c6"
@@ -228,13 +271,28 @@ fn measure_snp_refuses_what_the_python_tool_gets_wrong() {
     let kernel = write(dir.path(), "kernel", b"KERNEL");
     // Debian's OVMF.fd has SEV metadata but no kernel-hashes table: a --kernel cannot be measured.
     let err = stderr_of_failure(&mpr(&[
-        "measure", "snp", "--ovmf", OVMF, "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--kernel",
+        "measure",
+        "snp",
+        "--ovmf",
+        OVMF,
+        "--vcpus",
+        "1",
+        "--vcpu-type",
+        "EPYC-v4",
+        "--kernel",
         kernel.to_str().unwrap(),
     ]));
     assert!(err.to_lowercase().contains("hash"), "{err}");
     // The 4 MiB build has no SEV metadata at all.
     let err = stderr_of_failure(&mpr(&[
-        "measure", "snp", "--ovmf", "/usr/share/OVMF/OVMF_CODE_4M.fd", "--vcpus", "1", "--vcpu-type", "EPYC-v4",
+        "measure",
+        "snp",
+        "--ovmf",
+        "/usr/share/OVMF/OVMF_CODE_4M.fd",
+        "--vcpus",
+        "1",
+        "--vcpu-type",
+        "EPYC-v4",
     ]));
     assert!(err.contains("SEV"), "{err}");
     // QEMU needs a vCPU signature, as in sev-snp-measure.
@@ -243,7 +301,14 @@ fn measure_snp_refuses_what_the_python_tool_gets_wrong() {
     // Garbage firmware.
     let junk = write(dir.path(), "junk.fd", &[0x5a; 8192]);
     let err = stderr_of_failure(&mpr(&[
-        "measure", "snp", "--ovmf", junk.to_str().unwrap(), "--vcpus", "1", "--vcpu-type", "EPYC",
+        "measure",
+        "snp",
+        "--ovmf",
+        junk.to_str().unwrap(),
+        "--vcpus",
+        "1",
+        "--vcpu-type",
+        "EPYC",
     ]));
     assert!(!err.contains("panicked"), "{err}");
 }
@@ -275,7 +340,15 @@ fn measure_snp_cli_matches_sev_snp_measure_cli() {
             .args(*case)
             .output()
             .expect("sev-snp-measure runs");
-        assert!(theirs.status.success(), "{case:?}: {}", String::from_utf8_lossy(&theirs.stderr));
-        assert_eq!(stdout(&mpr(&ours)), String::from_utf8(theirs.stdout).unwrap(), "{case:?}");
+        assert!(
+            theirs.status.success(),
+            "{case:?}: {}",
+            String::from_utf8_lossy(&theirs.stderr)
+        );
+        assert_eq!(
+            stdout(&mpr(&ours)),
+            String::from_utf8(theirs.stdout).unwrap(),
+            "{case:?}"
+        );
     }
 }

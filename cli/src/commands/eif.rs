@@ -23,7 +23,7 @@ pub enum EifCommand {
         file: PathBuf,
     },
     /// Write a byte-deterministic EIF from a kernel, a cmdline and ramdisks (nitro-cli's section order).
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -73,7 +73,7 @@ pub struct BuildArgs {
 pub fn run(command: EifCommand, json: bool) -> Result<()> {
     match command {
         EifCommand::Describe { file } => describe(&file, json),
-        EifCommand::Build(args) => build(args, json),
+        EifCommand::Build(args) => build(*args, json),
     }
 }
 
@@ -97,9 +97,18 @@ fn print_description(d: &EifDescription) {
         d.crc32
     );
     println!("Sections:");
-    println!("  {:>2}  {:<9} {:>12} {:>12}", "#", "kind", "offset", "size");
+    println!(
+        "  {:>2}  {:<9} {:>12} {:>12}",
+        "#", "kind", "offset", "size"
+    );
     for s in &d.sections {
-        println!("  {:>2}  {:<9} {:>12} {:>12}", s.index, s.kind.to_string(), s.offset, s.size);
+        println!(
+            "  {:>2}  {:<9} {:>12} {:>12}",
+            s.index,
+            s.kind.to_string(),
+            s.offset,
+            s.size
+        );
     }
     println!("Cmdline: {}", d.cmdline);
     if let Some(m) = &d.metadata {
@@ -280,7 +289,10 @@ fn read_small(path: &Path) -> Result<Vec<u8>> {
         .with_context(|| format!("cannot read {}", path.display()))?
         .len();
     if size > LIMIT {
-        bail!("{} is {size} bytes; at most {LIMIT} expected here", path.display());
+        bail!(
+            "{} is {size} bytes; at most {LIMIT} expected here",
+            path.display()
+        );
     }
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -344,10 +356,12 @@ fn kernel_identity(args: &BuildArgs) -> Result<(String, String)> {
         None => return Ok(("unknown".to_string(), "unknown".to_string())),
     };
     let text = String::from_utf8_lossy(&read_small(&config)?).into_owned();
-    let line = text
-        .lines()
-        .nth(2)
-        .with_context(|| format!("{} has fewer than 3 lines; is it a kernel .config?", config.display()))?;
+    let line = text.lines().nth(2).with_context(|| {
+        format!(
+            "{} has fewer than 3 lines; is it a kernel .config?",
+            config.display()
+        )
+    })?;
     let words: Vec<&str> = line.split([' ', '/', '-']).collect();
     match (words.get(1), words.get(3)) {
         (Some(os), Some(version)) => Ok((os.to_string(), version.to_string())),

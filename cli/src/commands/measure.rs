@@ -231,29 +231,27 @@ fn snp_params(args: &SnpArgs) -> Result<SnpParams> {
     // Zero counts as absent there (Python truthiness), so 0 falls through to the next option too.
     let family = args.vcpu_family.filter(|&f| f != 0);
     let sig = args.vcpu_sig.filter(|&s| s != 0);
-    let vcpu_sig = match (family, sig, args.vcpu_type) {
-        (Some(family), _, _) => Some(snp::vcpu_signature(
-            family,
-            args.vcpu_model.unwrap_or_default(),
-            args.vcpu_stepping.unwrap_or_default(),
-        )),
-        (None, Some(sig), _) => Some(
-            u32::try_from(sig).with_context(|| format!("--vcpu-sig {sig:#x} does not fit in 32 bits"))?,
-        ),
-        (None, None, Some(vcpu_type)) => Some(vcpu_type.signature()),
-        (None, None, None) => None,
-    };
-    let vcpu_sig = match (vcpu_sig, args.vmm_type) {
-        (Some(sig), _) => sig,
-        (None, VmmType::Qemu) => bail!(
+    let (vcpu_sig, vcpu_type) = match (family, sig, args.vcpu_type) {
+        (Some(family), _, _) => {
+            let model = args.vcpu_model.unwrap_or_default();
+            let stepping = args.vcpu_stepping.unwrap_or_default();
+            (snp::vcpu_signature(family, model, stepping), None)
+        }
+        (None, Some(sig), _) => {
+            let sig = u32::try_from(sig)
+                .with_context(|| format!("--vcpu-sig {sig:#x} does not fit in 32 bits"))?;
+            (sig, None)
+        }
+        (None, None, Some(vcpu_type)) => (vcpu_type.signature(), Some(vcpu_type)),
+        (None, None, None) if args.vmm_type == VmmType::Qemu => bail!(
             "missing --vcpu-type, --vcpu-sig or --vcpu-family: QEMU guests put the vCPU signature in the VMSA"
         ),
         // ec2 and gce VMSAs carry a fixed RDX; the signature is not measured.
-        (None, _) => 0,
+        (None, None, None) => (0, None),
     };
     Ok(SnpParams {
         vcpus,
-        vcpu_type: args.vcpu_type,
+        vcpu_type,
         vcpu_sig,
         vmm: args.vmm_type,
         guest_features: GuestFeatures(args.guest_features),
@@ -271,7 +269,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
