@@ -218,7 +218,7 @@ fn eif_describe_rejects_bad_files_with_a_clear_message() {
 fn measure_snp_prints_the_debian_ovmf_vector() {
     require_ovmf();
     // cvm-measurements notes, vector B: bookworm OVMF.fd, EPYC-v4, 4 vCPUs, guest features 0x21.
-    let out = stdout(&mpr(&[
+    let args = [
         "measure",
         "snp",
         "--ovmf",
@@ -229,25 +229,14 @@ fn measure_snp_prints_the_debian_ovmf_vector() {
         "EPYC-v4",
         "--guest-features",
         "0x21",
-    ]));
+    ];
+    let out = stdout(&mpr(&args));
     assert_eq!(
         out.trim(),
         "4842cf9f01c38c50535c62e34990ed6c1e8ab4676304545465367358527c359ba164717398516457f8f986cea3e9a221"
     );
-    let json: serde_json::Value = serde_json::from_str(&stdout(&mpr(&[
-        "measure",
-        "snp",
-        "--json",
-        "--ovmf",
-        OVMF,
-        "--vcpus",
-        "4",
-        "--vcpu-type",
-        "EPYC-v4",
-        "--guest-features",
-        "0x21",
-    ])))
-    .unwrap();
+    let with_json: Vec<&str> = args.iter().copied().chain(["--json"]).collect();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&mpr(&with_json))).unwrap();
     assert_eq!(json["digest"], out.trim());
     assert_eq!(json["vcpus"], 4);
     let ovmf_hash = stdout(&mpr(&[
