@@ -13,7 +13,7 @@ mpr=$CARGO_TARGET_DIR/release/mpr
 out=${MPR_DEMO_DIR:-$MPR_CACHE/demo}
 mkdir -p "$out"
 
-# Sample components: fixed pseudo-random bytes (SHAKE-free, just SHA-256 in counter mode) so every run and
+# Sample components: fixed pseudo-random bytes (SHA-256 in counter mode), so every run and
 # every machine measures the same thing.
 python3 - "$out" <<'PY'
 import hashlib, pathlib, sys

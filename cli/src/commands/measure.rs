@@ -87,8 +87,10 @@ pub struct SnpArgs {
     /// vCPU family (with --vcpu-model and --vcpu-stepping).
     #[arg(long, requires_all = ["vcpu_model", "vcpu_stepping"])]
     vcpu_family: Option<u32>,
+    /// vCPU model (with --vcpu-family).
     #[arg(long)]
     vcpu_model: Option<u32>,
+    /// vCPU stepping (with --vcpu-family).
     #[arg(long)]
     vcpu_stepping: Option<u32>,
     /// VMM: QEMU (self-hosted), ec2 (AWS) or gce (Google Cloud).
