@@ -49,11 +49,12 @@ impl From<&NitroPcrs> for MeasurementsDocument {
 }
 
 /// Text form shared by every command that prints PCRs.
-pub fn print_pcrs(pcrs: &NitroPcrs) {
-    println!("PCR0 {}", pcrs.pcr0);
-    println!("PCR1 {}", pcrs.pcr1);
-    println!("PCR2 {}", pcrs.pcr2);
+pub fn print_pcrs(pcrs: &NitroPcrs) -> std::io::Result<()> {
+    outln!("PCR0 {}", pcrs.pcr0)?;
+    outln!("PCR1 {}", pcrs.pcr1)?;
+    outln!("PCR2 {}", pcrs.pcr2)?;
     if let Some(pcr8) = &pcrs.pcr8 {
-        println!("PCR8 {pcr8}");
+        outln!("PCR8 {pcr8}")?;
     }
+    Ok(())
 }

@@ -30,12 +30,15 @@ fn launch_digest(c: &mut Criterion) {
             snp::launch_digest_only(&firmware, &params(64)).expect("digest")
         })
     });
-    group.bench_function("parse + launch_digest_only, 64 vCPUs (file in memory)", |b| {
-        b.iter(|| {
-            let firmware = Firmware::parse(bytes.clone()).expect("firmware");
-            snp::launch_digest_only(&firmware, &params(64)).expect("digest")
-        })
-    });
+    group.bench_function(
+        "parse + launch_digest_only, 64 vCPUs (file in memory)",
+        |b| {
+            b.iter(|| {
+                let firmware = Firmware::parse(bytes.clone()).expect("firmware");
+                snp::launch_digest_only(&firmware, &params(64)).expect("digest")
+            })
+        },
+    );
     group.finish();
 }
 

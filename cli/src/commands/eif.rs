@@ -83,60 +83,67 @@ fn describe(file: &Path, json: bool) -> Result<()> {
     if json {
         print_json(&DescribeDocument::from(&description))
     } else {
-        print_description(&description);
-        Ok(())
+        Ok(print_description(&description)?)
     }
 }
 
-fn print_description(d: &EifDescription) {
-    println!(
+fn print_description(d: &EifDescription) -> std::io::Result<()> {
+    outln!(
         "EIF version {}, {}, {} bytes, CRC-32 {:#010x} (valid)",
         d.version,
         arch_name(d.arch),
         d.file_size,
         d.crc32
-    );
-    println!("Sections:");
-    println!(
+    )?;
+    outln!(
+        "Defaults (unused by the hypervisor): {} MiB memory, {} vCPUs",
+        d.default_mem >> 20,
+        d.default_cpus
+    )?;
+    outln!("Sections:")?;
+    outln!(
         "  {:>2}  {:<9} {:>12} {:>12}",
-        "#", "kind", "offset", "size"
-    );
+        "#",
+        "kind",
+        "offset",
+        "size"
+    )?;
     for s in &d.sections {
-        println!(
+        outln!(
             "  {:>2}  {:<9} {:>12} {:>12}",
             s.index,
             s.kind.to_string(),
             s.offset,
             s.size
-        );
+        )?;
     }
-    println!("Cmdline: {}", d.cmdline);
+    outln!("Cmdline: {}", d.cmdline)?;
     if let Some(m) = &d.metadata {
-        println!("Image: {} {}", m.image_name, m.image_version);
-        println!(
+        outln!("Image: {} {}", m.image_name, m.image_version)?;
+        outln!(
             "Built: {} by {} {} (kernel {} {})",
             m.build.build_time,
             m.build.build_tool,
             m.build.build_tool_version,
             m.build.operating_system,
             m.build.kernel_version
-        );
+        )?;
     }
     match &d.signature {
-        None => println!("Signature: none"),
+        None => outln!("Signature: none")?,
         Some(sig) => {
             let status = match &sig.status {
                 SignatureStatus::Valid => "valid".to_string(),
                 SignatureStatus::Invalid(why) => format!("INVALID: {why}"),
             };
-            println!("Signature: {status}");
-            println!("  subject {}", sig.subject);
-            println!("  issuer  {}", sig.issuer);
-            println!("  valid   {} .. {}", sig.not_before, sig.not_after);
+            outln!("Signature: {status}")?;
+            outln!("  subject {}", sig.subject)?;
+            outln!("  issuer  {}", sig.issuer)?;
+            outln!("  valid   {} .. {}", sig.not_before, sig.not_after)?;
         }
     }
-    println!("Measurements (SHA-384):");
-    print_pcrs(&d.pcrs);
+    outln!("Measurements (SHA-384):")?;
+    print_pcrs(&d.pcrs)
 }
 
 fn arch_name(arch: Arch) -> &'static str {
@@ -275,9 +282,8 @@ fn build(args: BuildArgs, json: bool) -> Result<()> {
             crc32: format!("{:#010x}", written.crc32),
         })
     } else {
-        println!("Wrote {} ({} bytes)", args.output.display(), written.size);
-        print_pcrs(&written.pcrs);
-        Ok(())
+        outln!("Wrote {} ({} bytes)", args.output.display(), written.size)?;
+        Ok(print_pcrs(&written.pcrs)?)
     }
 }
 

@@ -160,8 +160,7 @@ fn nitro(args: NitroArgs, json: bool) -> Result<()> {
     if json {
         print_json(&MeasurementsDocument::from(&pcrs))
     } else {
-        print_pcrs(&pcrs);
-        Ok(())
+        Ok(print_pcrs(&pcrs)?)
     }
 }
 
@@ -185,7 +184,7 @@ fn pcr_only(args: PcrArgs, json: bool) -> Result<()> {
         // nitro-cli pcr prints {"PCR": "<hex>"}.
         print_json(&serde_json::json!({ "PCR": value.to_hex() }))
     } else {
-        println!("{value}");
+        outln!("{value}")?;
         Ok(())
     }
 }
@@ -216,8 +215,8 @@ fn snp(args: SnpArgs, json: bool) -> Result<()> {
         }
     };
     match args.output_format {
-        OutputFormat::Hex => println!("{digest}"),
-        OutputFormat::Base64 => println!("{}", base64_encode(digest.as_bytes())),
+        OutputFormat::Hex => outln!("{digest}")?,
+        OutputFormat::Base64 => outln!("{}", base64_encode(digest.as_bytes()))?,
     }
     Ok(())
 }
