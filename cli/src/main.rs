@@ -10,6 +10,7 @@ macro_rules! outln {
 
 mod commands;
 mod nitro_json;
+mod progress;
 
 use std::process::ExitCode;
 

@@ -72,7 +72,7 @@ pub fn measure_components(
         return Err(EifError::NoRamdisk);
     }
     let pcr8 = signing_certificate.map(pcr8_of_certificate).transpose()?;
-    let ((), measured) = measure_while(|feeder| {
+    let ((), measured) = measure_while(&|_| {}, |feeder| {
         InputFile::open(kernel, "kernel")?.copy_into(
             feeder,
             Measured::Boot,

@@ -6,7 +6,10 @@ mod eif_support;
 use std::io::Cursor;
 
 use eif_support::*;
-use measurer::eif::{describe, describe_reader, write_eif, Arch, SectionKind};
+use measurer::eif::{
+    describe, describe_reader, describe_with_progress, write_eif, write_eif_with_progress, Arch,
+    SectionKind,
+};
 use measurer::pcr::{extend, measure_components, pcr_of_reader};
 use measurer::Digest384;
 use sha2::{Digest, Sha256, Sha384};
@@ -183,4 +186,32 @@ fn large_multi_chunk_inputs_round_trip() {
         crc32fast::hash(&[&bytes[..544], &bytes[548..]].concat())
     );
     assert_eq!(describe(&output).unwrap().pcrs, written.pcrs);
+}
+
+#[test]
+fn progress_reports_a_rising_byte_count_that_ends_at_everything_hashed() {
+    use std::cell::RefCell;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("toy.eif");
+    let seen = RefCell::new(Vec::new());
+    let written = write_eif_with_progress(&toy_spec(dir.path()), &output, &|n| {
+        seen.borrow_mut().push(n)
+    })
+    .unwrap();
+    let while_writing = seen.take();
+    assert!(
+        while_writing.windows(2).all(|w| w[0] < w[1]),
+        "{while_writing:?}"
+    );
+    // Everything after the header: the header is written last, once PCR0 is known.
+    assert_eq!(while_writing.last().copied(), Some(written.size - 548));
+
+    describe_with_progress(&output, &|n| seen.borrow_mut().push(n)).unwrap();
+    let while_reading = seen.take();
+    assert!(
+        while_reading.windows(2).all(|w| w[0] < w[1]),
+        "{while_reading:?}"
+    );
+    // Every byte but the header's CRC field is fed to the CRC.
+    assert_eq!(while_reading.last().copied(), Some(written.size - 4));
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::print_json;
 use crate::nitro_json::{print_pcrs, Measurements, MeasurementsDocument};
+use crate::progress::bytes_bar;
 
 #[derive(Debug, Subcommand)]
 pub enum EifCommand {
@@ -78,8 +79,13 @@ pub fn run(command: EifCommand, json: bool) -> Result<()> {
 }
 
 fn describe(file: &Path, json: bool) -> Result<()> {
-    let description =
-        eif::describe(file).with_context(|| format!("{} is not a valid EIF", file.display()))?;
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .len();
+    let bar = bytes_bar(size, "reading");
+    let description = eif::describe_with_progress(file, &|done| bar.set_position(done))
+        .with_context(|| format!("{} is not a valid EIF", file.display()))?;
+    bar.finish_and_clear();
     if json {
         print_json(&DescribeDocument::from(&description))
     } else {
@@ -261,8 +267,14 @@ fn build(args: BuildArgs, json: bool) -> Result<()> {
         metadata,
         signing,
     };
-    let written = eif::write_eif(&spec, &args.output)
+    let mut total = std::fs::metadata(&spec.kernel).map_or(0, |m| m.len());
+    for ramdisk in &spec.ramdisks {
+        total += std::fs::metadata(ramdisk).map_or(0, |m| m.len());
+    }
+    let bar = bytes_bar(total, "writing");
+    let written = eif::write_eif_with_progress(&spec, &args.output, &|done| bar.set_position(done))
         .with_context(|| format!("cannot write {}", args.output.display()))?;
+    bar.finish_and_clear();
     if json {
         #[derive(Serialize)]
         struct BuildDocument<'a> {

@@ -51,15 +51,21 @@ pub(crate) struct Measurements {
     pub crc: crc32fast::Hasher,
 }
 
+/// Told the running total of bytes fed after each chunk, on the producer's thread: it drives progress
+/// bars on multi-gigabyte images.
+pub type Progress<'a> = &'a dyn Fn(u64);
+
 /// The producer's handle: everything fed goes to the hashing threads in order.
-pub(crate) struct Feeder {
+pub(crate) struct Feeder<'p> {
     pcr0_queue: SyncSender<Piece>,
     pcr2_crc_queue: SyncSender<Piece>,
     /// Chunks handed out recently, reused once both threads have dropped them (saves page faults).
     in_flight: VecDeque<Arc<Vec<u8>>>,
+    progress: Progress<'p>,
+    fed: u64,
 }
 
-impl Feeder {
+impl Feeder<'_> {
     /// Feeds a small in-memory run of bytes.
     pub fn feed(&mut self, bytes: &[u8], measured: Measured) -> Result<(), EifError> {
         self.send(Arc::new(bytes.to_vec()), measured)
@@ -130,7 +136,9 @@ impl Feeder {
         if self.in_flight.len() > 2 * CHANNEL_DEPTH + 4 {
             self.in_flight.pop_front();
         }
+        self.fed = self.fed.saturating_add(bytes.len() as u64);
         self.in_flight.push_back(bytes);
+        (self.progress)(self.fed);
         Ok(())
     }
 }
@@ -152,7 +160,8 @@ fn read_fully(source: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usiz
 /// Runs `produce` with a [`Feeder`] while two threads hash what it feeds; returns its result and the
 /// measurements of everything fed. If `produce` fails, its error is returned and the hashes discarded.
 pub(crate) fn measure_while<T>(
-    produce: impl FnOnce(&mut Feeder) -> Result<T, EifError>,
+    progress: Progress<'_>,
+    produce: impl FnOnce(&mut Feeder<'_>) -> Result<T, EifError>,
 ) -> Result<(T, Measurements), EifError> {
     std::thread::scope(|scope| {
         let (pcr0_queue, pcr0_pieces) = sync_channel(CHANNEL_DEPTH);
@@ -164,6 +173,8 @@ pub(crate) fn measure_while<T>(
             pcr0_queue,
             pcr2_crc_queue,
             in_flight: VecDeque::new(),
+            progress,
+            fed: 0,
         };
         let produced = produce(&mut feeder);
         // Closing the queues is what tells the threads the input is complete.
@@ -238,7 +249,7 @@ mod tests {
         let boot: Vec<u8> = (0..(CHUNK_SIZE + 77)).map(|i| (i % 251) as u8).collect();
         let app = b"application".to_vec();
         let late_boot = b"late boot".to_vec();
-        let (_, m) = measure_while(|feeder| {
+        let (_, m) = measure_while(&|_| {}, |feeder| {
             feeder.feed(b"header", Measured::Unmeasured)?;
             feeder.copy(
                 &mut boot.as_slice(),
@@ -262,7 +273,7 @@ mod tests {
 
     #[test]
     fn a_short_source_is_an_error_not_a_silent_short_hash() {
-        let error = measure_while(|feeder| {
+        let error = measure_while(&|_| {}, |feeder| {
             feeder.copy(
                 &mut &b"abc"[..],
                 10,

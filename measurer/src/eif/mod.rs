@@ -24,11 +24,12 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use error::EifError;
+pub use hashing::Progress;
 pub use metadata::{rfc3339_from_unix, BuildMetadata, EifMetadata};
-pub use reader::{describe, describe_reader, EifDescription, SectionInfo};
+pub use reader::{describe, describe_reader, describe_with_progress, EifDescription, SectionInfo};
 pub use signature::{SignatureInfo, SignatureStatus};
 pub use signing::SigningMaterial;
-pub use writer::{write_eif, EifSpec, WrittenEif};
+pub use writer::{write_eif, write_eif_with_progress, EifSpec, WrittenEif};
 
 /// The CPU architecture an EIF boots on (header flags bit 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ use super::format::{
     FileHeader, SectionHeader, HEADER_CRC_COVERED, HEADER_SIZE, MAGIC, MAX_SECTIONS,
 };
 use super::format::{SECTION_HEADER_SIZE, SUPPORTED_VERSIONS};
-use super::hashing::{measure_while, Measured};
+use super::hashing::{measure_while, Measured, Progress};
 use super::signature::{inspect_signature_section, SignatureInfo};
 use super::{Arch, EifMetadata, SectionKind};
 use crate::pcr::NitroPcrs;
@@ -54,13 +54,28 @@ pub struct EifDescription {
 
 /// Reads, validates and measures the EIF at `path`.
 pub fn describe(path: &Path) -> Result<EifDescription, EifError> {
+    describe_with_progress(path, &|_| {})
+}
+
+/// [`describe`], telling `progress` how many bytes of the file have been read so far.
+pub fn describe_with_progress(
+    path: &Path,
+    progress: Progress<'_>,
+) -> Result<EifDescription, EifError> {
     let file =
         File::open(path).map_err(|e| EifError::io(format!("opening EIF {}", path.display()), e))?;
-    describe_reader(file)
+    describe_source(file, progress)
 }
 
 /// Reads, validates and measures an EIF from any seekable source.
-pub fn describe_reader<R: Read + Seek + Send>(mut source: R) -> Result<EifDescription, EifError> {
+pub fn describe_reader<R: Read + Seek + Send>(source: R) -> Result<EifDescription, EifError> {
+    describe_source(source, &|_| {})
+}
+
+fn describe_source<R: Read + Seek + Send>(
+    mut source: R,
+    progress: Progress<'_>,
+) -> Result<EifDescription, EifError> {
     let file_len = source
         .seek(SeekFrom::End(0))
         .map_err(|e| EifError::io("finding the EIF's length", e))?;
@@ -74,7 +89,7 @@ pub fn describe_reader<R: Read + Seek + Send>(mut source: R) -> Result<EifDescri
     let sections = plan_sections(&mut source, &header, file_len)?;
 
     seek(&mut source, HEADER_SIZE as u64, "the first section")?;
-    let (small, measured) = measure_while(|feeder| {
+    let (small, measured) = measure_while(progress, |feeder| {
         feeder.feed(
             header_bytes.get(..HEADER_CRC_COVERED).unwrap_or_default(),
             Measured::Unmeasured,

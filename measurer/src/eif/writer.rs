@@ -17,7 +17,7 @@ use super::format::{
     FileHeader, SectionHeader, CURRENT_VERSION, DEFAULT_CPUS, DEFAULT_MEM, HEADER_CRC_COVERED,
 };
 use super::format::{HEADER_SIZE, MAGIC, MAX_METADATA_SIZE, MAX_SECTIONS, SECTION_HEADER_SIZE};
-use super::hashing::{measure_while, Feeder, Measured};
+use super::hashing::{measure_while, Feeder, Measured, Progress};
 use super::{validate_cmdline, Arch, EifMetadata, InputFile, SectionKind, SigningMaterial};
 use crate::pcr::{extend, NitroPcrs};
 
@@ -45,6 +45,15 @@ pub struct WrittenEif {
 /// Builds the EIF described by `spec` at `output`. The file appears complete or not at all: it is
 /// written to a temporary file in the same directory, synced, then renamed over `output`.
 pub fn write_eif(spec: &EifSpec, output: &Path) -> Result<WrittenEif, EifError> {
+    write_eif_with_progress(spec, output, &|_| {})
+}
+
+/// [`write_eif`], telling `progress` how many bytes have been written so far.
+pub fn write_eif_with_progress(
+    spec: &EifSpec,
+    output: &Path,
+    progress: Progress<'_>,
+) -> Result<WrittenEif, EifError> {
     validate_cmdline(&spec.cmdline)?;
     if spec.ramdisks.is_empty() {
         return Err(EifError::NoRamdisk);
@@ -94,7 +103,7 @@ pub fn write_eif(spec: &EifSpec, output: &Path) -> Result<WrittenEif, EifError> 
     };
     layout.seek_to_sections()?;
 
-    let ((), measured) = measure_while(|feeder| {
+    let ((), measured) = measure_while(progress, |feeder| {
         layout.begin_section(feeder, SectionKind::Kernel, kernel.len)?;
         kernel.copy_into(feeder, Measured::Boot, &mut *layout.out)?;
         layout.small_section(
