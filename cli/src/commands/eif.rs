@@ -159,7 +159,8 @@ fn arch_name(arch: Arch) -> &'static str {
     }
 }
 
-/// nitro-cli describe-eif's document, plus mpr's extra keys (sections, cmdline, sizes).
+/// nitro-cli describe-eif's document (same keys, same order), then mpr's extra keys (arch, CRC value,
+/// size, cmdline, sections).
 #[derive(Debug, Serialize)]
 struct DescribeDocument {
     #[serde(rename = "EifVersion")]
@@ -168,20 +169,21 @@ struct DescribeDocument {
     measurements: Measurements,
     #[serde(rename = "IsSigned")]
     is_signed: bool,
+    #[serde(rename = "SigningCertificate", skip_serializing_if = "Option::is_none")]
+    signing_certificate: Option<CertificateDocument>,
+    /// Always true: describe fails on a CRC mismatch, so a printed document has a good one.
     #[serde(rename = "CheckCRC")]
     check_crc: bool,
-    #[serde(rename = "ArmKernel")]
-    arm_kernel: bool,
     #[serde(rename = "SignatureCheck", skip_serializing_if = "Option::is_none")]
     signature_check: Option<bool>,
-    #[serde(rename = "SigningCertificate", skip_serializing_if = "Option::is_none")]
-    signing_certificate: Option<serde_json::Value>,
     #[serde(rename = "ImageName", skip_serializing_if = "Option::is_none")]
     image_name: Option<String>,
     #[serde(rename = "ImageVersion", skip_serializing_if = "Option::is_none")]
     image_version: Option<String>,
     #[serde(rename = "Metadata", skip_serializing_if = "Option::is_none")]
-    metadata: Option<serde_json::Value>,
+    metadata: Option<MetadataDocument>,
+    #[serde(rename = "Arch")]
+    arch: Arch,
     #[serde(rename = "Crc32")]
     crc32: String,
     #[serde(rename = "FileSize")]
@@ -189,61 +191,110 @@ struct DescribeDocument {
     #[serde(rename = "Cmdline")]
     cmdline: String,
     #[serde(rename = "Sections")]
-    sections: Vec<serde_json::Value>,
+    sections: Vec<SectionDocument>,
+}
+
+#[derive(Debug, Serialize)]
+struct CertificateDocument {
+    #[serde(rename = "Subject")]
+    subject: String,
+    /// nitro-cli prints a map of issuer attributes here; mpr prints the RFC 4514 string.
+    #[serde(rename = "IssuerName")]
+    issuer: String,
+    #[serde(rename = "Algorithm")]
+    algorithm: String,
+    #[serde(rename = "NotBefore")]
+    not_before: String,
+    #[serde(rename = "NotAfter")]
+    not_after: String,
+    #[serde(rename = "Problem", skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
+
+/// nitro-cli's "Metadata": the build metadata next to DockerInfo, with CustomMetadata's keys merged in.
+#[derive(Debug, Serialize)]
+struct MetadataDocument {
+    #[serde(rename = "BuildTime")]
+    build_time: String,
+    #[serde(rename = "BuildTool")]
+    build_tool: String,
+    #[serde(rename = "BuildToolVersion")]
+    build_tool_version: String,
+    #[serde(rename = "OperatingSystem")]
+    operating_system: String,
+    #[serde(rename = "KernelVersion")]
+    kernel_version: String,
+    #[serde(rename = "DockerInfo")]
+    docker_info: serde_json::Value,
+    #[serde(flatten)]
+    custom: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+struct SectionDocument {
+    #[serde(rename = "Index")]
+    index: usize,
+    #[serde(rename = "Kind")]
+    kind: String,
+    #[serde(rename = "Offset")]
+    offset: u64,
+    #[serde(rename = "Size")]
+    size: u64,
 }
 
 impl From<&EifDescription> for DescribeDocument {
     fn from(d: &EifDescription) -> Self {
-        let signature_check = d
-            .signature
-            .as_ref()
-            .map(|s| matches!(s.status, SignatureStatus::Valid));
-        let signing_certificate = d.signature.as_ref().map(|s| {
-            let mut cert = serde_json::json!({
-                "Subject": s.subject,
-                "IssuerName": s.issuer,
-                "Algorithm": s.algorithm,
-                "NotBefore": s.not_before,
-                "NotAfter": s.not_after,
-            });
-            if let SignatureStatus::Invalid(why) = &s.status {
-                cert["Problem"] = why.clone().into();
-            }
-            cert
-        });
-        // nitro-cli flattens BuildMetadata next to DockerInfo and CustomMetadata.
-        let metadata = d.metadata.as_ref().map(|m| {
-            serde_json::json!({
-                "BuildTime": m.build.build_time,
-                "BuildTool": m.build.build_tool,
-                "BuildToolVersion": m.build.build_tool_version,
-                "OperatingSystem": m.build.operating_system,
-                "KernelVersion": m.build.kernel_version,
-                "DockerInfo": m.docker_info,
-                "CustomMetadata": m.custom,
-            })
+        let metadata = d.metadata.as_ref().map(|m| MetadataDocument {
+            build_time: m.build.build_time.clone(),
+            build_tool: m.build.build_tool.clone(),
+            build_tool_version: m.build.build_tool_version.clone(),
+            operating_system: m.build.operating_system.clone(),
+            kernel_version: m.build.kernel_version.clone(),
+            docker_info: m.docker_info.clone(),
+            custom: match &m.custom {
+                serde_json::Value::Object(map) => map.clone(),
+                serde_json::Value::Null => serde_json::Map::new(),
+                // nitro-cli cannot print these at all; keep them visible under their own key.
+                other => {
+                    serde_json::Map::from_iter([("CustomMetadata".to_string(), other.clone())])
+                }
+            },
         });
         DescribeDocument {
             eif_version: d.version,
             measurements: (&d.pcrs).into(),
             is_signed: d.signature.is_some(),
-            check_crc: true, // describe fails on a CRC mismatch, so a printed document always has a good one
-            arm_kernel: d.arch == Arch::Aarch64,
-            signature_check,
-            signing_certificate,
+            signing_certificate: d.signature.as_ref().map(|s| CertificateDocument {
+                subject: s.subject.clone(),
+                issuer: s.issuer.clone(),
+                algorithm: s.algorithm.clone(),
+                not_before: s.not_before.clone(),
+                not_after: s.not_after.clone(),
+                problem: match &s.status {
+                    SignatureStatus::Valid => None,
+                    SignatureStatus::Invalid(why) => Some(why.clone()),
+                },
+            }),
+            check_crc: true,
+            signature_check: d
+                .signature
+                .as_ref()
+                .map(|s| matches!(s.status, SignatureStatus::Valid)),
             image_name: d.metadata.as_ref().map(|m| m.image_name.clone()),
             image_version: d.metadata.as_ref().map(|m| m.image_version.clone()),
             metadata,
+            arch: d.arch,
             crc32: format!("{:#010x}", d.crc32),
             file_size: d.file_size,
             cmdline: d.cmdline.clone(),
             sections: d
                 .sections
                 .iter()
-                .map(|s| {
-                    serde_json::json!({
-                        "Index": s.index, "Kind": s.kind.to_string(), "Offset": s.offset, "Size": s.size,
-                    })
+                .map(|s| SectionDocument {
+                    index: s.index,
+                    kind: s.kind.to_string(),
+                    offset: s.offset,
+                    size: s.size,
                 })
                 .collect(),
         }
