@@ -1,10 +1,22 @@
-//! The Midnight-compatible proof server, built to run inside a TEE (work in progress, issue 3).
+//! The Midnight-compatible proof server, built to run inside a TEE (issue 3, in progress).
 //!
-//! What a wallet needs from the TEE side, independent of the proving work:
+//! - [`config`]: the official server's flags and environment variables, plus `--listen` and `--tls`;
+//! - [`listen`], [`server`]: TCP and AF_VSOCK listeners, TLS terminated in-process, graceful shutdown;
+//! - [`jobs`]: the bounded job queue in front of the proving workers (429 when full, timeouts);
 //! - [`tls`]: a TLS identity generated at start-up whose private key never leaves the process;
-//! - [`attestation`]: platform evidence (AWS Nitro NSM, SEV-SNP or TDX through configfs-tsm) that binds
+//! - [`attestation`]: platform evidence (AWS Nitro NSM, SEV-SNP or TDX through configfs-tsm) binding
 //!   the wallet's nonce **and** that TLS key, so a relay cannot forward a genuine document while
-//!   terminating TLS somewhere else.
+//!   terminating TLS somewhere else;
+//! - [`routes`]: the HTTP endpoints, with [`error::AppError`] mapping failures to status codes.
 
+pub mod app;
 pub mod attestation;
+pub mod config;
+pub mod error;
+pub mod jobs;
+pub mod listen;
+pub mod metrics;
+pub mod routes;
+pub mod server;
+pub mod startup;
 pub mod tls;

@@ -4,11 +4,19 @@
 
 use std::fmt;
 
+use std::sync::Arc;
+
 use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::{self, ServerConfig};
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot create the TLS identity: {0}")]
-pub struct TlsError(#[from] rcgen::Error);
+pub enum TlsError {
+    #[error("cannot create the TLS key and certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("cannot configure TLS: {0}")]
+    Configure(#[from] rustls::Error),
+}
 
 /// The process's TLS key and certificate.
 pub struct TlsIdentity {
@@ -41,6 +49,20 @@ impl TlsIdentity {
     /// PKCS#8 DER, for the TLS server configuration only.
     pub fn private_key_der(&self) -> &[u8] {
         &self.private_key_der
+    }
+
+    /// A rustls server configuration (TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1) presenting this identity.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(self.certificate_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.private_key_der.clone())),
+            )?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
     }
 }
 

@@ -1,0 +1,119 @@
+//! Command-line flags and environment variables: the official proof server's, with the same names and
+//! defaults, plus the TEE ones (`--listen`, `--tls`).
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::listen::ListenAddr;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "proof-server",
+    version,
+    about = "Midnight-compatible proof server for TEEs (AWS Nitro Enclaves, SEV-SNP and TDX confidential VMs)"
+)]
+pub struct Config {
+    /// Port for the default listener (tcp:0.0.0.0:<port>) when no --listen is given.
+    #[arg(
+        short,
+        long,
+        env = "MIDNIGHT_PROOF_SERVER_PORT",
+        default_value_t = 6300
+    )]
+    pub port: u16,
+    /// Debug logging. Request bodies are never logged (they hold private witnesses).
+    #[arg(short, long, env = "MIDNIGHT_PROOF_SERVER_VERBOSE")]
+    pub verbose: bool,
+    /// Maximum jobs waiting for a worker; 0 means unbounded. When full, /ready answers 503 and new
+    /// proving requests 429.
+    #[arg(long, env = "MIDNIGHT_PROOF_SERVER_JOB_CAPACITY", default_value_t = 0)]
+    pub job_capacity: usize,
+    /// Proving workers (each proof runs on its own blocking thread).
+    #[arg(long, env = "MIDNIGHT_PROOF_SERVER_NUM_WORKERS", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub num_workers: u16,
+    /// Seconds a job may wait and run before its request fails.
+    #[arg(long, env = "MIDNIGHT_PROOF_SERVER_JOB_TIMEOUT", default_value_t = 600.0,
+          value_parser = parse_timeout)]
+    pub job_timeout: f64,
+    /// Do not download public parameters at start-up and do not serve /fetch-params.
+    #[arg(long, env = "MIDNIGHT_PROOF_SERVER_NO_FETCH_PARAMS")]
+    pub no_fetch_params: bool,
+    /// Where to listen: tcp:ADDR:PORT or vsock:PORT (any CID) or vsock:CID:PORT. Repeat for several.
+    #[arg(
+        long = "listen",
+        env = "MIDNIGHT_PROOF_SERVER_LISTEN",
+        value_delimiter = ','
+    )]
+    pub listen: Vec<ListenAddr>,
+    /// Terminate TLS inside the server with a key generated at start-up (attestation binds that key).
+    #[arg(long, env = "MIDNIGHT_PROOF_SERVER_TLS")]
+    pub tls: bool,
+    /// Host names for the self-signed TLS certificate.
+    #[arg(long = "tls-hostname", default_value = "localhost")]
+    pub tls_hostnames: Vec<String>,
+}
+
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a number of seconds: {e}"))?;
+    if seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0 {
+        Ok(seconds)
+    } else {
+        Err(format!(
+            "the job timeout must be between 0 and 86400 seconds, not {text}"
+        ))
+    }
+}
+
+impl Config {
+    pub fn job_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.job_timeout)
+    }
+
+    /// The listeners to open: --listen, or tcp:0.0.0.0:<port> like the official server.
+    pub fn listen_addrs(&self) -> Vec<ListenAddr> {
+        if self.listen.is_empty() {
+            vec![ListenAddr::Tcp(([0, 0, 0, 0], self.port).into())]
+        } else {
+            self.listen.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_official_server() {
+        let config = Config::try_parse_from(["proof-server"]).unwrap();
+        assert_eq!(config.port, 6300);
+        assert_eq!(config.job_capacity, 0);
+        assert_eq!(config.num_workers, 2);
+        assert_eq!(config.job_timeout(), Duration::from_secs(600));
+        assert!(!config.no_fetch_params && !config.verbose && !config.tls);
+        assert_eq!(
+            config.listen_addrs(),
+            vec!["tcp:0.0.0.0:6300".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn several_listeners_and_bad_values() {
+        let config = Config::try_parse_from([
+            "proof-server",
+            "--listen",
+            "tcp:127.0.0.1:7000",
+            "--listen",
+            "vsock:6300",
+        ])
+        .unwrap();
+        assert_eq!(config.listen_addrs().len(), 2);
+        assert!(Config::try_parse_from(["proof-server", "--job-timeout", "-1"]).is_err());
+        assert!(Config::try_parse_from(["proof-server", "--num-workers", "0"]).is_err());
+        assert!(Config::try_parse_from(["proof-server", "--listen", "udp:1"]).is_err());
+    }
+}

@@ -1,0 +1,48 @@
+//! The one error type handlers return, mapped to the official server's status codes.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::jobs::JobError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Malformed, truncated or wrongly tagged input: the client must change its request.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The job queue is full (429, as the official server answers).
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// The server cannot do this at all here (no TEE device, TLS off, parameters missing).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<JobError> for AppError {
+    fn from(error: JobError) -> Self {
+        match error {
+            JobError::QueueFull { .. } => AppError::TooManyRequests(error.to_string()),
+            JobError::ShuttingDown => AppError::Unavailable(error.to_string()),
+            JobError::TimedOut(_) | JobError::WorkerFailed(_) => {
+                AppError::Internal(error.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::warn!(%status, error = %self, "request failed");
+        }
+        (status, self.to_string()).into_response()
+    }
+}

@@ -1,0 +1,105 @@
+//! From a [`Config`] to a running server: TLS identity, attestation device, job queue, listeners.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio_rustls::rustls::ServerConfig;
+
+use crate::app::{router, AppState};
+use crate::attestation::{Attester, DevicePaths};
+use crate::config::Config;
+use crate::jobs::JobQueue;
+use crate::listen::{ListenAddr, Listener};
+use crate::metrics::Metrics;
+use crate::server::serve;
+use crate::tls::{TlsError, TlsIdentity};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: ListenAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A server with its sockets bound, ready to serve.
+pub struct BoundServer {
+    listeners: Vec<Listener>,
+    state: Arc<AppState>,
+    tls_config: Option<Arc<ServerConfig>>,
+    grace: std::time::Duration,
+}
+
+impl BoundServer {
+    pub async fn bind(config: &Config, devices: &DevicePaths) -> Result<BoundServer, StartError> {
+        let tls = if config.tls {
+            Some(Arc::new(TlsIdentity::generate(&config.tls_hostnames)?))
+        } else {
+            None
+        };
+        let tls_config = tls.as_ref().map(|t| t.server_config()).transpose()?;
+        let attester = Attester::detect(devices);
+        match &attester {
+            Ok(attester) => {
+                tracing::info!(device = %attester.device().display(), "attestation available")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "attestation unavailable: GET /attestation answers 503")
+            }
+        }
+        let state = Arc::new(AppState {
+            jobs: JobQueue::new(
+                usize::from(config.num_workers),
+                config.job_capacity,
+                config.job_timeout(),
+            ),
+            metrics: Metrics::default(),
+            tls,
+            attester,
+        });
+        let mut listeners = Vec::new();
+        for addr in config.listen_addrs() {
+            let listener = Listener::bind(addr)
+                .await
+                .map_err(|source| StartError::Listen { addr, source })?;
+            listeners.push(listener);
+        }
+        Ok(BoundServer {
+            listeners,
+            state,
+            tls_config,
+            // In-flight proofs may run up to the job timeout; let them finish on shutdown.
+            grace: config.job_timeout(),
+        })
+    }
+
+    /// The addresses actually bound (real ports where 0 was asked for).
+    pub fn local_addrs(&self) -> Vec<ListenAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|listener| listener.local_addr().ok())
+            .collect()
+    }
+
+    pub fn tls_identity(&self) -> Option<Arc<TlsIdentity>> {
+        self.state.tls.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains open connections.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        for addr in self.local_addrs() {
+            tracing::info!(%addr, tls = self.tls_config.is_some(), "listening");
+        }
+        serve(
+            self.listeners,
+            self.tls_config,
+            router(self.state),
+            shutdown,
+            self.grace,
+        )
+        .await;
+    }
+}

@@ -1,0 +1,211 @@
+//! The proof server over real sockets: TLS with the start-up key, the status endpoints, attestation
+//! answers on a machine without a TEE, and graceful shutdown.
+
+use std::time::Duration;
+
+use clap::Parser;
+use prover::attestation::DevicePaths;
+use prover::config::Config;
+use prover::listen::ListenAddr;
+use prover::startup::BoundServer;
+use tokio::sync::oneshot;
+
+struct Running {
+    port: u16,
+    client: reqwest::Client,
+    scheme: &'static str,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    spki: Option<Vec<u8>>,
+}
+
+impl Running {
+    fn url(&self, path: &str) -> String {
+        let host = if self.scheme == "https" {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
+        format!("{}://{host}:{}{path}", self.scheme, self.port)
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("server stops within 10 s")
+            .unwrap();
+    }
+}
+
+/// Devices that do not exist, so tests behave the same inside and outside a TEE.
+fn no_tee(dir: &std::path::Path) -> DevicePaths {
+    DevicePaths {
+        nsm: dir.join("nsm"),
+        tsm_reports: dir.join("tsm/report"),
+    }
+}
+
+async fn start(extra: &[&str], devices: DevicePaths) -> Running {
+    let mut args = vec!["proof-server", "--listen", "tcp:127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let config = Config::try_parse_from(args).unwrap();
+    let server = BoundServer::bind(&config, &devices).await.unwrap();
+    let port = match server.local_addrs()[0] {
+        ListenAddr::Tcp(addr) => addr.port(),
+        other => panic!("unexpected listener {other}"),
+    };
+    let identity = server.tls_identity();
+    let mut client = reqwest::Client::builder().timeout(Duration::from_secs(10));
+    if let Some(identity) = &identity {
+        let root = reqwest::Certificate::from_der(identity.certificate_der()).unwrap();
+        client = client.add_root_certificate(root).use_rustls_tls();
+    }
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(async {
+        let _ = stopped.await;
+    }));
+    Running {
+        port,
+        client: client.build().unwrap(),
+        scheme: if identity.is_some() { "https" } else { "http" },
+        stop,
+        task,
+        spki: identity.map(|i| i.spki_der().to_vec()),
+    }
+}
+
+#[tokio::test]
+async fn status_endpoints_answer_like_the_official_server_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&["--tls", "--job-capacity", "4"], no_tee(dir.path())).await;
+    assert!(server.spki.is_some());
+
+    for path in ["/", "/health"] {
+        let health: serde_json::Value = server
+            .client
+            .get(server.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health["status"], "ok", "{path}");
+        assert!(health["timestamp"].is_string(), "{path}: {health}");
+    }
+    let ready = server
+        .client
+        .get(server.url("/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready["status"], "ok");
+    assert_eq!(ready["jobCapacity"], 4);
+    assert_eq!(ready["jobsPending"], 0);
+    assert_eq!(ready["jobsProcessing"], 0);
+
+    let version = server
+        .client
+        .get(server.url("/version"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(version, prover::routes::status::COMPATIBLE_VERSION);
+
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("proof_server_jobs_pending"), "{metrics}");
+    assert!(
+        metrics.contains("proof_server_jobs_processing"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn attestation_without_a_tee_is_503_naming_the_devices_never_a_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let devices = no_tee(dir.path());
+    let nsm = devices.nsm.display().to_string();
+    let server = start(&["--tls"], devices).await;
+    let response = server
+        .client
+        .get(server.url(&format!("/attestation?nonce={}", "ab".repeat(32))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let message = response.text().await.unwrap();
+    assert!(message.contains(&nsm), "{message}");
+    assert!(message.contains("not running inside a TEE"), "{message}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn attestation_refuses_bad_nonces_and_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&["--tls"], no_tee(dir.path())).await;
+    for (query, needle) in [
+        ("", "missing nonce"),
+        ("?nonce=", "missing nonce"),
+        ("?nonce=xyz", "hexadecimal"),
+        ("?nonce=abcd", "2 bytes"),
+    ] {
+        let url = server.url(&format!("/attestation{query}"));
+        let response = server.client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        let message = response.text().await.unwrap();
+        assert!(message.contains(needle), "{query}: {message}");
+    }
+    let huge = server.url(&format!("/attestation?nonce={}", "00".repeat(4096)));
+    assert_eq!(server.client.get(huge).send().await.unwrap().status(), 400);
+    server.stop().await;
+
+    // Without TLS there is no key to bind: refuse rather than attest an unbound channel.
+    let plain = start(&[], no_tee(dir.path())).await;
+    let response = plain
+        .client
+        .get(plain.url(&format!("/attestation?nonce={}", "ab".repeat(32))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.text().await.unwrap().contains("--tls"));
+    plain.stop().await;
+}
+
+#[tokio::test]
+async fn tls_presents_the_certificate_generated_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&["--tls"], no_tee(dir.path())).await;
+    // A handshake with the server's own certificate as the only root succeeds only if the server
+    // presents that certificate, whose key is the one reported as tls_public_key.
+    let response = server
+        .client
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let other = prover::tls::TlsIdentity::generate(&["localhost".to_string()]).unwrap();
+    let stranger = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_der(other.certificate_der()).unwrap())
+        .use_rustls_tls()
+        .build()
+        .unwrap();
+    assert!(stranger.get(server.url("/health")).send().await.is_err());
+    server.stop().await;
+}
