@@ -2,6 +2,11 @@
 
 use std::sync::Arc;
 
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
@@ -28,5 +33,26 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/version", get(status::version))
         .route("/metrics", get(status::metrics))
         .route("/attestation", get(attestation::attestation))
+        .layer(middleware::from_fn(access_log))
         .with_state(state)
+}
+
+/// One structured line per request: method, route, status, duration. Never bodies or query strings
+/// (proof requests carry private witnesses).
+async fn access_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        %route,
+        status = response.status().as_u16(),
+        millis = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
 }

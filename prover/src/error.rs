@@ -40,7 +40,8 @@ impl IntoResponse for AppError {
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        if status.is_server_error() {
+        // 503s (no TEE here, TLS off) are answers, not faults; the access log records them.
+        if let AppError::Internal(_) = &self {
             tracing::warn!(%status, error = %self, "request failed");
         }
         (status, self.to_string()).into_response()
