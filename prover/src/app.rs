@@ -4,21 +4,24 @@ use std::sync::Arc;
 
 use std::time::Instant;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::attestation::{AttestationError, Attester};
 use crate::jobs::JobQueue;
 use crate::metrics::Metrics;
-use crate::routes::{attestation, status};
+use crate::proving::Prover;
+use crate::routes::{attestation, proving, status};
 use crate::tls::TlsIdentity;
 
 pub struct AppState {
     pub jobs: JobQueue,
     pub metrics: Metrics,
+    pub prover: Prover,
     /// Present when TLS is terminated here.
     pub tls: Option<Arc<TlsIdentity>>,
     /// The platform's attestation device, or why there is none (answered as 503).
@@ -26,13 +29,23 @@ pub struct AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    // Like the official server, only offered when fetching is on.
+    if state.prover.params().fetch_enabled() {
+        router = router.route("/fetch-params/{k}", get(proving::fetch_params));
+    }
+    router
         .route("/", get(status::health))
         .route("/health", get(status::health))
         .route("/ready", get(status::ready))
         .route("/version", get(status::version))
         .route("/metrics", get(status::metrics))
         .route("/attestation", get(attestation::attestation))
+        .route("/proof-versions", get(proving::proof_versions))
+        .route("/k", post(proving::k))
+        .route("/check", post(proving::check))
+        .route("/prove", post(proving::prove))
+        .layer(DefaultBodyLimit::max(proving::MAX_BODY_BYTES))
         .layer(middleware::from_fn(access_log))
         .with_state(state)
 }

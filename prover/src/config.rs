@@ -40,6 +40,10 @@ pub struct Config {
     /// Do not download public parameters at start-up and do not serve /fetch-params.
     #[arg(long, env = "MIDNIGHT_PROOF_SERVER_NO_FETCH_PARAMS")]
     pub no_fetch_params: bool,
+    /// Directory of public parameters and built-in keys (default: $MIDNIGHT_PP, else the Midnight
+    /// crates' cache directory). Every file is checked against its built-in SHA-256 digest.
+    #[arg(long, env = "MIDNIGHT_PP")]
+    pub params_dir: Option<std::path::PathBuf>,
     /// Where to listen: tcp:ADDR:PORT or vsock:PORT (any CID) or vsock:CID:PORT. Repeat for several.
     #[arg(
         long = "listen",

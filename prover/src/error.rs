@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::jobs::JobError;
+use crate::proving::ProvingError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -28,6 +29,15 @@ impl From<JobError> for AppError {
             JobError::TimedOut(_) | JobError::WorkerFailed(_) => {
                 AppError::Internal(error.to_string())
             }
+        }
+    }
+}
+
+impl From<ProvingError> for AppError {
+    fn from(error: ProvingError) -> Self {
+        match error {
+            ProvingError::BadInput(message) => AppError::BadRequest(message),
+            ProvingError::Internal(message) => AppError::Internal(message),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod jobs;
 pub mod listen;
 pub mod metrics;
+pub mod proving;
 pub mod routes;
 pub mod server;
 pub mod startup;

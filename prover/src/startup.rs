@@ -11,11 +11,14 @@ use crate::config::Config;
 use crate::jobs::JobQueue;
 use crate::listen::{ListenAddr, Listener};
 use crate::metrics::Metrics;
+use crate::proving::{ParamsConfig, Prover, ProvingError, PublicParams};
 use crate::server::serve;
 use crate::tls::{TlsError, TlsIdentity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("public parameters: {0}")]
+    Params(#[from] ProvingError),
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("cannot listen on {addr}: {source}")]
@@ -50,6 +53,21 @@ impl BoundServer {
                 tracing::warn!(%error, "attestation unavailable: GET /attestation answers 503")
             }
         }
+        let params = PublicParams::new(&ParamsConfig {
+            dir: config.params_dir.clone(),
+            fetch: !config.no_fetch_params,
+        })?;
+        tracing::info!(dir = %params.dir().display(), fetch = params.fetch_enabled(), "public parameters");
+        let params = Arc::new(params);
+        if params.fetch_enabled() {
+            // As upstream: fail at start-up rather than on the first request.
+            let startup = Arc::clone(&params);
+            tokio::task::spawn_blocking(move || startup.fetch_startup())
+                .await
+                .map_err(|e| {
+                    ProvingError::Internal(format!("parameter fetch task failed: {e}"))
+                })??;
+        }
         let state = Arc::new(AppState {
             jobs: JobQueue::new(
                 usize::from(config.num_workers),
@@ -57,6 +75,7 @@ impl BoundServer {
                 config.job_timeout(),
             ),
             metrics: Metrics::default(),
+            prover: Prover::new(params),
             tls,
             attester,
         });

@@ -47,7 +47,12 @@ fn no_tee(dir: &std::path::Path) -> DevicePaths {
 }
 
 async fn start(extra: &[&str], devices: DevicePaths) -> Running {
-    let mut args = vec!["proof-server", "--listen", "tcp:127.0.0.1:0"];
+    let mut args = vec![
+        "proof-server",
+        "--listen",
+        "tcp:127.0.0.1:0",
+        "--no-fetch-params",
+    ];
     args.extend_from_slice(extra);
     let config = Config::try_parse_from(args).unwrap();
     let server = BoundServer::bind(&config, &devices).await.unwrap();

@@ -140,7 +140,7 @@ pub fn parse_metadata(
         let kind = SectionType::from_u32(type_value)
             .ok_or_else(|| broken(format!("section {index} has unknown type {type_value:#x}")))?;
         let section = MetadataSection { gpa, size, kind };
-        if section.gpa() % PAGE_SIZE != 0 || section.size() % PAGE_SIZE != 0 {
+        if !section.gpa().is_multiple_of(PAGE_SIZE) || !section.size().is_multiple_of(PAGE_SIZE) {
             return Err(broken(format!(
                 "section {index} ({kind:?} at {gpa:#x}, {size:#x} bytes) is not made of whole 4 KiB pages"
             )));

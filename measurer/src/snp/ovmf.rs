@@ -46,7 +46,7 @@ impl Firmware {
                 max: Firmware::MAX_SIZE as u64,
             });
         }
-        if bytes.is_empty() || bytes.len() as u64 % PAGE_SIZE != 0 {
+        if bytes.is_empty() || !(bytes.len() as u64).is_multiple_of(PAGE_SIZE) {
             return Err(SnpError::FirmwareNotPageSized { size: bytes.len() });
         }
         let table = FooterTable::parse(&bytes)?;

@@ -1,4 +1,5 @@
 //! One module per group of endpoints.
 
 pub mod attestation;
+pub mod proving;
 pub mod status;

@@ -1,0 +1,79 @@
+//! POST /k, /check, /prove; GET /proof-versions, /fetch-params/{k}: the official server's proving API.
+//! Bodies are raw tagged Midnight encodings (the Content-Type is not checked, as upstream); every job
+//! goes through the bounded queue, /k included (big circuits take most of a second to size).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::jobs::JobError;
+use crate::proving::{Prover, ProvingError};
+
+/// Largest request body: a /prove with its own key material carries the prover key (5.7 MB for the
+/// k = 14 zswap output circuit, far more for large contracts).
+pub const MAX_BODY_BYTES: usize = 256 << 20;
+
+const BINARY: [(header::HeaderName, &str); 1] =
+    [(header::CONTENT_TYPE, "application/octet-stream")];
+
+pub async fn k(State(state): State<Arc<AppState>>, body: Bytes) -> Result<String, AppError> {
+    run_job(&state, "k", move || Prover::k(&body)).await
+}
+
+pub async fn check(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<impl IntoResponse, AppError> {
+    let prover = state.prover.clone();
+    let answer = run_job(&state, "check", move || prover.check(&body)).await?;
+    Ok((BINARY, answer))
+}
+
+pub async fn prove(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<impl IntoResponse, AppError> {
+    let prover = state.prover.clone();
+    let answer = run_job(&state, "prove", move || prover.prove(&body)).await?;
+    Ok((BINARY, answer))
+}
+
+pub async fn proof_versions() -> String {
+    Prover::proof_versions()
+}
+
+pub async fn fetch_params(
+    State(state): State<Arc<AppState>>,
+    Path(k): Path<u8>,
+) -> Result<&'static str, AppError> {
+    let prover = state.prover.clone();
+    run_job(&state, "fetch-params", move || prover.params().fetch_k(k)).await?;
+    Ok("success")
+}
+
+/// Runs a job on the queue and records its outcome and latency.
+async fn run_job<T: Send + 'static>(
+    state: &AppState,
+    endpoint: &'static str,
+    job: impl FnOnce() -> Result<T, ProvingError> + Send + 'static,
+) -> Result<T, AppError> {
+    let started = Instant::now();
+    let result = state.jobs.run(job).await;
+    let outcome = match &result {
+        Ok(Ok(_)) => "ok",
+        Ok(Err(ProvingError::BadInput(_))) => "bad_input",
+        Err(JobError::QueueFull { .. }) => "rejected",
+        Err(JobError::TimedOut(_)) => "timed_out",
+        Ok(Err(ProvingError::Internal(_))) | Err(_) => "error",
+    };
+    state
+        .metrics
+        .record_job(endpoint, outcome, started.elapsed());
+    Ok(result??)
+}
