@@ -80,21 +80,20 @@ fn main() {
         .build()
         .unwrap();
     let post = || {
-        let response = runtime
-            .block_on(client.post(&url).body(body.clone()).send())
-            .expect("request");
-        assert_eq!(response.status(), 200);
-        runtime.block_on(response.bytes()).expect("body");
+        runtime.block_on(async {
+            let response = client
+                .post(&url)
+                .body(body.clone())
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 200);
+            response.bytes().await.expect("body");
+        })
     };
     post(); // warm-up
     let server_latency = mean(proofs, post);
-    let server_throughput = throughput(proofs, 2, || {
-        let response = runtime
-            .block_on(client.post(&url).body(body.clone()).send())
-            .expect("request");
-        assert_eq!(response.status(), 200);
-        runtime.block_on(response.bytes()).expect("body");
-    });
+    let server_throughput = throughput(proofs, 2, post);
     let _ = stop.send(());
     let _ = runtime.block_on(serving);
 

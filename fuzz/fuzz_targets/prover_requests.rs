@@ -1,0 +1,25 @@
+//! Any body POSTed to /k, /check or /prove yields an answer or a 400-class error, never a panic: the
+//! request decoding entry points of the proof server.
+#![no_main]
+
+use std::sync::{Arc, OnceLock};
+
+use libfuzzer_sys::fuzz_target;
+use prover::proving::{ParamsConfig, Prover, PublicParams};
+
+/// No parameters on disk and no fetching: decoding is what is under test, not proving.
+fn prover() -> &'static Prover {
+    static PROVER: OnceLock<Prover> = OnceLock::new();
+    PROVER.get_or_init(|| {
+        let dir = std::env::temp_dir().join("mpr-fuzz-empty-params");
+        let params = PublicParams::new(&ParamsConfig { dir: Some(dir), fetch: false })
+            .expect("parameter store");
+        Prover::new(Arc::new(params))
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = Prover::k(data);
+    let _ = prover().check(data);
+    let _ = prover().prove(data);
+});
