@@ -89,6 +89,17 @@ fn check_matches_the_official_answer_and_rejects_bad_bodies() {
         prover.prove(b"\x00\x01garbage"),
         Err(ProvingError::BadInput(_))
     ));
+    // /fetch-params/{k}: an unknown k is the client's error; a missing file with fetching off is ours.
+    let too_big = prover.params().fetch_k(26).unwrap_err();
+    assert!(
+        matches!(too_big, ProvingError::BadInput(ref m) if m.contains("k <= 25")),
+        "{too_big}"
+    );
+    assert!(matches!(
+        prover.params().fetch_k(20),
+        Err(ProvingError::Internal(_))
+    ));
+    assert!(prover.params().fetch_k(10).is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
