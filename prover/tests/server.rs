@@ -29,6 +29,12 @@ impl Running {
         format!("{}://{host}:{}{path}", self.scheme, self.port)
     }
 
+    async fn get_text(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.text().await.unwrap()
+    }
+
     async fn stop(self) {
         let _ = self.stop.send(());
         tokio::time::timeout(Duration::from_secs(10), self.task)
@@ -112,26 +118,10 @@ async fn status_endpoints_answer_like_the_official_server_over_tls() {
     assert_eq!(ready["jobsPending"], 0);
     assert_eq!(ready["jobsProcessing"], 0);
 
-    let version = server
-        .client
-        .get(server.url("/version"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let version = server.get_text("/version").await;
     assert_eq!(version, prover::routes::status::COMPATIBLE_VERSION);
 
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics").await;
     assert!(metrics.contains("proof_server_jobs_pending"), "{metrics}");
     assert!(
         metrics.contains("proof_server_jobs_processing"),
