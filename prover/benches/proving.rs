@@ -1,6 +1,7 @@
 //! Proving latency and throughput through the server (HTTP, job queue, 2 workers) against calling the
 //! proving code directly, in the same run, on the official zswap output circuit (k = 14) with the
-//! official parameters. Prints a Markdown table for BENCHMARKS.md.
+//! official parameters, and on a test circuit at k = 10 and k = 14. Prints a Markdown table for
+//! BENCHMARKS.md.
 //!
 //! `cargo bench -p prover --bench proving` (env MPR_BENCH_PROOFS: proofs per measurement, default 4)
 
@@ -25,9 +26,19 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let params_dir = dir.path().join("params");
     common::test_params_dir(&params_dir, true);
-    let body = common::read("requests/prove-zswap-output-builtin.req");
+    let mut circuits = Vec::new();
+    for squarings in [1000, 16000] {
+        let (body, k) = common::square_chain_prove_request(&params_dir, squarings);
+        circuits.push((
+            format!("test circuit, {squarings} squarings (k = {k}), own keys"),
+            body,
+        ));
+    }
+    circuits.push((
+        "zswap output (k = 14), built-in key".to_string(),
+        common::read("requests/prove-zswap-output-builtin.req"),
+    ));
 
-    // Direct: the same decode + prove the server's workers run, without HTTP or the queue.
     let prover = Prover::new(Arc::new(
         PublicParams::new(&ParamsConfig {
             dir: Some(params_dir.clone()),
@@ -35,15 +46,6 @@ fn main() {
         })
         .expect("params"),
     ));
-    prover.prove(&body).expect("warm-up proof"); // loads and caches the prover key
-    let direct_latency = mean(proofs, || {
-        prover.prove(&body).expect("proof");
-    });
-    let direct_throughput = throughput(proofs, 2, || {
-        prover.prove(&body).expect("proof");
-    });
-
-    // Server: 2 workers, plain HTTP on loopback.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -79,38 +81,46 @@ fn main() {
         .timeout(Duration::from_secs(600))
         .build()
         .unwrap();
-    let post = || {
-        runtime.block_on(async {
-            let response = client
-                .post(&url)
-                .body(body.clone())
-                .send()
-                .await
-                .expect("request");
-            assert_eq!(response.status(), 200);
-            response.bytes().await.expect("body");
-        })
-    };
-    post(); // warm-up
-    let server_latency = mean(proofs, post);
-    let server_throughput = throughput(proofs, 2, post);
+
+    println!("{proofs} proofs per cell, after one warm-up proof each way; 2 server workers");
+    println!();
+    println!(
+        "| circuit | measure | direct (Prover::prove) | server (HTTP, queue) | server / direct |"
+    );
+    println!("|---|---|---|---|---|");
+    for (name, body) in &circuits {
+        let direct = || {
+            prover.prove(body).expect("proof");
+        };
+        let post = || {
+            runtime.block_on(async {
+                let response = client
+                    .post(&url)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .expect("request");
+                assert_eq!(response.status(), 200);
+                response.bytes().await.expect("body");
+            })
+        };
+        direct();
+        post();
+        let direct_latency = mean(proofs, direct).as_secs_f64();
+        let server_latency = mean(proofs, post).as_secs_f64();
+        let direct_throughput = throughput(proofs, 2, direct);
+        let server_throughput = throughput(proofs, 2, post);
+        println!(
+            "| {name} | latency, 1 client (s/proof) | {direct_latency:.3} | {server_latency:.3} | {:.3} |",
+            server_latency / direct_latency
+        );
+        println!(
+            "| {name} | throughput, 2 clients (proofs/min) | {direct_throughput:.2} | {server_throughput:.2} | {:.3} |",
+            server_throughput / direct_throughput
+        );
+    }
     let _ = stop.send(());
     let _ = runtime.block_on(serving);
-
-    println!("| k = 14 (zswap output), {proofs} proofs each | direct (Prover::prove) | server (HTTP, queue, 2 workers) | server / direct |");
-    println!("|---|---|---|---|");
-    println!(
-        "| latency, one client (s/proof) | {:.3} | {:.3} | {:.3} |",
-        direct_latency.as_secs_f64(),
-        server_latency.as_secs_f64(),
-        server_latency.as_secs_f64() / direct_latency.as_secs_f64()
-    );
-    println!(
-        "| throughput, 2 concurrent clients (proofs/min) | {:.2} | {:.2} | {:.3} |",
-        direct_throughput,
-        server_throughput,
-        server_throughput / direct_throughput
-    );
 }
 
 /// Mean wall time of `runs` sequential calls.

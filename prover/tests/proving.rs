@@ -223,3 +223,29 @@ async fn prove_over_http_gives_a_proof_the_official_verifier_key_accepts() {
     let _ = stop.send(());
     task.await.unwrap();
 }
+
+#[test]
+fn prove_with_the_clients_own_key_material_at_k_10() {
+    let dir = tempfile::tempdir().unwrap();
+    test_params_dir(dir.path(), false);
+    let (body, k) = common::square_chain_prove_request(dir.path(), 1000);
+    assert_eq!(k, 10);
+    let prover = Prover::new(std::sync::Arc::new(
+        PublicParams::new(&ParamsConfig {
+            dir: Some(dir.path().to_owned()),
+            fetch: false,
+        })
+        .unwrap(),
+    ));
+    // The server self-verifies every proof with the request's verifier key before answering.
+    let answer = prover.prove(&body).unwrap();
+    assert!(matches!(
+        tagged_deserialize::<ProofVersioned>(&answer[..]).unwrap(),
+        ProofVersioned::V2(_)
+    ));
+    // The same request cut short is refused, not half-read.
+    assert!(matches!(
+        prover.prove(&body[..body.len() - 10]),
+        Err(ProvingError::BadInput(_))
+    ));
+}

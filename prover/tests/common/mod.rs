@@ -87,3 +87,55 @@ impl ParamsProverProvider for ParamsFromDir {
         midnight_transient_crypto::proofs::ParamsProver::read(std::io::BufReader::new(file))
     }
 }
+
+/// The benchmark's test circuit: `squarings` chained multiplications x, x², x⁴, … of one input, whose
+/// size sets k (1000 squarings: k = 10; 16000: k = 14). Its keys are made here from the official
+/// parameters and sent with the request as the client's own key material, so this also exercises
+/// /prove's non-built-in path. Returns the tagged /prove body and the circuit's k.
+pub fn square_chain_prove_request(params_dir: &Path, squarings: usize) -> (Vec<u8>, u8) {
+    use midnight_ledger::structure::ProofPreimageVersioned;
+    use midnight_transient_crypto::curve::Fr;
+    use midnight_transient_crypto::proofs::{KeyLocation, ProofPreimage, ProvingKeyMaterial};
+
+    let instructions: Vec<String> = (0..squarings)
+        .map(|i| format!(r#"{{"op":"mul","a":{i},"b":{i}}}"#))
+        .collect();
+    let json = format!(
+        r#"{{"version":{{"major":2,"minor":0}},"do_communications_commitment":false,"num_inputs":1,"instructions":[{}]}}"#,
+        instructions.join(",")
+    );
+    let ir = IrSource::load(json.as_bytes()).expect("test circuit parses");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (prover_key, verifier_key) = runtime
+        .block_on(ir.keygen(&ParamsFromDir(params_dir.to_owned())))
+        .expect("keygen");
+    let tagged = |write: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| {
+        let mut bytes = Vec::new();
+        write(&mut bytes).unwrap();
+        bytes
+    };
+    let material = ProvingKeyMaterial {
+        prover_key: tagged(&|out| tagged_serialize(&prover_key, out)),
+        verifier_key: tagged(&|out| tagged_serialize(&verifier_key, out)),
+        ir_source: tagged(&|out| tagged_serialize(&ir, out)),
+    };
+    let preimage = ProofPreimage {
+        inputs: vec![Fr::from(3u64)],
+        private_transcript: vec![],
+        public_transcript_inputs: vec![],
+        public_transcript_outputs: vec![],
+        binding_input: Fr::from(0u64),
+        communications_commitment: None,
+        key_location: KeyLocation(std::borrow::Cow::Borrowed("test/square-chain")),
+    };
+    let body = (
+        ProofPreimageVersioned::V2(std::sync::Arc::new(preimage)),
+        Some(material),
+        None::<Fr>,
+    );
+    let mut out = Vec::new();
+    tagged_serialize(&body, &mut out).expect("request encodes");
+    (out, ir.k())
+}
