@@ -46,6 +46,18 @@ fn k_answers_the_official_circuits() {
         );
     }
     assert!(matches!(Prover::k(b""), Err(ProvingError::BadInput(_))));
+    // Found by fuzzing: a decodable circuit reading a memory slot that does not exist makes the
+    // Midnight cost model panic; the answer must be a 400, not a dead worker.
+    let malformed = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/fuzz-k-missing-memory-index.bzkir"
+    ))
+    .unwrap();
+    let err = Prover::k(&malformed).unwrap_err();
+    assert!(
+        matches!(err, ProvingError::BadInput(ref m) if m.contains("malformed")),
+        "{err}"
+    );
     assert_eq!(Prover::proof_versions(), "[\"V2\"]");
 }
 

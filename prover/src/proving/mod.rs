@@ -51,7 +51,7 @@ impl Prover {
     pub fn k(body: &[u8]) -> Result<String, ProvingError> {
         let ir: IrSource = tagged_deserialize(body)
             .map_err(|_| ProvingError::BadInput("Unsupported ZKIR version".into()))?;
-        Ok(ir.k().to_string())
+        without_panics("size the circuit", || Ok(ir.k().to_string()))
     }
 
     /// POST /check: which public-transcript operations the preimage skips, without proving.
@@ -64,13 +64,16 @@ impl Prover {
         };
         let ir: IrSource = tagged_deserialize(&ir_bytes[..])
             .map_err(|_| ProvingError::BadInput("Unsupported ZKIR version".into()))?;
-        let skips = match preimage {
-            ProofPreimageVersioned::V2(preimage) => preimage.check(&ir).map_err(|e| {
-                ProvingError::BadInput(format!("the preimage does not satisfy the circuit: {e}"))
-            })?,
+        let preimage = match preimage {
+            ProofPreimageVersioned::V2(preimage) => preimage,
             #[allow(unreachable_patterns)] // the enum is non-exhaustive: newer versions may appear
             _ => return Err(unsupported_version()),
         };
+        let skips = without_panics("check the preimage", || {
+            preimage.check(&ir).map_err(|e| {
+                ProvingError::BadInput(format!("the preimage does not satisfy the circuit: {e}"))
+            })
+        })?;
         let skips: Vec<Option<u64>> = skips.into_iter().map(|s| s.map(|n| n as u64)).collect();
         encode(&skips)
     }
@@ -97,18 +100,20 @@ impl Prover {
             preimage.binding_input = binding;
         }
         let runtime = single_thread_runtime()?;
-        let proved = match material {
-            Some(material) => runtime.block_on(preimage.prove::<IrSource>(
-                OsRng,
-                self.params.resolver(),
-                &GivenKey(material),
-            )),
-            None => runtime.block_on(preimage.prove::<IrSource>(
-                OsRng,
-                self.params.resolver(),
-                self.params.resolver(),
-            )),
-        };
+        let proved = without_panics("prove", || {
+            Ok(match material {
+                Some(material) => runtime.block_on(preimage.prove::<IrSource>(
+                    OsRng,
+                    self.params.resolver(),
+                    &GivenKey(material),
+                )),
+                None => runtime.block_on(preimage.prove::<IrSource>(
+                    OsRng,
+                    self.params.resolver(),
+                    self.params.resolver(),
+                )),
+            })
+        })?;
         let (proof, _skips) =
             proved.map_err(|e| ProvingError::BadInput(format!("cannot prove: {e:#}")))?;
         encode(&ProofVersioned::V2(proof))
@@ -132,6 +137,25 @@ impl Prover {
                 ))
             })
     }
+}
+
+/// Runs a call into the Midnight crates, turning a panic into a 400: they assume well-formed circuits
+/// and panic on some malformed ones (e.g. an instruction reading a memory slot that does not exist,
+/// found by fuzzing), and a request must never take a worker down with it.
+fn without_panics<T>(
+    what: &str,
+    call: impl FnOnce() -> Result<T, ProvingError>,
+) -> Result<T, ProvingError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Err(ProvingError::BadInput(format!(
+            "cannot {what}: the circuit or preimage is malformed ({message})"
+        )))
+    })
 }
 
 /// The client's own key material, used instead of a built-in key.
