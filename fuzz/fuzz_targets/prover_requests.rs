@@ -1,4 +1,4 @@
-//! Any body POSTed to /k, /check or /prove yields an answer or a 400-class error, never a panic: the
+//! Any body POSTed to /k, /check, /prove or /prove-tx yields an answer or a 400-class error, never a panic: the
 //! request decoding entry points of the proof server.
 #![no_main]
 
@@ -26,4 +26,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = Prover::k(data);
     let _ = prover().check(data);
     let _ = prover().prove(data);
+    let _ = prover().prove_tx(data);
 });

@@ -45,6 +45,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/k", post(proving::k))
         .route("/check", post(proving::check))
         .route("/prove", post(proving::prove))
+        .route("/prove-tx", post(proving::prove_tx))
         .layer(DefaultBodyLimit::max(proving::MAX_BODY_BYTES))
         .layer(middleware::from_fn(access_log))
         .with_state(state)

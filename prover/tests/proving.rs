@@ -261,3 +261,62 @@ fn prove_with_the_clients_own_key_material_at_k_10() {
         Err(ProvingError::BadInput(_))
     ));
 }
+
+#[test]
+fn prove_tx_proves_a_transaction_with_a_zswap_output() {
+    use midnight_ledger::structure::{ProofMarker, ProofPreimageMarker, Transaction};
+    use midnight_storage::db::InMemoryDB;
+    use midnight_transient_crypto::commitment::PedersenRandomness;
+    use midnight_transient_crypto::proofs::{KeyLocation, ProofPreimage, ProvingKeyMaterial};
+    use rand::Rng;
+
+    let dir = tempfile::tempdir().unwrap();
+    test_params_dir(dir.path(), true);
+    let prover = Prover::new(std::sync::Arc::new(
+        PublicParams::new(&ParamsConfig {
+            dir: Some(dir.path().to_owned()),
+            fetch: false,
+        })
+        .unwrap(),
+    ));
+    let mut rng = OsRng;
+    let keys = midnight_zswap::keys::SecretKeys::from_rng_seed(&mut rng);
+    let coin = rng.gen();
+    let output = midnight_zswap::Output::<ProofPreimage, InMemoryDB>::new(
+        &mut rng,
+        &coin,
+        Some(0),
+        &keys.coin_public_key(),
+        None,
+    )
+    .unwrap();
+    let offer = midnight_zswap::Offer::new(vec![], vec![output], vec![]).unwrap();
+    let transaction: Transaction<
+        midnight_base_crypto::signatures::Signature,
+        ProofPreimageMarker,
+        PedersenRandomness,
+        InMemoryDB,
+    > = Transaction::new(
+        "mpr-test",
+        midnight_storage::storage::HashMap::new(),
+        Some(offer),
+        midnight_storage::storage::HashMap::new(),
+    );
+    let mut body = Vec::new();
+    let no_extra_keys = std::collections::HashMap::<KeyLocation, ProvingKeyMaterial>::new();
+    midnight_serialize::tagged_serialize(&(transaction, no_extra_keys), &mut body).unwrap();
+
+    // The built-in zswap output key proves it; the library self-verifies with the official verifier key.
+    let answer = prover.prove_tx(&body).unwrap();
+    let proven: Transaction<
+        midnight_base_crypto::signatures::Signature,
+        ProofMarker,
+        PedersenRandomness,
+        InMemoryDB,
+    > = tagged_deserialize(&answer[..]).unwrap();
+    assert!(matches!(proven, Transaction::Standard(ref stx) if stx.guaranteed_coins.is_some()));
+    assert!(matches!(
+        prover.prove_tx(&body[..body.len() / 2]),
+        Err(ProvingError::BadInput(_))
+    ));
+}

@@ -10,13 +10,22 @@ mod params;
 use std::sync::Arc;
 
 use introspection::Introspection;
-use midnight_ledger::structure::{ProofPreimageVersioned, ProofVersioned};
+use std::collections::HashMap;
+
+use midnight_base_crypto::signatures::Signature;
+use midnight_ledger::structure::{
+    ProofPreimageMarker, ProofPreimageVersioned, ProofVersioned, Transaction,
+};
+use midnight_onchain_runtime::cost_model::INITIAL_COST_MODEL;
 use midnight_serialize::{tagged_deserialize, tagged_serialize};
+use midnight_storage::db::InMemoryDB;
+use midnight_transient_crypto::commitment::PedersenRandomness;
 use midnight_transient_crypto::curve::Fr;
 use midnight_transient_crypto::proofs::{
     KeyLocation, ProvingKeyMaterial, Resolver as KeyResolver, WrappedIr, Zkir,
 };
 use midnight_zkir::IrSource;
+use midnight_zkir::LocalProvingProvider;
 use rand::rngs::OsRng;
 
 pub use params::{ParamsConfig, PublicParams, FETCHABLE_K_MAX, STARTUP_K};
@@ -119,6 +128,37 @@ impl Prover {
         encode(&ProofVersioned::V2(proof))
     }
 
+    /// POST /prove-tx (deprecated upstream in favour of /prove): proves every proof of an unproven
+    /// transaction, with built-in keys or the key material sent along, and answers the proven
+    /// transaction.
+    pub fn prove_tx(&self, body: &[u8]) -> Result<Vec<u8>, ProvingError> {
+        let (transaction, keys): (
+            UnprovenTransaction,
+            HashMap<KeyLocation, ProvingKeyMaterial>,
+        ) = tagged_deserialize(body).map_err(|e| {
+            bad(
+                "a tagged (transaction, map(key-location, proving-key-material))",
+                e,
+            )
+        })?;
+        let resolver = BuiltinThenGiven {
+            builtin: self.params.resolver(),
+            given: keys,
+        };
+        let runtime = single_thread_runtime()?;
+        let proven = without_panics("prove the transaction", || {
+            let provider = LocalProvingProvider {
+                rng: OsRng,
+                resolver: &resolver,
+                params: self.params.resolver(),
+            };
+            runtime
+                .block_on(transaction.prove(provider, &INITIAL_COST_MODEL))
+                .map_err(|e| ProvingError::BadInput(format!("cannot prove the transaction: {e:?}")))
+        })?;
+        encode(&proven)
+    }
+
     /// GET /proof-versions: the proof formats this server produces, e.g. `["V2"]`.
     pub fn proof_versions() -> String {
         let mut versions = ProofVersioned::introspection().fields;
@@ -156,6 +196,25 @@ fn without_panics<T>(
             "cannot {what}: the circuit or preimage is malformed ({message})"
         )))
     })
+}
+
+/// The transaction type /prove-tx takes, as upstream.
+type UnprovenTransaction =
+    Transaction<Signature, ProofPreimageMarker, PedersenRandomness, InMemoryDB>;
+
+/// Built-in keys first (as upstream), then the ones sent with the transaction.
+struct BuiltinThenGiven<'a> {
+    builtin: &'a midnight_ledger::prove::Resolver,
+    given: HashMap<KeyLocation, ProvingKeyMaterial>,
+}
+
+impl KeyResolver for BuiltinThenGiven<'_> {
+    async fn resolve_key(&self, key: KeyLocation) -> std::io::Result<Option<ProvingKeyMaterial>> {
+        match self.builtin.resolve_key(key.clone()).await? {
+            Some(material) => Ok(Some(material)),
+            None => Ok(self.given.get(&key).cloned()),
+        }
+    }
 }
 
 /// The client's own key material, used instead of a built-in key.

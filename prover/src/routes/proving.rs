@@ -1,4 +1,4 @@
-//! POST /k, /check, /prove; GET /proof-versions, /fetch-params/{k}: the official server's proving API.
+//! POST /k, /check, /prove, /prove-tx; GET /proof-versions, /fetch-params/{k}: the official server's proving API.
 //! Bodies are raw tagged Midnight encodings (the Content-Type is not checked, as upstream); every job
 //! goes through the bounded queue, /k included (big circuits take most of a second to size).
 
@@ -41,6 +41,15 @@ pub async fn prove(
 ) -> Result<impl IntoResponse, AppError> {
     let prover = state.prover.clone();
     let answer = run_job(&state, "prove", move || prover.prove(&body)).await?;
+    Ok((BINARY, answer))
+}
+
+pub async fn prove_tx(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<impl IntoResponse, AppError> {
+    let prover = state.prover.clone();
+    let answer = run_job(&state, "prove-tx", move || prover.prove_tx(&body)).await?;
     Ok((BINARY, answer))
 }
 
