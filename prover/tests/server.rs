@@ -204,3 +204,22 @@ async fn tls_presents_the_certificate_generated_at_start_up() {
     assert!(stranger.get(server.url("/health")).send().await.is_err());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_with_413_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&[], no_tee(dir.path())).await;
+    let body = vec![0u8; prover::routes::proving::MAX_BODY_BYTES + 1];
+    let response = server
+        .client
+        .post(server.url("/k"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    // Nothing reached the queue.
+    let metrics = server.get_text("/metrics").await;
+    assert!(!metrics.contains("endpoint=\"k\""), "{metrics}");
+    server.stop().await;
+}
