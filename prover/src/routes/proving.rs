@@ -30,26 +30,31 @@ pub async fn check(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<impl IntoResponse, AppError> {
-    let prover = state.prover.clone();
-    let answer = run_job(&state, "check", move || prover.check(&body)).await?;
-    Ok((BINARY, answer))
+    binary_job(&state, "check", move |prover| prover.check(&body)).await
 }
 
 pub async fn prove(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<impl IntoResponse, AppError> {
-    let prover = state.prover.clone();
-    let answer = run_job(&state, "prove", move || prover.prove(&body)).await?;
-    Ok((BINARY, answer))
+    binary_job(&state, "prove", move |prover| prover.prove(&body)).await
 }
 
 pub async fn prove_tx(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<impl IntoResponse, AppError> {
+    binary_job(&state, "prove-tx", move |prover| prover.prove_tx(&body)).await
+}
+
+/// A job whose answer is a tagged binary encoding.
+async fn binary_job(
+    state: &AppState,
+    endpoint: &'static str,
+    job: impl FnOnce(&Prover) -> Result<Vec<u8>, ProvingError> + Send + 'static,
+) -> Result<impl IntoResponse, AppError> {
     let prover = state.prover.clone();
-    let answer = run_job(&state, "prove-tx", move || prover.prove_tx(&body)).await?;
+    let answer = run_job(state, endpoint, move || job(&prover)).await?;
     Ok((BINARY, answer))
 }
 
