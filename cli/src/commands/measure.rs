@@ -117,17 +117,10 @@ pub struct SnpArgs {
     output_format: OutputFormat,
 }
 
-/// Python's `int(s, 0)`, which sev-snp-measure uses for numbers: decimal unless 0x/0o/0b-prefixed.
+/// Numbers as sev-snp-measure reads them (Python's `int(s, 0)`): decimal unless 0x/0o/0b-prefixed.
 fn parse_auto_base(s: &str) -> Result<u64, String> {
-    let t = s.trim().replace('_', "");
-    let (digits, radix) = match t.get(..2).map(str::to_ascii_lowercase).as_deref() {
-        Some("0x") => (&t[2..], 16),
-        Some("0o") => (&t[2..], 8),
-        Some("0b") => (&t[2..], 2),
-        _ => (t.as_str(), 10),
-    };
-    u64::from_str_radix(digits, radix)
-        .map_err(|e| format!("{s:?} is not a number (decimal, or 0x/0o/0b-prefixed): {e}"))
+    snp::parse_python_int(s)
+        .ok_or_else(|| format!("{s:?} is not a number (decimal, or 0x/0o/0b-prefixed)"))
 }
 
 pub fn run(command: MeasureCommand, json: bool) -> Result<()> {
@@ -298,6 +291,10 @@ mod tests {
         assert_eq!(parse_auto_base("0X800F12"), Ok(0x800f12));
         assert_eq!(parse_auto_base("0b101"), Ok(5));
         assert!(parse_auto_base("zz").is_err());
+        assert!(
+            parse_auto_base("010").is_err(),
+            "Python refuses leading zeros"
+        );
     }
 
     #[test]

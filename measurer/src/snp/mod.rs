@@ -32,4 +32,4 @@ pub use measure::{
 };
 pub use metadata::{MetadataSection, SectionType, MAX_METADATA_SECTIONS};
 pub use ovmf::Firmware;
-pub use params::{GuestFeatures, VmmType};
+pub use params::{parse_python_int, GuestFeatures, VmmType};

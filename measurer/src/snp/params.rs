@@ -95,8 +95,9 @@ impl FromStr for GuestFeatures {
     }
 }
 
-/// Python's `int(text, 0)` restricted to values that fit in a u64.
-fn parse_python_int(text: &str) -> Option<u64> {
+/// Python's `int(text, 0)` restricted to values that fit in a u64: how sev-snp-measure reads every
+/// number on its command line.
+pub fn parse_python_int(text: &str) -> Option<u64> {
     let text = text.trim();
     let text = text.strip_prefix('+').unwrap_or(text);
     let prefixed = |upper: &str, lower: &str| {
