@@ -1,0 +1,12 @@
+//! File trees and the deterministic archives made from them.
+//!
+//! A [`Tree`] is an in-memory description of a root file system: every path with its type, mode,
+//! owner and time, file contents either in memory or on disk. It is the one hand-off between stages:
+//! container downloads are imported into a tree (safely, see `tar_read`), trees are written as
+//! deterministic layer tars (`tar_write`) and as newc cpio ramdisks (`cpio`).
+
+mod tar_write;
+mod tree;
+
+pub use tar_write::write_tar;
+pub use tree::{FileData, Node, NodeKind, Tree, TreeError};

@@ -1,0 +1,253 @@
+//! [`Tree`]: a root file system held as sorted paths, written out in the same order every time.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where a regular file's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileData {
+    Bytes(Arc<[u8]>),
+    /// A file on disk, read when the archive is written; `size` is checked then.
+    Disk {
+        path: PathBuf,
+        size: u64,
+    },
+}
+
+impl FileData {
+    pub fn size(&self) -> u64 {
+        match self {
+            FileData::Bytes(bytes) => bytes.len() as u64,
+            FileData::Disk { size, .. } => *size,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeKind {
+    Dir,
+    File(FileData),
+    /// The target exactly as stored (relative or absolute, never resolved on the host).
+    Symlink(String),
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
+    Fifo,
+}
+
+/// One path's object. `mode` holds the permission bits only (`0o7777`); the type is `kind`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: u64,
+}
+
+impl Node {
+    pub fn dir(mode: u32, mtime: u64) -> Self {
+        Node {
+            kind: NodeKind::Dir,
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime,
+        }
+    }
+
+    pub fn file(data: FileData, mode: u32, mtime: u64) -> Self {
+        Node {
+            kind: NodeKind::File(data),
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime,
+        }
+    }
+
+    pub fn symlink(target: impl Into<String>, mtime: u64) -> Self {
+        Node {
+            kind: NodeKind::Symlink(target.into()),
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+            mtime,
+        }
+    }
+
+    /// The type bits of `st_mode` (`S_IFDIR` and friends) for this node.
+    pub fn type_bits(&self) -> u32 {
+        match self.kind {
+            NodeKind::Dir => 0o040000,
+            NodeKind::File(_) => 0o100000,
+            NodeKind::Symlink(_) => 0o120000,
+            NodeKind::CharDevice { .. } => 0o020000,
+            NodeKind::BlockDevice { .. } => 0o060000,
+            NodeKind::Fifo => 0o010000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TreeError {
+    #[error("path {path:?} is not a clean relative path (no leading '/', no '.', '..' or empty components)")]
+    BadPath { path: String },
+    #[error("cannot put {path:?} under {parent:?}, which is not a directory")]
+    ParentNotDir { path: String, parent: String },
+}
+
+/// Paths are relative (`usr/bin/x`), without `.`/`..`/empty components, and sorted bytewise, so
+/// iteration order (and every archive written from it) is independent of how the tree was filled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tree {
+    nodes: BTreeMap<String, Node>,
+}
+
+impl Tree {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Checks that `path` is clean and relative and returns it without a trailing '/'.
+    pub fn clean_path(path: &str) -> Result<&str, TreeError> {
+        let trimmed = path.strip_suffix('/').unwrap_or(path);
+        let bad = trimmed.is_empty()
+            || trimmed.starts_with('/')
+            || trimmed
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+            || trimmed.contains('\0');
+        if bad {
+            return Err(TreeError::BadPath {
+                path: path.to_owned(),
+            });
+        }
+        Ok(trimmed)
+    }
+
+    /// Inserts or replaces `path`, creating missing parent directories as `0755` root-owned
+    /// directories with the node's mtime.
+    pub fn insert(&mut self, path: &str, node: Node) -> Result<(), TreeError> {
+        let path = Self::clean_path(path)?;
+        let mut end = 0;
+        while let Some(slash) = path[end..].find('/') {
+            let parent = &path[..end + slash];
+            match self.nodes.get(parent) {
+                Some(existing) if existing.kind != NodeKind::Dir => {
+                    return Err(TreeError::ParentNotDir {
+                        path: path.to_owned(),
+                        parent: parent.to_owned(),
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    self.nodes
+                        .insert(parent.to_owned(), Node::dir(0o755, node.mtime));
+                }
+            }
+            end += slash + 1;
+        }
+        if node.kind != NodeKind::Dir {
+            // Replacing a directory by a file would orphan its children.
+            let prefix = format!("{path}/");
+            self.nodes.retain(|p, _| !p.starts_with(&prefix));
+        }
+        self.nodes.insert(path.to_owned(), node);
+        Ok(())
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path.strip_suffix('/').unwrap_or(path))
+    }
+
+    pub fn remove(&mut self, path: &str) -> Option<Node> {
+        let path = path.strip_suffix('/').unwrap_or(path);
+        let prefix = format!("{path}/");
+        self.nodes.retain(|p, _| !p.starts_with(&prefix));
+        self.nodes.remove(path)
+    }
+
+    /// Entries in bytewise path order (parents before their children).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|(p, n)| (p.as_str(), n))
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Sum of regular file sizes.
+    pub fn content_size(&self) -> u64 {
+        self.nodes
+            .values()
+            .map(|n| match &n.kind {
+                NodeKind::File(data) => data.size(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Sets every mtime to `mtime` (SOURCE_DATE_EPOCH): after a checkout every file is newer than the
+    /// commit, so clamping and setting are the same, and setting does not depend on the checkout.
+    pub fn set_all_mtimes(&mut self, mtime: u64) {
+        for node in self.nodes.values_mut() {
+            node.mtime = mtime;
+        }
+    }
+
+    /// Mounts `other` under `prefix` (itself created as a 0755 directory if missing).
+    pub fn graft(&mut self, prefix: &str, other: &Tree) -> Result<(), TreeError> {
+        for (path, node) in other.iter() {
+            self.insert(&format!("{prefix}/{path}"), node.clone())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents_are_created_and_order_is_bytewise() {
+        let mut tree = Tree::new();
+        tree.insert(
+            "usr/bin/z",
+            Node::file(FileData::Bytes(Arc::from(&b"z"[..])), 0o755, 5),
+        )
+        .unwrap();
+        tree.insert("usr/bin/a", Node::symlink("z", 5)).unwrap();
+        tree.insert("etc/", Node::dir(0o755, 5)).unwrap();
+        let paths: Vec<_> = tree.iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["etc", "usr", "usr/bin", "usr/bin/a", "usr/bin/z"]);
+        assert_eq!(tree.get("usr/bin").unwrap().kind, NodeKind::Dir);
+    }
+
+    #[test]
+    fn unclean_paths_are_refused() {
+        let mut tree = Tree::new();
+        for bad in ["", "/etc/passwd", "a/../b", "./a", "a//b", "..", "a\0b"] {
+            let err = tree.insert(bad, Node::dir(0o755, 0)).unwrap_err();
+            assert!(matches!(err, TreeError::BadPath { .. }), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_cannot_hold_children() {
+        let mut tree = Tree::new();
+        tree.insert("a", Node::symlink("/etc", 0)).unwrap();
+        let err = tree.insert("a/b", Node::dir(0o755, 0)).unwrap_err();
+        assert!(matches!(err, TreeError::ParentNotDir { .. }));
+    }
+}

@@ -1,0 +1,73 @@
+//! Digests of everything the build reads and writes, computed while the bytes stream past.
+
+use std::io::{self, Write};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256, Sha384};
+
+/// Size and digests of one blob, as recorded in build records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobDigests {
+    pub size: u64,
+    pub sha256: String,
+    pub sha384: String,
+}
+
+/// A writer that hashes (SHA-256 and SHA-384) and counts what goes through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    sha256: Sha256,
+    sha384: Sha384,
+    size: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            sha256: Sha256::new(),
+            sha384: Sha384::new(),
+            size: 0,
+        }
+    }
+
+    pub fn finish(self) -> (W, BlobDigests) {
+        let digests = BlobDigests {
+            size: self.size,
+            sha256: hex::encode(self.sha256.finalize()),
+            sha384: hex::encode(self.sha384.finalize()),
+        };
+        (self.inner, digests)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha256.update(&buf[..n]);
+        self.sha384.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Digests of a file, streamed.
+pub fn digest_file(path: &std::path::Path) -> io::Result<BlobDigests> {
+    let mut file = std::fs::File::open(path)?;
+    let mut writer = HashingWriter::new(io::sink());
+    io::copy(&mut file, &mut writer)?;
+    Ok(writer.finish().1)
+}
+
+/// Digests of bytes in memory.
+pub fn digest_bytes(bytes: &[u8]) -> BlobDigests {
+    let mut writer = HashingWriter::new(io::sink());
+    writer
+        .write_all(bytes)
+        .expect("writing to a sink cannot fail");
+    writer.finish().1
+}
