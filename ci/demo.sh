@@ -1,56 +1,95 @@
 #!/usr/bin/env bash
-# The main job, until the release pipeline exists: build mpr, then measure a sample for every platform.
-# - Nitro: write a deterministic EIF from sample components, describe it, and check that measuring the
-#   components without building the EIF gives the same PCRs.
-# - SEV-SNP: the launch digest of Debian's OVMF.fd for a 4-vCPU EPYC-Milan guest, with its parameters.
+# The main job: the release pipeline on the in-repo prover.
+#   1. the builder image (Debian via mmdebstrap + this machine's Rust toolchain), made once;
+#   2. `mpr build` of prover/ at HEAD: vendored source, network-less compile in the builder image,
+#      deterministic OCI image (loaded into Docker), Nitro EIF and direct-boot CVM bundle, record;
+#   3. the record's measurements, and the image started to answer /health.
 # Output goes to $MPR_DEMO_DIR (default: $MPR_CACHE/demo).
+#
+# Boot blobs: AWS's Nitro blobs (bzImage, init, nsm.ko) are used from $NITRO_CLI_BLOBS (default
+# /usr/share/nitro_enclaves/blobs, where aws-nitro-enclaves-cli installs them). Without them, the
+# demo uses clearly labelled stand-ins (Debian's cloud kernel, busybox as init, a text nsm.ko): the
+# EIF then shows the pipeline and its determinism, but would not boot on Nitro.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/setup.sh
-
-cargo build --release --locked --quiet -p mpr
+setup_builder_image
 mpr=$CARGO_TARGET_DIR/release/mpr
 out=${MPR_DEMO_DIR:-$MPR_CACHE/demo}
-mkdir -p "$out"
+blobs=$out/blobs
+mkdir -p "$blobs"
 
-# Sample components: fixed pseudo-random bytes (SHA-256 in counter mode), so every run and
-# every machine measures the same thing.
-python3 - "$out" <<'PY'
-import hashlib, pathlib, sys
-out = pathlib.Path(sys.argv[1])
-def blob(name, size):
-    data = bytearray()
-    i = 0
-    while len(data) < size:
-        data += hashlib.sha256(f"{name}:{i}".encode()).digest()
-        i += 1
-    (out / name).write_bytes(bytes(data[:size]))
-blob("vmlinuz", 6 << 20)
-blob("bootstrap-initrd.img", 768 << 10)
-blob("customer-initrd.img", 24 << 20)
-PY
+# Debian's cloud kernel: the CVM bundle's kernel (and the Nitro stand-in).
+if [ ! -s "$blobs/vmlinuz" ]; then
+    echo "== fetching Debian's cloud kernel"
+    pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/{print $2; exit}')
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download -qq "$pkg" && dpkg-deb -x ./*.deb root)
+    cp "$tmp"/root/boot/vmlinuz-* "$blobs/vmlinuz.tmp" && mv "$blobs/vmlinuz.tmp" "$blobs/vmlinuz"
+    rm -rf "$tmp"
+fi
+cp /bin/busybox "$blobs/busybox"
 
-export SOURCE_DATE_EPOCH=1700000000
-cmdline="reboot=k panic=30 pci=off nomodules console=ttyS0 random.trust_cpu=on"
-echo "== mpr eif build"
-"$mpr" eif build --kernel "$out/vmlinuz" --cmdline "$cmdline" \
-    --ramdisk "$out/bootstrap-initrd.img" --ramdisk "$out/customer-initrd.img" \
-    --name sample --image-version 1.0.0 --output "$out/sample.eif"
+nitro_blobs=${NITRO_CLI_BLOBS:-/usr/share/nitro_enclaves/blobs}
+if [ -f "$nitro_blobs/bzImage" ] && [ -f "$nitro_blobs/init" ] && [ -f "$nitro_blobs/nsm.ko" ]; then
+    echo "== using AWS's Nitro blobs from $nitro_blobs"
+    nitro_kernel=$nitro_blobs/bzImage nitro_init=$nitro_blobs/init nitro_nsm=$nitro_blobs/nsm.ko
+    nitro_cmdline=$(tr -d '\n' < "$nitro_blobs/cmdline")
+else
+    echo "== AWS's Nitro blobs are not installed: using STAND-IN blobs (the EIF will not boot on Nitro)"
+    nitro_kernel=$blobs/vmlinuz nitro_init=$blobs/busybox nitro_nsm=$blobs/nsm.ko.stand-in
+    echo "stand-in: AWS's nsm.ko is not available offline; install aws-nitro-enclaves-cli" > "$nitro_nsm"
+    nitro_cmdline="reboot=k panic=30 pci=off nomodules console=ttyS0 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd random.trust_cpu=on"
+fi
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# Debian's OVMF.fd has no kernel-hashes table, so the launch digest of a direct-boot guest cannot be
+# computed for it (mpr refuses rather than print a digest that ignores the kernel); a recipe names
+# an AmdSev OVMF build for that. The firmware's own digest is printed below.
+cat > "$out/mpr-recipe.toml" <<TOML
+schema = 1
+name = "midnight-proof-server"
+version = "$(git describe --always --dirty=-modified)"
+
+[source]
+repository = "$(pwd)"
+commit = "HEAD"
+package = "prover"
+binary = "proof-server"
+install_path = "usr/local/bin/proof-server"
+
+[builder]
+image = "$MPR_BUILDER_IMAGE"
+
+[runtime]
+entrypoint = ["/usr/local/bin/proof-server"]
+cmd = ["--port", "6300"]
+env = ["RUST_LOG=info"]
+user = "65534:65534"
+exposed_ports = ["6300/tcp"]
+
+[eif]
+kernel = { path = "$nitro_kernel", sha256 = "$(sha "$nitro_kernel")" }
+init = { path = "$nitro_init", sha256 = "$(sha "$nitro_init")" }
+nsm_ko = { path = "$nitro_nsm", sha256 = "$(sha "$nitro_nsm")" }
+cmdline = "$nitro_cmdline"
+
+[cvm]
+kernel = { path = "$blobs/vmlinuz", sha256 = "$(sha "$blobs/vmlinuz")" }
+busybox = { path = "$blobs/busybox", sha256 = "$(sha "$blobs/busybox")" }
+cmdline = "console=ttyS0 panic=-1"
+TOML
+
+echo "== mpr build (recipe: $out/mpr-recipe.toml)"
+"$mpr" build --recipe "$out/mpr-recipe.toml" --out "$out/release"
 echo "== mpr eif describe"
-"$mpr" eif describe "$out/sample.eif"
-"$mpr" eif describe --json "$out/sample.eif" > "$out/sample.describe.json"
-echo "== mpr measure nitro (components, no EIF)"
-"$mpr" measure nitro --json --kernel "$out/vmlinuz" --cmdline "$cmdline" \
-    --ramdisk "$out/bootstrap-initrd.img" --ramdisk "$out/customer-initrd.img" > "$out/sample.components.json"
-python3 - "$out" <<'PY'
-import json, sys
-out = sys.argv[1]
-described = json.load(open(f"{out}/sample.describe.json"))["Measurements"]
-components = json.load(open(f"{out}/sample.components.json"))["Measurements"]
-assert described == components, (described, components)
-print("components and EIF give the same PCRs")
-PY
-echo "== mpr measure snp (Debian OVMF.fd, 4 x EPYC-Milan, guest features 0x1)"
-"$mpr" measure snp --ovmf /usr/share/ovmf/OVMF.fd --vcpus 4 --vcpu-type EPYC-Milan --guest-features 0x1
-"$mpr" measure snp --json --ovmf /usr/share/ovmf/OVMF.fd --vcpus 4 --vcpu-type EPYC-Milan > "$out/sample.snp.json"
-echo "== results in $out"
+"$mpr" eif describe "$out/release/eif/midnight-proof-server.eif"
+echo "== mpr measure snp (Debian OVMF.fd, 4 x EPYC-Milan, firmware only)"
+"$mpr" measure snp --ovmf /usr/share/ovmf/OVMF.fd --vcpus 4 --vcpu-type EPYC-Milan
+echo "== the image serves /health"
+image=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["outputs"]["image"]["config_digest"])' "$out/release/build-record.json")
+cid=$(docker run -d --rm -p 127.0.0.1::6300 "$image")
+trap 'docker rm -f "$cid" >/dev/null 2>&1 || true' EXIT
+port=$(docker port "$cid" 6300/tcp | head -1 | sed 's/.*://')
+for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$port/health" && echo && break; sleep 0.2; done
+echo "== results in $out/release (record: build-record.json)"

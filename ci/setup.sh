@@ -9,8 +9,11 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$MPR_CACHE/target}
 mkdir -p "$MPR_CACHE"
 
 # ovmf: Debian's SEV-capable firmware for SNP measurements; openssl: test certificates;
-# libssl-dev + pkg-config: AWS's EIF crate (reference only, never linked into mpr).
-packages=(ovmf openssl libssl-dev pkg-config)
+# libssl-dev + pkg-config: AWS's EIF crate (reference only, never linked into mpr);
+# mmdebstrap: the builder image's Debian root; busybox-static: the CVM initrd's init;
+# cpio: interop tests of our newc archives; faketime + util-linux: the reproducibility test's
+# variations (clock, host name, CPU set).
+packages=(ovmf openssl libssl-dev pkg-config mmdebstrap busybox-static cpio faketime util-linux git)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -18,6 +21,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# The builder image (Debian via mmdebstrap + this machine's Rust toolchain), made once per toolchain
+# and reused while Docker has it; exported for the tests and the demo.
+setup_builder_image() {
+    cargo build --quiet --release --locked -p mpr
+    local mpr=$CARGO_TARGET_DIR/release/mpr
+    echo "setup: mpr builder-image create (reused when Docker already has it)"
+    MPR_BUILDER_IMAGE=$("$mpr" --json builder-image create --reuse | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    export MPR_BUILDER_IMAGE
+    echo "setup: builder image $MPR_BUILDER_IMAGE"
+}
 
 setup_references() {
     local venv=$MPR_CACHE/venv

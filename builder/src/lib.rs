@@ -2,5 +2,14 @@
 //! direct-boot CVM bundle, all built inside a pinned, network-less builder container.
 
 pub mod archive;
+pub mod builder_image;
 pub mod docker;
 pub mod hashing;
+pub mod image;
+pub mod compile;
+pub mod cvm;
+pub mod nitro;
+pub mod pipeline;
+pub mod recipe;
+pub mod record;
+pub mod source;

@@ -44,6 +44,11 @@ enum Command {
     /// Compute what the hardware will report: Nitro PCRs, SEV-SNP launch digests.
     #[command(subcommand)]
     Measure(commands::measure::MeasureCommand),
+    /// Build a recipe hermetically into an OCI image, a Nitro EIF and a CVM bundle, with a record.
+    Build(commands::build::BuildArgs),
+    /// Create the builder image (Debian packages + Rust toolchain) without a registry.
+    #[command(subcommand)]
+    BuilderImage(commands::builder_image::BuilderImageCommand),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +57,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eif(command) => commands::eif::run(command, cli.json),
         Command::Measure(command) => commands::measure::run(command, cli.json),
+        Command::Build(args) => commands::build::run(args, cli.json),
+        Command::BuilderImage(command) => commands::builder_image::run(command, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha384};
 
 use crate::digest::Digest384;
@@ -49,7 +49,7 @@ pub fn pcr8_of_certificate(pem_or_der: &[u8]) -> Result<Digest384, EifError> {
 }
 
 /// The PCRs an EIF built from these inputs will have.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NitroPcrs {
     pub pcr0: Digest384,
     pub pcr1: Digest384,

@@ -5,8 +5,20 @@
 //! container downloads are imported into a tree (safely, see `tar_read`), trees are written as
 //! deterministic layer tars (`tar_write`) and as newc cpio ramdisks (`cpio`).
 
+mod cpio;
+mod dir;
+mod nitro_ramdisk;
+mod tar_read;
 mod tar_write;
 mod tree;
 
+pub use cpio::{
+    read_newc, write_tree_newc, CpioEntry, CpioError, CpioLimits, NewcConventions, NewcWriter,
+};
+pub use dir::add_dir;
+pub use nitro_ramdisk::{
+    nitro_cmd_and_env, write_bootstrap, write_customer, RamdiskError, LINUXKIT_MTIME,
+};
+pub use tar_read::{import_tar, ImportError, ImportLimits, ImportPolicy};
 pub use tar_write::write_tar;
 pub use tree::{FileData, Node, NodeKind, Tree, TreeError};

@@ -1,5 +1,7 @@
 //! One module per `mpr` subcommand group.
 
+pub mod build;
+pub mod builder_image;
 pub mod eif;
 pub mod measure;
 

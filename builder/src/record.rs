@@ -1,0 +1,97 @@
+//! The build record: every input digest, every output digest and size, and the measurements of
+//! every platform. It holds nothing that varies between machines or runs (no times, host names or
+//! paths outside the output), so two honest builds of one recipe give byte-identical records.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cvm::BuiltCvm;
+use crate::hashing::BlobDigests;
+use crate::nitro::BuiltEif;
+
+pub const RECORD_SCHEMA: u32 = 1;
+/// The record's file name inside the output directory.
+pub const RECORD_FILE: &str = "build-record.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    pub schema: u32,
+    pub tool: Tool,
+    pub release: Release,
+    pub inputs: Inputs,
+    pub outputs: Outputs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// SHA-256 of the recipe file as read.
+    pub recipe_sha256: String,
+    pub repository: String,
+    pub commit: String,
+    pub source_date_epoch: u64,
+    pub cargo_lock_sha256: String,
+    /// The deterministic source archive (tree + vendored crates) the container compiled.
+    pub source_archive: BlobDigests,
+    pub builder_image: String,
+    pub package: String,
+    pub binary: String,
+    /// The build's environment inside the container (RUSTFLAGS, codegen units, …), minus the
+    /// job count, which does not change the output.
+    pub build_env: Vec<String>,
+    /// Pinned files by recipe field: name and SHA-256.
+    pub files: Vec<PinnedInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedInput {
+    pub field: String,
+    pub file_name: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outputs {
+    pub binary: FileRecord,
+    pub libraries: Vec<FileRecord>,
+    pub image: ImageRecord,
+    pub eif: Option<BuiltEif>,
+    pub cvm: Option<BuiltCvm>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Path inside the image.
+    pub path: String,
+    #[serde(flatten)]
+    pub digests: BlobDigests,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub reference: String,
+    /// Docker's image ID (the config digest).
+    pub config_digest: String,
+    pub manifest_digest: String,
+    pub layer: BlobDigests,
+    pub archive: BlobDigests,
+}
+
+impl BuildRecord {
+    /// Pretty JSON with a final newline: the record is meant to be read, diffed and signed.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("a record has only string keys");
+        text.push('\n');
+        text
+    }
+}

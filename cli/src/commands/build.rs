@@ -1,0 +1,118 @@
+//! `mpr build`: the hermetic build of a recipe into an OCI image, a Nitro EIF and a CVM bundle.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use builder::pipeline::{build, BuildOptions, Event};
+use builder::record::BuildRecord;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The build recipe (TOML).
+    #[arg(long, default_value = "mpr-recipe.toml")]
+    recipe: PathBuf,
+    /// Where the results go; replaced only once the build is complete.
+    #[arg(long, default_value = "mpr-out")]
+    out: PathBuf,
+    /// Compile jobs and CPUs for the build container (the output never depends on it).
+    #[arg(long)]
+    jobs: Option<u32>,
+    /// Vendored crates, by Cargo.lock digest [default: ~/.cache/mpr/vendor].
+    #[arg(long, env = "MPR_VENDOR_CACHE")]
+    vendor_cache: Option<PathBuf>,
+    /// Do not load the image into Docker afterwards.
+    #[arg(long)]
+    no_load: bool,
+}
+
+pub fn run(args: BuildArgs, json: bool) -> anyhow::Result<()> {
+    if !args.recipe.exists() {
+        anyhow::bail!(
+            "recipe {} not found; pass --recipe FILE (see README: \"Building a release\" for a complete recipe)",
+            args.recipe.display()
+        );
+    }
+    let vendor_cache = match args.vendor_cache {
+        Some(dir) => dir,
+        None => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .context("HOME is not set; pass --vendor-cache")?
+            .join(".cache/mpr/vendor"),
+    };
+    let options = BuildOptions {
+        recipe: args.recipe,
+        out_dir: args.out.clone(),
+        jobs: args.jobs,
+        vendor_cache,
+        load: !args.no_load,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let record = runtime.block_on(run_with_progress(&options))?;
+    if json {
+        super::print_json(&record)?;
+    } else {
+        print_summary(&record, &args.out)?;
+    }
+    Ok(())
+}
+
+/// A spinner per stage on stderr; the container's log lines scroll above it.
+async fn run_with_progress(options: &BuildOptions) -> anyhow::Result<BuildRecord> {
+    let spinner = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    spinner.enable_steady_tick(Duration::from_millis(200));
+    let mut stage_started = Instant::now();
+    let mut current = String::new();
+    // Without a terminal the spinner is hidden and drops what it is given: print plainly then.
+    let say = |spinner: &ProgressBar, line: String| {
+        if spinner.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            spinner.println(line);
+        }
+    };
+    let result = build(options, &mut |event| match event {
+        Event::Stage(stage) => {
+            if !current.is_empty() {
+                say(&spinner, format!("mpr: {current} done in {:.1} s", stage_started.elapsed().as_secs_f64()));
+            }
+            current = stage.to_owned();
+            stage_started = Instant::now();
+            spinner.set_message(format!("stage {stage}"));
+        }
+        Event::Log(line) => say(&spinner, format!("  | {line}")),
+    })
+    .await;
+    if result.is_ok() {
+        say(&spinner, format!("mpr: {current} done in {:.1} s", stage_started.elapsed().as_secs_f64()));
+    }
+    spinner.finish_and_clear();
+    Ok(result?)
+}
+
+fn print_summary(record: &BuildRecord, out: &std::path::Path) -> anyhow::Result<()> {
+    let outputs = &record.outputs;
+    outln!("built {} {} from {} ({})", record.release.name, record.release.version, record.inputs.commit, record.inputs.repository)?;
+    outln!("  binary   {}  sha256:{}", outputs.binary.path, outputs.binary.digests.sha256)?;
+    outln!("  image    {}  {}", outputs.image.reference, outputs.image.config_digest)?;
+    if let Some(eif) = &outputs.eif {
+        outln!("  eif      {}  PCR0 {}", eif.file, eif.pcrs.pcr0)?;
+        outln!("                     PCR1 {}", eif.pcrs.pcr1)?;
+        outln!("                     PCR2 {}", eif.pcrs.pcr2)?;
+    }
+    if let Some(cvm) = &outputs.cvm {
+        for snp in &cvm.snp {
+            let vcpu = snp.vcpu_type.map(|t| t.to_string()).unwrap_or_default();
+            outln!("  sev-snp  {} x {vcpu} ({})  {}", snp.vcpus, snp.vmm, snp.digest)?;
+        }
+    }
+    outln!("record: {}", out.join(builder::record::RECORD_FILE).display())?;
+    Ok(())
+}

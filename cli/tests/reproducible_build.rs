@@ -1,0 +1,264 @@
+//! The reproducibility proof: a fixture crate built twice by `mpr build` under different conditions
+//! on the host gives byte-identical records, hence the same binary, image digest, EIF PCRs and
+//! SEV-SNP launch digest. Needs Docker and a builder image (`MPR_BUILDER_IMAGE`, or one is created).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sha2::{Digest, Sha256};
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hello")
+}
+
+fn check(output: Output, what: &str) -> Output {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The builder image's ID: from CI's environment, or made now.
+fn builder_image() -> String {
+    if let Ok(id) = std::env::var("MPR_BUILDER_IMAGE") {
+        return id;
+    }
+    let output = check(
+        Command::new(env!("CARGO_BIN_EXE_mpr")).args(["--json", "builder-image", "create"]).output().unwrap(),
+        "mpr builder-image create",
+    );
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    created["id"].as_str().expect("builder-image create --json prints an id").to_owned()
+}
+
+/// Copies the fixture into `dir` as a git repository with one commit whose hash does not depend on
+/// where or when it is made.
+fn fixture_repo(dir: &Path) -> String {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    for file in ["Cargo.toml", "Cargo.lock", "src/main.rs"] {
+        std::fs::copy(fixture_dir().join(file), dir.join(file)).unwrap();
+    }
+    let git = |args: &[&str]| {
+        check(
+            Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(args)
+                .env("GIT_AUTHOR_NAME", "mpr")
+                .env("GIT_AUTHOR_EMAIL", "mpr@example.invalid")
+                .env("GIT_AUTHOR_DATE", "1700000000 +0000")
+                .env("GIT_COMMITTER_NAME", "mpr")
+                .env("GIT_COMMITTER_EMAIL", "mpr@example.invalid")
+                .env("GIT_COMMITTER_DATE", "1700000000 +0000")
+                .output()
+                .unwrap(),
+            "git",
+        )
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "fixture"]);
+    String::from_utf8(git(&["rev-parse", "HEAD"]).stdout).unwrap().trim().to_owned()
+}
+
+/// Fixed pseudo-random bytes (SHA-256 in counter mode): stand-ins for the Nitro kernel, init and
+/// nsm.ko and the CVM kernel, whose contents only have to be pinned, not booted, here.
+fn blob(path: &Path, label: &str, size: usize) -> String {
+    let mut data = Vec::with_capacity(size + 32);
+    let mut i = 0u64;
+    while data.len() < size {
+        data.extend_from_slice(&Sha256::digest(format!("{label}:{i}")));
+        i += 1;
+    }
+    data.truncate(size);
+    std::fs::write(path, &data).unwrap();
+    hex::encode(Sha256::digest(&data))
+}
+
+/// Writes the recipe and its pinned inputs into the repository's directory (untracked, so not part
+/// of the commit); the recipe names the repository as ".", so both builds read the same recipe bytes.
+fn recipe(dir: &Path, image: &str) -> PathBuf {
+    let kernel = blob(&dir.join("bzImage"), "nitro-kernel", 1 << 20);
+    let init = blob(&dir.join("init"), "nitro-init", 64 << 10);
+    let nsm = blob(&dir.join("nsm.ko"), "nitro-nsm", 16 << 10);
+    let cvm_kernel = blob(&dir.join("vmlinuz"), "cvm-kernel", 1 << 20);
+    std::fs::copy("/bin/busybox", dir.join("busybox")).expect("busybox-static is installed (ci/setup.sh)");
+    let busybox = hex::encode(Sha256::digest(std::fs::read(dir.join("busybox")).unwrap()));
+    // The synthetic firmware has a kernel-hashes table, which no distribution's OVMF.fd has.
+    let firmware = measurer::snp::testing::synthetic_firmware();
+    std::fs::write(dir.join("OVMF.fd"), &firmware).unwrap();
+    let ovmf = hex::encode(Sha256::digest(&firmware));
+    let text = format!(
+        r#"schema = 1
+name = "hello"
+version = "0.1.0"
+
+[source]
+repository = "."
+package = "hello"
+binary = "hello"
+install_path = "usr/local/bin/hello"
+
+[builder]
+image = "{image}"
+
+[runtime]
+entrypoint = ["/usr/local/bin/hello"]
+env = ["RUST_LOG=info"]
+user = "65534:65534"
+exposed_ports = ["6300/tcp"]
+
+[eif]
+kernel = {{ path = "bzImage", sha256 = "{kernel}" }}
+init = {{ path = "init", sha256 = "{init}" }}
+nsm_ko = {{ path = "nsm.ko", sha256 = "{nsm}" }}
+cmdline = "reboot=k panic=30 pci=off nomodules console=ttyS0 random.trust_cpu=on"
+
+[cvm]
+kernel = {{ path = "vmlinuz", sha256 = "{cvm_kernel}" }}
+busybox = {{ path = "busybox", sha256 = "{busybox}" }}
+cmdline = "console=ttyS0 panic=-1"
+
+[[snp]]
+ovmf = {{ path = "OVMF.fd", sha256 = "{ovmf}" }}
+vcpus = [1, 4]
+vcpu_type = "EPYC-Milan"
+"#
+    );
+    let path = dir.join("mpr-recipe.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// How a build's host differs from the other's.
+struct Variation {
+    umask: &'static str,
+    env: Vec<(&'static str, String)>,
+    jobs: u32,
+    wrap: Vec<String>,
+}
+
+fn run_build(recipe: &Path, out: &Path, variation: &Variation) -> serde_json::Value {
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(format!("umask {}; exec \"$@\"", variation.umask)).arg("sh");
+    command.args(&variation.wrap);
+    command.arg(env!("CARGO_BIN_EXE_mpr")).args(["--json", "build", "--recipe"]).arg(recipe);
+    command.arg("--out").arg(out).args(["--jobs", &variation.jobs.to_string()]);
+    for (key, value) in &variation.env {
+        command.env(key, value);
+    }
+    let output = check(command.output().unwrap(), "mpr build");
+    serde_json::from_slice(&output.stdout).expect("mpr build --json prints the record")
+}
+
+fn sha256_file(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn two_builds_under_different_conditions_are_identical() {
+    let image = builder_image();
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+
+    let repo_a = a.path().join("src");
+    let repo_b = b.path().join("elsewhere/deeper/checkout-b");
+    let commit = fixture_repo(&repo_a);
+    assert_eq!(fixture_repo(&repo_b), commit, "the fixture commit must not depend on its directory");
+    let recipe_a = recipe(&repo_a, &image);
+    let recipe_b = recipe(&repo_b, &image);
+
+    let plain = Variation {
+        umask: "022",
+        env: vec![("TZ", "UTC".into()), ("LANG", "C.UTF-8".into())],
+        jobs: 2,
+        wrap: vec![],
+    };
+    let mut wrap = vec![
+        // Another host name, one CPU, and a clock three years ahead.
+        "unshare".to_owned(),
+        "--uts".to_owned(),
+        "sh".to_owned(),
+        "-c".to_owned(),
+        "hostname mpr-variation-b && exec \"$@\"".to_owned(),
+        "sh".to_owned(),
+        "taskset".to_owned(),
+        "-c".to_owned(),
+        "0".to_owned(),
+    ];
+    if Path::new("/usr/bin/faketime").exists() {
+        wrap.extend(["faketime".to_owned(), "-f".to_owned(), "+3y".to_owned()]);
+    }
+    let varied = Variation {
+        umask: "077",
+        env: vec![
+            ("TZ", "Pacific/Chatham".into()),
+            ("LANG", "de_DE.UTF-8".into()),
+            ("LC_ALL", "de_DE.UTF-8".into()),
+            // Host settings that must not reach the hermetic build.
+            ("RUSTFLAGS", "-C opt-level=0".into()),
+            ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16".into()),
+            ("SOURCE_DATE_EPOCH", "1".into()),
+            ("MPR_UNRELATED_NOISE", "x".repeat(100)),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
+            // A cold vendor cache: the crates are vendored again from crates.io.
+            ("MPR_VENDOR_CACHE", b.path().join("vendor-cache").display().to_string()),
+        ],
+        jobs: 1,
+        wrap,
+    };
+
+    let out_a = a.path().join("out");
+    let out_b = b.path().join("x/y/out");
+    let record_a = run_build(&recipe_a, &out_a, &plain);
+    let record_b = run_build(&recipe_b, &out_b, &varied);
+
+    assert_eq!(record_a, record_b);
+    assert_eq!(record_a["inputs"]["commit"], commit.as_str());
+
+    // The named outputs, explicitly.
+    let outputs = &record_a["outputs"];
+    for key in ["sha256", "size"] {
+        assert!(!outputs["binary"][key].is_null());
+    }
+    assert!(outputs["image"]["config_digest"].as_str().unwrap().starts_with("sha256:"));
+    for pcr in ["pcr0", "pcr1", "pcr2"] {
+        assert_eq!(outputs["eif"]["pcrs"][pcr].as_str().unwrap().len(), 96);
+    }
+    assert_eq!(outputs["cvm"]["snp"].as_array().unwrap().len(), 2);
+
+    // The files themselves are identical too.
+    for file in ["build-record.json", "image/image.tar", "eif/hello.eif", "eif/customer-initrd.img", "cvm/initrd.img"] {
+        assert_eq!(sha256_file(&out_a.join(file)), sha256_file(&out_b.join(file)), "{file}");
+    }
+
+    // The EIF's PCRs as read back from the file equal the record's.
+    let described = check(
+        Command::new(env!("CARGO_BIN_EXE_mpr"))
+            .args(["--json", "eif", "describe"])
+            .arg(out_a.join("eif/hello.eif"))
+            .output()
+            .unwrap(),
+        "mpr eif describe",
+    );
+    let described: serde_json::Value = serde_json::from_slice(&described.stdout).unwrap();
+    assert_eq!(
+        described["Measurements"]["PCR0"].as_str().unwrap(),
+        outputs["eif"]["pcrs"]["pcr0"].as_str().unwrap()
+    );
+
+    // And the image runs: loaded by the build, started with no network.
+    let config_digest = outputs["image"]["config_digest"].as_str().unwrap();
+    let run = check(
+        Command::new("docker").args(["run", "--rm", "--network", "none", config_digest]).output().unwrap(),
+        "docker run",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "hello from mpr's fixture: 42 (src/main.rs)\n"
+    );
+}
