@@ -40,7 +40,9 @@ done
 pub enum CompileError {
     #[error(transparent)]
     Docker(#[from] DockerError),
-    #[error("the build failed in the container (exit code {code}); the last lines of its log:\n{tail}")]
+    #[error(
+        "the build failed in the container (exit code {code}); the last lines of its log:\n{tail}"
+    )]
     Failed { code: i64, tail: String },
     #[error("reading the build output: {0}")]
     Import(#[from] crate::archive::ImportError),
@@ -76,7 +78,10 @@ pub fn build_env(recipe: &Recipe, source: &SourceArchive, jobs: Option<u32>) -> 
         "CARGO_INCREMENTAL=0".to_owned(),
         "CARGO_TERM_COLOR=never".to_owned(),
         "CARGO_TERM_PROGRESS_WHEN=never".to_owned(),
-        format!("CARGO_PROFILE_RELEASE_CODEGEN_UNITS={}", recipe.builder.codegen_units),
+        format!(
+            "CARGO_PROFILE_RELEASE_CODEGEN_UNITS={}",
+            recipe.builder.codegen_units
+        ),
         format!("RUSTFLAGS={}", rustflags.join(" ")),
         // C code compiled by build scripts (ring, blst, …) must not embed the build path either.
         format!("CFLAGS=-ffile-prefix-map={SRC}=/src"),
@@ -147,7 +152,10 @@ async fn run_build(
         })
         .await?;
     if code != 0 {
-        return Err(CompileError::Failed { code, tail: Vec::from(tail).join("\n") });
+        return Err(CompileError::Failed {
+            code,
+            tail: Vec::from(tail).join("\n"),
+        });
     }
     let out_tar = work.join("build-output.tar");
     container.download_tar(OUT, &out_tar).await?;
@@ -158,8 +166,16 @@ async fn run_build(
     let file = std::fs::File::open(&out_tar).map_err(io("opening the build output"))?;
     let blobs = work.join("build-output");
     std::fs::create_dir_all(&blobs).map_err(io("creating the build output directory"))?;
-    let policy = ImportPolicy { strip_components: 1, ..ImportPolicy::default() };
-    let mut output = import_tar(std::io::BufReader::new(file), &blobs, &ImportLimits::default(), &policy)?;
+    let policy = ImportPolicy {
+        strip_components: 1,
+        ..ImportPolicy::default()
+    };
+    let mut output = import_tar(
+        std::io::BufReader::new(file),
+        &blobs,
+        &ImportLimits::default(),
+        &policy,
+    )?;
     let libraries = match output.remove("libraries") {
         Some(node) => read_lines(&node)?,
         None => Vec::new(),
@@ -167,10 +183,12 @@ async fn run_build(
     let mut rootfs = Tree::new();
     for (path, node) in output.iter() {
         if let Some(inside) = path.strip_prefix("rootfs/") {
-            rootfs.insert(inside, node.clone()).map_err(|e| CompileError::Io {
-                context: "assembling the rootfs".into(),
-                source: std::io::Error::other(e),
-            })?;
+            rootfs
+                .insert(inside, node.clone())
+                .map_err(|e| CompileError::Io {
+                    context: "assembling the rootfs".into(),
+                    source: std::io::Error::other(e),
+                })?;
         }
     }
     Ok(Compiled { rootfs, libraries })
@@ -187,5 +205,8 @@ fn read_lines(node: &crate::archive::Node) -> Result<Vec<String>, CompileError> 
         }
         _ => Vec::new(),
     };
-    Ok(String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect())
+    Ok(String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(str::to_owned)
+        .collect())
 }

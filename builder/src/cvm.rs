@@ -6,16 +6,23 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use measurer::snp::{launch_digest, Firmware, GuestFeatures, KernelInputs, SnpMeasurement, SnpParams, VcpuType, VmmType};
+use measurer::snp::{
+    launch_digest, Firmware, GuestFeatures, KernelInputs, SnpMeasurement, SnpParams, VcpuType,
+    VmmType,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::{write_tree_newc, FileData, NewcConventions, Node, Tree};
-use crate::hashing::{digest_file, BlobDigests, HashingWriter};
+use crate::hashing::{sha256_file, BlobDigests, HashingWriter};
 use crate::image::RuntimeConfig;
 use crate::recipe;
 
 /// Linux ignores inode numbers and devices in an initramfs; start them at 1 like GNU cpio does.
-const INITRD_CONVENTIONS: NewcConventions = NewcConventions { first_ino: 1, dev_major: 0, dev_minor: 0 };
+const INITRD_CONVENTIONS: NewcConventions = NewcConventions {
+    first_ino: 1,
+    dev_major: 0,
+    dev_minor: 0,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CvmError {
@@ -50,7 +57,9 @@ pub fn init_script(runtime: &RuntimeConfig) -> Result<String, CvmError> {
     let mut argv = runtime.entrypoint.clone();
     argv.extend(runtime.cmd.iter().cloned());
     if argv.is_empty() {
-        return Err(CvmError::Bundle("the runtime config has neither entrypoint nor cmd: nothing to start".into()));
+        return Err(CvmError::Bundle(
+            "the runtime config has neither entrypoint nor cmd: nothing to start".into(),
+        ));
     }
     let mut script = String::from(
         "#!/bin/busybox sh\n\
@@ -64,7 +73,9 @@ pub fn init_script(runtime: &RuntimeConfig) -> Result<String, CvmError> {
     );
     for var in &runtime.env {
         if !var.contains('=') {
-            return Err(CvmError::Bundle(format!("environment entry {var:?} is not NAME=value")));
+            return Err(CvmError::Bundle(format!(
+                "environment entry {var:?} is not NAME=value"
+            )));
         }
         script.push_str(&format!("export {}\n", quote(var)));
     }
@@ -90,12 +101,24 @@ pub fn build_cvm(
 ) -> Result<BuiltCvm, CvmError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| CvmError::Bundle(format!("{what}: {e}"));
     let mut initrd = rootfs.clone();
-    let busybox_size = std::fs::metadata(&spec.busybox.path).map_err(|e| fail("busybox", &e))?.len();
-    let busybox = FileData::Disk { path: spec.busybox.path.clone(), size: busybox_size };
+    let busybox_size = std::fs::metadata(&spec.busybox.path)
+        .map_err(|e| fail("busybox", &e))?
+        .len();
+    let busybox = FileData::Disk {
+        path: spec.busybox.path.clone(),
+        size: busybox_size,
+    };
     let script = init_script(runtime)?;
     let entries = [
         ("bin/busybox", Node::file(busybox, 0o755, source_date_epoch)),
-        ("init", Node::file(FileData::Bytes(Arc::from(script.as_bytes())), 0o755, source_date_epoch)),
+        (
+            "init",
+            Node::file(
+                FileData::Bytes(Arc::from(script.as_bytes())),
+                0o755,
+                source_date_epoch,
+            ),
+        ),
         ("proc", Node::dir(0o555, source_date_epoch)),
         ("sys", Node::dir(0o555, source_date_epoch)),
         ("dev", Node::dir(0o755, source_date_epoch)),
@@ -108,25 +131,44 @@ pub fn build_cvm(
 
     let kernel_path = dir.join("vmlinuz");
     std::fs::copy(&spec.kernel.path, &kernel_path).map_err(|e| fail("copying the kernel", &e))?;
-    let kernel = digest_file(&kernel_path).map_err(|e| fail("the kernel", &e))?;
+    let kernel = sha256_file(&kernel_path).map_err(|e| fail("the kernel", &e))?;
     let initrd_path = dir.join("initrd.img");
     let file = std::fs::File::create(&initrd_path).map_err(|e| fail("initrd.img", &e))?;
-    let writer = write_tree_newc(&initrd, HashingWriter::new(BufWriter::new(file)), INITRD_CONVENTIONS)
-        .map_err(|e| fail("writing initrd.img", &e))?;
+    let writer = write_tree_newc(
+        &initrd,
+        HashingWriter::sha256_only(BufWriter::new(file)),
+        INITRD_CONVENTIONS,
+    )
+    .map_err(|e| fail("writing initrd.img", &e))?;
     let (mut buffered, initrd_digests) = writer.finish();
-    buffered.flush().map_err(|e| fail("writing initrd.img", &e))?;
+    buffered
+        .flush()
+        .map_err(|e| fail("writing initrd.img", &e))?;
     std::fs::write(dir.join("cmdline"), &spec.cmdline).map_err(|e| fail("cmdline", &e))?;
 
     let mut measurements = Vec::new();
     for config in snp {
         measurements.extend(measure(config, &kernel_path, &initrd_path, &spec.cmdline)?);
     }
-    Ok(BuiltCvm { kernel, initrd: initrd_digests, cmdline: spec.cmdline.clone(), snp: measurements })
+    Ok(BuiltCvm {
+        kernel,
+        initrd: initrd_digests,
+        cmdline: spec.cmdline.clone(),
+        snp: measurements,
+    })
 }
 
-fn measure(config: &recipe::SnpSpec, kernel: &Path, initrd: &Path, cmdline: &str) -> Result<Vec<SnpMeasurement>, CvmError> {
+fn measure(
+    config: &recipe::SnpSpec,
+    kernel: &Path,
+    initrd: &Path,
+    cmdline: &str,
+) -> Result<Vec<SnpMeasurement>, CvmError> {
     let name = format!("{} with {}", config.ovmf.path.display(), config.vcpu_type);
-    let snp_err = |source| CvmError::Snp { config: name.clone(), source };
+    let snp_err = |source| CvmError::Snp {
+        config: name.clone(),
+        source,
+    };
     let firmware = Firmware::open(&config.ovmf.path).map_err(snp_err)?;
     let vcpu_type: VcpuType = config.vcpu_type.parse().map_err(snp_err)?;
     let vmm: VmmType = config.vmm.parse().map_err(snp_err)?;

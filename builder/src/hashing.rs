@@ -10,23 +10,37 @@ use sha2::{Digest, Sha256, Sha384};
 pub struct BlobDigests {
     pub size: u64,
     pub sha256: String,
-    pub sha384: String,
+    /// Left out for large build outputs (EIFs, ramdisks), where a SHA-384 pass would cost more than
+    /// the rest of their assembly: SHA-256 runs on the CPU's SHA extensions, SHA-384 does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha384: Option<String>,
 }
 
-/// A writer that hashes (SHA-256 and SHA-384) and counts what goes through it.
+/// A writer that hashes (SHA-256, and SHA-384 unless asked not to) and counts what goes through it.
 pub struct HashingWriter<W> {
     inner: W,
     sha256: Sha256,
-    sha384: Sha384,
+    sha384: Option<Sha384>,
     size: u64,
 }
 
 impl<W: Write> HashingWriter<W> {
+    /// SHA-256 and SHA-384.
     pub fn new(inner: W) -> Self {
         HashingWriter {
             inner,
             sha256: Sha256::new(),
-            sha384: Sha384::new(),
+            sha384: Some(Sha384::new()),
+            size: 0,
+        }
+    }
+
+    /// SHA-256 only, for large outputs.
+    pub fn sha256_only(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            sha256: Sha256::new(),
+            sha384: None,
             size: 0,
         }
     }
@@ -35,7 +49,7 @@ impl<W: Write> HashingWriter<W> {
         let digests = BlobDigests {
             size: self.size,
             sha256: hex::encode(self.sha256.finalize()),
-            sha384: hex::encode(self.sha384.finalize()),
+            sha384: self.sha384.map(|h| hex::encode(h.finalize())),
         };
         (self.inner, digests)
     }
@@ -45,7 +59,9 @@ impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.sha256.update(&buf[..n]);
-        self.sha384.update(&buf[..n]);
+        if let Some(sha384) = &mut self.sha384 {
+            sha384.update(&buf[..n]);
+        }
         self.size += n as u64;
         Ok(n)
     }
@@ -59,6 +75,14 @@ impl<W: Write> Write for HashingWriter<W> {
 pub fn digest_file(path: &std::path::Path) -> io::Result<BlobDigests> {
     let mut file = std::fs::File::open(path)?;
     let mut writer = HashingWriter::new(io::sink());
+    io::copy(&mut file, &mut writer)?;
+    Ok(writer.finish().1)
+}
+
+/// Size and SHA-256 of a file, streamed.
+pub fn sha256_file(path: &std::path::Path) -> io::Result<BlobDigests> {
+    let mut file = std::fs::File::open(path)?;
+    let mut writer = HashingWriter::sha256_only(io::sink());
     io::copy(&mut file, &mut writer)?;
     Ok(writer.finish().1)
 }

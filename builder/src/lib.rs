@@ -3,11 +3,12 @@
 
 pub mod archive;
 pub mod builder_image;
+pub mod compile;
+pub mod cvm;
+pub mod diff;
 pub mod docker;
 pub mod hashing;
 pub mod image;
-pub mod compile;
-pub mod cvm;
 pub mod nitro;
 pub mod pipeline;
 pub mod recipe;

@@ -8,8 +8,8 @@ use measurer::eif::{rfc3339_from_unix, write_eif, Arch, BuildMetadata, EifMetada
 use measurer::pcr::NitroPcrs;
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{nitro_cmd_and_env, write_bootstrap, write_customer};
 use crate::archive::Tree;
+use crate::archive::{nitro_cmd_and_env, write_bootstrap, write_customer};
 use crate::hashing::{BlobDigests, HashingWriter};
 use crate::image::RuntimeConfig;
 use crate::recipe;
@@ -17,7 +17,10 @@ use crate::recipe;
 #[derive(Debug, thiserror::Error)]
 pub enum NitroError {
     #[error("building the {which} ramdisk: {message}")]
-    Ramdisk { which: &'static str, message: String },
+    Ramdisk {
+        which: &'static str,
+        message: String,
+    },
     #[error("writing the EIF: {0}")]
     Eif(#[from] measurer::eif::EifError),
 }
@@ -37,13 +40,17 @@ pub struct BuiltEif {
 fn ramdisk(
     path: &Path,
     which: &'static str,
-    write: impl FnOnce(HashingWriter<BufWriter<std::fs::File>>) -> Result<HashingWriter<BufWriter<std::fs::File>>, String>,
+    write: impl FnOnce(
+        HashingWriter<BufWriter<std::fs::File>>,
+    ) -> Result<HashingWriter<BufWriter<std::fs::File>>, String>,
 ) -> Result<BlobDigests, NitroError> {
     let fail = |message: String| NitroError::Ramdisk { which, message };
     let file = std::fs::File::create(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-    let writer = write(HashingWriter::new(BufWriter::new(file))).map_err(fail)?;
+    let writer = write(HashingWriter::sha256_only(BufWriter::new(file))).map_err(fail)?;
     let (mut buffered, digests) = writer.finish();
-    buffered.flush().map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    buffered
+        .flush()
+        .map_err(|e| fail(format!("{}: {e}", path.display())))?;
     Ok(digests)
 }
 
@@ -57,8 +64,13 @@ pub fn build_eif(
     source_date_epoch: u64,
     dir: &Path,
 ) -> Result<BuiltEif, NitroError> {
-    let (cmd, env) = nitro_cmd_and_env(&runtime.entrypoint, &runtime.cmd, &runtime.env)
-        .map_err(|e| NitroError::Ramdisk { which: "customer", message: e.to_string() })?;
+    let (cmd, env) =
+        nitro_cmd_and_env(&runtime.entrypoint, &runtime.cmd, &runtime.env).map_err(|e| {
+            NitroError::Ramdisk {
+                which: "customer",
+                message: e.to_string(),
+            }
+        })?;
     let bootstrap_path = dir.join("bootstrap-initrd.img");
     let bootstrap = ramdisk(&bootstrap_path, "bootstrap", |w| {
         write_bootstrap(&spec.init.path, &spec.nsm_ko.path, w).map_err(|e| e.to_string())
@@ -67,7 +79,11 @@ pub fn build_eif(
     let customer = ramdisk(&customer_path, "customer", |w| {
         write_customer(rootfs, &cmd, &env, w).map_err(|e| e.to_string())
     })?;
-    let arch = if spec.arch == "aarch64" { Arch::Aarch64 } else { Arch::X86_64 };
+    let arch = if spec.arch == "aarch64" {
+        Arch::Aarch64
+    } else {
+        Arch::X86_64
+    };
     let file = format!("{name}.eif");
     let eif_spec = EifSpec {
         kernel: spec.kernel.path.clone(),
@@ -91,7 +107,17 @@ pub fn build_eif(
         signing: None,
     };
     let written = write_eif(&eif_spec, &dir.join(&file))?;
-    let eif = crate::hashing::digest_file(&dir.join(&file))
-        .map_err(|e| NitroError::Ramdisk { which: "EIF", message: e.to_string() })?;
-    Ok(BuiltEif { file, eif, bootstrap_ramdisk: bootstrap, customer_ramdisk: customer, pcrs: written.pcrs, cmd, env })
+    let eif = crate::hashing::sha256_file(&dir.join(&file)).map_err(|e| NitroError::Ramdisk {
+        which: "EIF",
+        message: e.to_string(),
+    })?;
+    Ok(BuiltEif {
+        file,
+        eif,
+        bootstrap_ramdisk: bootstrap,
+        customer_ramdisk: customer,
+        pcrs: written.pcrs,
+        cmd,
+        env,
+    })
 }

@@ -15,7 +15,7 @@ use crate::record::{
     BuildRecord, FileRecord, ImageRecord, Inputs, Outputs, PinnedInput, Release, Tool, RECORD_FILE,
     RECORD_SCHEMA,
 };
-use crate::source::{fetch, resolve_commit, SourceError};
+use crate::source::{fetch, resolve_commit, SourceArchive, SourceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -67,11 +67,16 @@ pub enum Event<'a> {
 
 /// Runs the whole build and returns its record; `out_dir` holds the results afterwards:
 /// `build-record.json`, `image/` (OCI layout + `image.tar`), `eif/`, `cvm/`.
-pub async fn build(options: &BuildOptions, on_event: &mut dyn FnMut(Event)) -> Result<BuildRecord, BuildError> {
+pub async fn build(
+    options: &BuildOptions,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<BuildRecord, BuildError> {
     on_event(Event::Stage("recipe"));
     let recipe = Recipe::load(&options.recipe)?;
     recipe.verify_pins()?;
-    let recipe_sha256 = digest_file(&options.recipe).map_err(io("reading the recipe"))?.sha256;
+    let recipe_sha256 = digest_file(&options.recipe)
+        .map_err(io("reading the recipe"))?
+        .sha256;
     // Connect before the long fetch so a stopped engine is reported at once.
     let engine = Engine::connect().await?;
 
@@ -81,7 +86,10 @@ pub async fn build(options: &BuildOptions, on_event: &mut dyn FnMut(Event)) -> R
     let staging = tempfile::Builder::new()
         .prefix(".mpr-build-")
         .tempdir_in(&parent)
-        .map_err(io(format!("creating a staging directory in {}", parent.display())))?;
+        .map_err(io(format!(
+            "creating a staging directory in {}",
+            parent.display()
+        )))?;
     let work = staging.path().join("work");
     let result = staging.path().join("result");
     for dir in [&work, &result, &result.join("eif"), &result.join("cvm")] {
@@ -89,46 +97,82 @@ pub async fn build(options: &BuildOptions, on_event: &mut dyn FnMut(Event)) -> R
     }
 
     on_event(Event::Stage("fetch"));
-    let (commit, commit_time) = resolve_commit(&recipe.repository_location(), &recipe.source.commit)?;
-    let sde = recipe.source.source_date_epoch.unwrap_or(commit_time);
-    let source = fetch(&recipe.repository_location(), &commit, sde, &work, &options.vendor_cache)?;
+    let source = fetch_source(&recipe, &work, &options.vendor_cache)?;
+    let (commit, sde) = (source.commit.clone(), source.source_date_epoch);
 
     on_event(Event::Stage("compile"));
-    let compiled = compile(&engine, &recipe, &source, options.jobs, &work, |line| on_event(Event::Log(line))).await?;
+    let compiled = compile(&engine, &recipe, &source, options.jobs, &work, |line| {
+        on_event(Event::Log(line))
+    })
+    .await?;
     let rootfs = runtime_rootfs(compiled.rootfs, sde)?;
 
     on_event(Event::Stage("image"));
     let reference = format!("{}:{}", recipe.name, recipe.version);
-    let image = write_image(&rootfs, &recipe.runtime, sde, Arch::Amd64, &reference, &result.join("image"))?;
+    let image = write_image(
+        &rootfs,
+        &recipe.runtime,
+        sde,
+        Arch::Amd64,
+        &reference,
+        &result.join("image"),
+    )?;
 
     let eif = match &recipe.eif {
         Some(spec) => {
             on_event(Event::Stage("eif"));
-            Some(build_eif(spec, &rootfs, &recipe.runtime, &recipe.name, &recipe.version, sde, &result.join("eif"))?)
+            Some(build_eif(
+                spec,
+                &rootfs,
+                &recipe.runtime,
+                &recipe.name,
+                &recipe.version,
+                sde,
+                &result.join("eif"),
+            )?)
         }
         None => None,
     };
     let cvm = match &recipe.cvm {
         Some(spec) => {
             on_event(Event::Stage("cvm"));
-            Some(build_cvm(spec, &recipe.snp, &rootfs, &recipe.runtime, sde, &result.join("cvm"))?)
+            Some(build_cvm(
+                spec,
+                &recipe.snp,
+                &rootfs,
+                &recipe.runtime,
+                sde,
+                &result.join("cvm"),
+            )?)
         }
         None => None,
     };
 
     let binary_node = rootfs.get(&recipe.source.install_path);
-    let binary = FileRecord { path: recipe.source.install_path.clone(), digests: node_digests(binary_node)? };
+    let binary = FileRecord {
+        path: recipe.source.install_path.clone(),
+        digests: node_digests(binary_node)?,
+    };
     let mut libraries = Vec::new();
     for lib in &compiled.libraries {
         let path = lib.trim_start_matches('/');
-        libraries.push(FileRecord { path: path.to_owned(), digests: node_digests(rootfs.get(path))? });
+        libraries.push(FileRecord {
+            path: path.to_owned(),
+            digests: node_digests(rootfs.get(path))?,
+        });
     }
     let mut env = build_env(&recipe, &source, None);
     env.sort();
     let record = BuildRecord {
         schema: RECORD_SCHEMA,
-        tool: Tool { name: "mpr".into(), version: env!("CARGO_PKG_VERSION").into() },
-        release: Release { name: recipe.name.clone(), version: recipe.version.clone() },
+        tool: Tool {
+            name: "mpr".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        release: Release {
+            name: recipe.name.clone(),
+            version: recipe.version.clone(),
+        },
         inputs: Inputs {
             recipe_sha256,
             repository: recipe.source.repository.clone(),
@@ -145,7 +189,11 @@ pub async fn build(options: &BuildOptions, on_event: &mut dyn FnMut(Event)) -> R
                 .into_iter()
                 .map(|(field, file)| PinnedInput {
                     field,
-                    file_name: file.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                    file_name: file
+                        .path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
                     sha256: file.sha256.clone(),
                 })
                 .collect(),
@@ -164,14 +212,39 @@ pub async fn build(options: &BuildOptions, on_event: &mut dyn FnMut(Event)) -> R
             cvm,
         },
     };
-    std::fs::write(result.join(RECORD_FILE), record.to_json()).map_err(io("writing the build record"))?;
+    std::fs::write(result.join(RECORD_FILE), record.to_json())
+        .map_err(io("writing the build record"))?;
 
     on_event(Event::Stage("publish"));
     publish(&result, &out_dir)?;
     if options.load {
-        load_image(&engine, &out_dir.join("image").join("image.tar"), &record.outputs.image.config_digest).await?;
+        load_image(
+            &engine,
+            &out_dir.join("image").join("image.tar"),
+            &record.outputs.image.config_digest,
+        )
+        .await?;
     }
     Ok(record)
+}
+
+/// The fetch stage alone: resolves the recipe's commit and vendors its crates into the cache, so
+/// that a later `build` needs no network (and an air-gapped builder can be handed the cache).
+pub fn prefetch(recipe_path: &Path, vendor_cache: &Path) -> Result<SourceArchive, BuildError> {
+    let recipe = Recipe::load(recipe_path)?;
+    let work = tempfile::tempdir().map_err(io("creating a temporary directory"))?;
+    fetch_source(&recipe, work.path(), vendor_cache)
+}
+
+fn fetch_source(
+    recipe: &Recipe,
+    work: &Path,
+    vendor_cache: &Path,
+) -> Result<SourceArchive, BuildError> {
+    let location = recipe.repository_location();
+    let (commit, commit_time) = resolve_commit(&location, &recipe.source.commit)?;
+    let sde = recipe.source.source_date_epoch.unwrap_or(commit_time);
+    Ok(fetch(&location, &commit, sde, work, vendor_cache)?)
 }
 
 /// The runtime root file system: what the build produced, plus `/tmp`, every entry owned by root
@@ -183,8 +256,15 @@ fn runtime_rootfs(mut rootfs: Tree, sde: u64) -> Result<Tree, BuildError> {
     let paths: Vec<String> = rootfs.iter().map(|(p, _)| p.to_owned()).collect();
     for path in paths {
         if let Some(node) = rootfs.get(&path).cloned() {
-            let node = Node { uid: 0, gid: 0, mtime: sde, ..node };
-            rootfs.insert(&path, node).map_err(|e| io("assembling the rootfs")(std::io::Error::other(e)))?;
+            let node = Node {
+                uid: 0,
+                gid: 0,
+                mtime: sde,
+                ..node
+            };
+            rootfs
+                .insert(&path, node)
+                .map_err(|e| io("assembling the rootfs")(std::io::Error::other(e)))?;
         }
     }
     Ok(rootfs)
@@ -196,7 +276,9 @@ fn node_digests(node: Option<&Node>) -> Result<crate::hashing::BlobDigests, Buil
             digest_file(path).map_err(io(format!("hashing {}", path.display())))
         }
         Some(NodeKind::File(FileData::Bytes(bytes))) => Ok(digest_bytes(bytes)),
-        _ => Err(io("the build output")(std::io::Error::other("the binary or a library is missing from the build output"))),
+        _ => Err(io("the build output")(std::io::Error::other(
+            "the binary or a library is missing from the build output",
+        ))),
     }
 }
 
@@ -210,9 +292,13 @@ fn publish(result: &Path, out_dir: &Path) -> Result<(), BuildError> {
     let aside = out_dir.with_extension(format!("old-{}", std::process::id()));
     let had_old = out_dir.exists();
     if had_old {
-        std::fs::rename(out_dir, &aside).map_err(io(format!("moving the previous {} aside", out_dir.display())))?;
+        std::fs::rename(out_dir, &aside).map_err(io(format!(
+            "moving the previous {} aside",
+            out_dir.display()
+        )))?;
     }
-    std::fs::rename(result, out_dir).map_err(io(format!("moving the result to {}", out_dir.display())))?;
+    std::fs::rename(result, out_dir)
+        .map_err(io(format!("moving the result to {}", out_dir.display())))?;
     if had_old {
         std::fs::remove_dir_all(&aside).map_err(io(format!("removing {}", aside.display())))?;
     }

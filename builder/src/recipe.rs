@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::hashing::digest_file;
+use crate::hashing::sha256_file;
 use crate::image::RuntimeConfig;
 
 /// The only schema this version reads; bump it when a field changes meaning.
@@ -17,7 +17,10 @@ const MAX_RECIPE_BYTES: u64 = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
     #[error("cannot read recipe {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("recipe {path} is {size} bytes; recipes are limited to {MAX_RECIPE_BYTES} bytes")]
     TooLarge { path: PathBuf, size: u64 },
     #[error("recipe {path}: {message}")]
@@ -27,9 +30,18 @@ pub enum RecipeError {
     #[error("recipe: {field}: {message}")]
     Invalid { field: String, message: String },
     #[error("recipe: {what} {path}: {source}")]
-    Pin { what: String, path: PathBuf, source: std::io::Error },
+    Pin {
+        what: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("recipe: {what} {path} has SHA-256 {actual}, but the recipe pins {expected}; restore the pinned file or re-pin it with `mpr recipe init`")]
-    PinMismatch { what: String, path: PathBuf, expected: String, actual: String },
+    PinMismatch {
+        what: String,
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
 }
 
 /// A recipe as written in TOML.
@@ -182,10 +194,16 @@ fn default_guest_features() -> String {
 impl Recipe {
     /// Reads and checks a recipe; relative paths in it are made absolute against its directory.
     pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
-        let read = |source| RecipeError::Read { path: path.to_owned(), source };
+        let read = |source| RecipeError::Read {
+            path: path.to_owned(),
+            source,
+        };
         let size = std::fs::metadata(path).map_err(read)?.len();
         if size > MAX_RECIPE_BYTES {
-            return Err(RecipeError::TooLarge { path: path.to_owned(), size });
+            return Err(RecipeError::TooLarge {
+                path: path.to_owned(),
+                size,
+            });
         }
         let text = std::fs::read_to_string(path).map_err(read)?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -207,7 +225,12 @@ impl Recipe {
         let found = toml::from_str::<SchemaOnly>(text).map_err(syntax)?.schema;
         match found {
             Some(SCHEMA) => {}
-            Some(found) => return Err(RecipeError::Schema { path: origin.to_owned(), found }),
+            Some(found) => {
+                return Err(RecipeError::Schema {
+                    path: origin.to_owned(),
+                    found,
+                })
+            }
             None => {
                 return Err(RecipeError::Invalid {
                     field: "schema".into(),
@@ -256,23 +279,39 @@ impl Recipe {
 
     fn validate(&self) -> Result<(), RecipeError> {
         let invalid = |field: &str, message: String| {
-            Err(RecipeError::Invalid { field: field.into(), message })
+            Err(RecipeError::Invalid {
+                field: field.into(),
+                message,
+            })
         };
         let name_ok = |s: &str| {
             !s.is_empty()
                 && s.len() <= 128
-                && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         };
         if !name_ok(&self.name) {
-            return invalid("name", format!("{:?} must be 1-128 of [a-z0-9._-] (it names the image)", self.name));
+            return invalid(
+                "name",
+                format!(
+                    "{:?} must be 1-128 of [a-z0-9._-] (it names the image)",
+                    self.name
+                ),
+            );
         }
         if !name_ok(&self.version.to_ascii_lowercase()) {
-            return invalid("version", format!("{:?} must be 1-128 of [A-Za-z0-9._-] (it tags the image)", self.version));
+            return invalid(
+                "version",
+                format!(
+                    "{:?} must be 1-128 of [A-Za-z0-9._-] (it tags the image)",
+                    self.version
+                ),
+            );
         }
         let image = &self.builder.image;
-        let pinned = image
-            .rsplit_once("sha256:")
-            .is_some_and(|(prefix, hex)| (prefix.is_empty() || prefix.ends_with('@')) && is_hex(hex, 64));
+        let pinned = image.rsplit_once("sha256:").is_some_and(|(prefix, hex)| {
+            (prefix.is_empty() || prefix.ends_with('@')) && is_hex(hex, 64)
+        });
         if !pinned {
             return invalid(
                 "builder.image",
@@ -280,7 +319,10 @@ impl Recipe {
             );
         }
         if !(1..=256).contains(&self.builder.codegen_units) {
-            return invalid("builder.codegen_units", format!("{} is not in 1..=256", self.builder.codegen_units));
+            return invalid(
+                "builder.codegen_units",
+                format!("{} is not in 1..=256", self.builder.codegen_units),
+            );
         }
         if Tree::clean_path(&self.source.install_path).is_err() {
             return invalid(
@@ -290,21 +332,33 @@ impl Recipe {
         }
         for (field, file) in self.pinned_files() {
             if !is_hex(&file.sha256, 64) {
-                return invalid(&field, format!("sha256 {:?} is not 64 lowercase hex digits", file.sha256));
+                return invalid(
+                    &field,
+                    format!("sha256 {:?} is not 64 lowercase hex digits", file.sha256),
+                );
             }
         }
         if let Some(eif) = &self.eif {
             if eif.arch != "x86_64" && eif.arch != "aarch64" {
-                return invalid("eif.arch", format!("{:?} is neither x86_64 nor aarch64", eif.arch));
+                return invalid(
+                    "eif.arch",
+                    format!("{:?} is neither x86_64 nor aarch64", eif.arch),
+                );
             }
         }
         for (i, snp) in self.snp.iter().enumerate() {
             if snp.vcpus.is_empty() {
-                return invalid(&format!("snp[{i}].vcpus"), "list at least one vCPU count".into());
+                return invalid(
+                    &format!("snp[{i}].vcpus"),
+                    "list at least one vCPU count".into(),
+                );
             }
         }
         if !self.snp.is_empty() && self.cvm.is_none() {
-            return invalid("snp", "SEV-SNP measurements need a [cvm] bundle to measure".into());
+            return invalid(
+                "snp",
+                "SEV-SNP measurements need a [cvm] bundle to measure".into(),
+            );
         }
         Ok(())
     }
@@ -330,7 +384,7 @@ impl Recipe {
     /// Checks every pinned file against its SHA-256 before anything is built.
     pub fn verify_pins(&self) -> Result<(), RecipeError> {
         for (what, file) in self.pinned_files() {
-            let digests = digest_file(&file.path).map_err(|source| RecipeError::Pin {
+            let digests = sha256_file(&file.path).map_err(|source| RecipeError::Pin {
                 what: what.clone(),
                 path: file.path.clone(),
                 source,
@@ -351,7 +405,9 @@ impl Recipe {
 use crate::archive::Tree;
 
 fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -385,11 +441,20 @@ entrypoint = ["/usr/local/bin/fixture"]
     #[test]
     fn newer_schemas_and_unpinned_images_are_refused() {
         let newer = MINIMAL.replace("schema = 1", "schema = 2\nfuture = true");
-        assert!(matches!(parse(&newer), Err(RecipeError::Schema { found: 2, .. })));
-        let tag = MINIMAL.replace("sha256:0000000000000000000000000000000000000000000000000000000000000000", "rust:1.95");
+        assert!(matches!(
+            parse(&newer),
+            Err(RecipeError::Schema { found: 2, .. })
+        ));
+        let tag = MINIMAL.replace(
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "rust:1.95",
+        );
         let err = parse(&tag).unwrap_err().to_string();
         assert!(err.contains("not pinned"), "{err}");
-        let digest = MINIMAL.replace("image = \"sha256:", "image = \"rust:1.95-slim-bookworm@sha256:");
+        let digest = MINIMAL.replace(
+            "image = \"sha256:",
+            "image = \"rust:1.95-slim-bookworm@sha256:",
+        );
         parse(&digest).unwrap();
     }
 
@@ -418,6 +483,9 @@ entrypoint = ["/usr/local/bin/fixture"]
         );
         let recipe = Recipe::parse(&text, Path::new("r.toml"), dir.path()).unwrap();
         let err = recipe.verify_pins().unwrap_err();
-        assert!(matches!(err, RecipeError::PinMismatch { ref what, .. } if what == "cvm.busybox"), "{err}");
+        assert!(
+            matches!(err, RecipeError::PinMismatch { ref what, .. } if what == "cvm.busybox"),
+            "{err}"
+        );
     }
 }

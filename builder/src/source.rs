@@ -49,7 +49,10 @@ pub(crate) fn run(command: &mut Command) -> Result<Vec<u8>, SourceError> {
     let output = command
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| SourceError::Command { command: shown.clone(), detail: e.to_string() })?;
+        .map_err(|e| SourceError::Command {
+            command: shown.clone(),
+            detail: e.to_string(),
+        })?;
     if !output.status.success() {
         return Err(SourceError::Command {
             command: shown,
@@ -67,14 +70,19 @@ fn git(repo: &str) -> Command {
 
 /// Resolves `commit` in `repository` to a full hash and its committer time.
 pub fn resolve_commit(repository: &str, commit: &str) -> Result<(String, u64), SourceError> {
-    let hash = run(git(repository).args(["rev-parse", "--verify", "--quiet"]).arg(format!("{commit}^{{commit}}")))
-        .map_err(|_| SourceError::UnknownCommit(commit.to_owned(), repository.to_owned()))?;
+    let hash = run(git(repository)
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{commit}^{{commit}}")))
+    .map_err(|_| SourceError::UnknownCommit(commit.to_owned(), repository.to_owned()))?;
     let hash = String::from_utf8_lossy(&hash).trim().to_owned();
     let time = run(git(repository).args(["show", "-s", "--format=%ct", &hash]))?;
-    let time = String::from_utf8_lossy(&time).trim().parse().map_err(|_| SourceError::Command {
-        command: format!("git show -s --format=%ct {hash}"),
-        detail: "not a Unix time".into(),
-    })?;
+    let time = String::from_utf8_lossy(&time)
+        .trim()
+        .parse()
+        .map_err(|_| SourceError::Command {
+            command: format!("git show -s --format=%ct {hash}"),
+            detail: "not a Unix time".into(),
+        })?;
     Ok((hash, time))
 }
 
@@ -92,29 +100,36 @@ pub fn fetch(
     std::fs::create_dir_all(&checkout).map_err(io(format!("creating {}", checkout.display())))?;
     // `git archive` exports exactly the committed tree: no untracked files, no local changes.
     let mut export = Command::new("sh");
-    export.arg("-c").arg(r#"git -C "$1" archive --format=tar "$2" | tar -x -C "$3""#).args([
-        "sh",
-        repository,
-        commit,
-        &checkout.display().to_string(),
-    ]);
+    export
+        .arg("-c")
+        .arg(r#"git -C "$1" archive --format=tar "$2" | tar -x -C "$3""#)
+        .args(["sh", repository, commit, &checkout.display().to_string()]);
     run(&mut export)?;
 
     let lock = checkout.join("Cargo.lock");
-    let lock_digest = crate::hashing::digest_file(&lock).map_err(|_| SourceError::NoLockfile { commit: commit.to_owned() })?;
+    let lock_digest = crate::hashing::digest_file(&lock).map_err(|_| SourceError::NoLockfile {
+        commit: commit.to_owned(),
+    })?;
     let cached = vendor_cache.join(&lock_digest.sha256);
     let config = vendor(&checkout, &cached)?;
 
     let mut tree = Tree::new();
     add_dir(&mut tree, &checkout, "src", source_date_epoch, &|_| false)
         .map_err(io(format!("reading {}", checkout.display())))?;
-    add_dir(&mut tree, &cached.join("vendor"), "src/vendor", source_date_epoch, &|_| false)
-        .map_err(io(format!("reading {}", cached.display())))?;
+    add_dir(
+        &mut tree,
+        &cached.join("vendor"),
+        "src/vendor",
+        source_date_epoch,
+        &|_| false,
+    )
+    .map_err(io(format!("reading {}", cached.display())))?;
     let config_node = Node::file(FileData::Bytes(config.into()), 0o644, source_date_epoch);
-    tree.insert("src/.cargo/config.toml", config_node).map_err(|e| SourceError::Io {
-        context: "adding .cargo/config.toml".into(),
-        source: std::io::Error::other(e),
-    })?;
+    tree.insert("src/.cargo/config.toml", config_node)
+        .map_err(|e| SourceError::Io {
+            context: "adding .cargo/config.toml".into(),
+            source: std::io::Error::other(e),
+        })?;
     tree.set_all_mtimes(source_date_epoch);
 
     let path = work.join("source.tar");

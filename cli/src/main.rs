@@ -49,6 +49,9 @@ enum Command {
     /// Create the builder image (Debian packages + Rust toolchain) without a registry.
     #[command(subcommand)]
     BuilderImage(commands::builder_image::BuilderImageCommand),
+    /// List what differs between two build records, images, EIFs, ramdisks or build outputs
+    /// (exit status 0: identical, 1: different, 2: error).
+    Diff(commands::diff::DiffArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,8 @@ fn main() -> ExitCode {
         Command::Measure(command) => commands::measure::run(command, cli.json),
         Command::Build(args) => commands::build::run(args, cli.json),
         Command::BuilderImage(command) => commands::builder_image::run(command, cli.json),
+        // diff chooses its own exit status (0/1/2, like diff(1)).
+        Command::Diff(args) => return commands::diff::main(args, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

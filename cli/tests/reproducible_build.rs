@@ -28,11 +28,17 @@ fn builder_image() -> String {
         return id;
     }
     let output = check(
-        Command::new(env!("CARGO_BIN_EXE_mpr")).args(["--json", "builder-image", "create"]).output().unwrap(),
+        Command::new(env!("CARGO_BIN_EXE_mpr"))
+            .args(["--json", "builder-image", "create"])
+            .output()
+            .unwrap(),
         "mpr builder-image create",
     );
     let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    created["id"].as_str().expect("builder-image create --json prints an id").to_owned()
+    created["id"]
+        .as_str()
+        .expect("builder-image create --json prints an id")
+        .to_owned()
 }
 
 /// Copies the fixture into `dir` as a git repository with one commit whose hash does not depend on
@@ -62,7 +68,10 @@ fn fixture_repo(dir: &Path) -> String {
     git(&["init", "-q", "-b", "main"]);
     git(&["add", "."]);
     git(&["commit", "-q", "-m", "fixture"]);
-    String::from_utf8(git(&["rev-parse", "HEAD"]).stdout).unwrap().trim().to_owned()
+    String::from_utf8(git(&["rev-parse", "HEAD"]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 /// Fixed pseudo-random bytes (SHA-256 in counter mode): stand-ins for the Nitro kernel, init and
@@ -86,7 +95,8 @@ fn recipe(dir: &Path, image: &str) -> PathBuf {
     let init = blob(&dir.join("init"), "nitro-init", 64 << 10);
     let nsm = blob(&dir.join("nsm.ko"), "nitro-nsm", 16 << 10);
     let cvm_kernel = blob(&dir.join("vmlinuz"), "cvm-kernel", 1 << 20);
-    std::fs::copy("/bin/busybox", dir.join("busybox")).expect("busybox-static is installed (ci/setup.sh)");
+    std::fs::copy("/bin/busybox", dir.join("busybox"))
+        .expect("busybox-static is installed (ci/setup.sh)");
     let busybox = hex::encode(Sha256::digest(std::fs::read(dir.join("busybox")).unwrap()));
     // The synthetic firmware has a kernel-hashes table, which no distribution's OVMF.fd has.
     let firmware = measurer::snp::testing::synthetic_firmware();
@@ -144,10 +154,19 @@ struct Variation {
 
 fn run_build(recipe: &Path, out: &Path, variation: &Variation) -> serde_json::Value {
     let mut command = Command::new("sh");
-    command.arg("-c").arg(format!("umask {}; exec \"$@\"", variation.umask)).arg("sh");
+    command
+        .arg("-c")
+        .arg(format!("umask {}; exec \"$@\"", variation.umask))
+        .arg("sh");
     command.args(&variation.wrap);
-    command.arg(env!("CARGO_BIN_EXE_mpr")).args(["--json", "build", "--recipe"]).arg(recipe);
-    command.arg("--out").arg(out).args(["--jobs", &variation.jobs.to_string()]);
+    command
+        .arg(env!("CARGO_BIN_EXE_mpr"))
+        .args(["--json", "build", "--recipe"])
+        .arg(recipe);
+    command
+        .arg("--out")
+        .arg(out)
+        .args(["--jobs", &variation.jobs.to_string()]);
     for (key, value) in &variation.env {
         command.env(key, value);
     }
@@ -168,7 +187,11 @@ fn two_builds_under_different_conditions_are_identical() {
     let repo_a = a.path().join("src");
     let repo_b = b.path().join("elsewhere/deeper/checkout-b");
     let commit = fixture_repo(&repo_a);
-    assert_eq!(fixture_repo(&repo_b), commit, "the fixture commit must not depend on its directory");
+    assert_eq!(
+        fixture_repo(&repo_b),
+        commit,
+        "the fixture commit must not depend on its directory"
+    );
     let recipe_a = recipe(&repo_a, &image);
     let recipe_b = recipe(&repo_b, &image);
 
@@ -206,7 +229,10 @@ fn two_builds_under_different_conditions_are_identical() {
             ("MPR_UNRELATED_NOISE", "x".repeat(100)),
             ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
             // A cold vendor cache: the crates are vendored again from crates.io.
-            ("MPR_VENDOR_CACHE", b.path().join("vendor-cache").display().to_string()),
+            (
+                "MPR_VENDOR_CACHE",
+                b.path().join("vendor-cache").display().to_string(),
+            ),
         ],
         jobs: 1,
         wrap,
@@ -225,16 +251,43 @@ fn two_builds_under_different_conditions_are_identical() {
     for key in ["sha256", "size"] {
         assert!(!outputs["binary"][key].is_null());
     }
-    assert!(outputs["image"]["config_digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(outputs["image"]["config_digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
     for pcr in ["pcr0", "pcr1", "pcr2"] {
         assert_eq!(outputs["eif"]["pcrs"][pcr].as_str().unwrap().len(), 96);
     }
     assert_eq!(outputs["cvm"]["snp"].as_array().unwrap().len(), 2);
 
     // The files themselves are identical too.
-    for file in ["build-record.json", "image/image.tar", "eif/hello.eif", "eif/customer-initrd.img", "cvm/initrd.img"] {
-        assert_eq!(sha256_file(&out_a.join(file)), sha256_file(&out_b.join(file)), "{file}");
+    for file in [
+        "build-record.json",
+        "image/image.tar",
+        "eif/hello.eif",
+        "eif/customer-initrd.img",
+        "cvm/initrd.img",
+    ] {
+        assert_eq!(
+            sha256_file(&out_a.join(file)),
+            sha256_file(&out_b.join(file)),
+            "{file}"
+        );
     }
+
+    // `mpr diff` agrees: the two output directories are identical.
+    let diff = Command::new(env!("CARGO_BIN_EXE_mpr"))
+        .arg("diff")
+        .arg(&out_a)
+        .arg(&out_b)
+        .output()
+        .unwrap();
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
 
     // The EIF's PCRs as read back from the file equal the record's.
     let described = check(
@@ -254,7 +307,10 @@ fn two_builds_under_different_conditions_are_identical() {
     // And the image runs: loaded by the build, started with no network.
     let config_digest = outputs["image"]["config_digest"].as_str().unwrap();
     let run = check(
-        Command::new("docker").args(["run", "--rm", "--network", "none", config_digest]).output().unwrap(),
+        Command::new("docker")
+            .args(["run", "--rm", "--network", "none", config_digest])
+            .output()
+            .unwrap(),
         "docker run",
     );
     assert_eq!(

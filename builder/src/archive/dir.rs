@@ -24,9 +24,16 @@ pub fn add_dir(
         for entry in fs::read_dir(&host)? {
             let entry = entry?;
             let name = entry.file_name().into_string().map_err(|name| {
-                io::Error::other(format!("{}: file name {name:?} is not UTF-8", host.display()))
+                io::Error::other(format!(
+                    "{}: file name {name:?} is not UTF-8",
+                    host.display()
+                ))
             })?;
-            let rel = if relative.is_empty() { name } else { format!("{relative}/{name}") };
+            let rel = if relative.is_empty() {
+                name
+            } else {
+                format!("{relative}/{name}")
+            };
             if skip(&rel) {
                 continue;
             }
@@ -39,21 +46,41 @@ pub fn add_dir(
             } else if kind.is_symlink() {
                 let target = fs::read_link(&path)?;
                 let target = target.into_os_string().into_string().map_err(|t| {
-                    io::Error::other(format!("{}: link target {t:?} is not UTF-8", path.display()))
+                    io::Error::other(format!(
+                        "{}: link target {t:?} is not UTF-8",
+                        path.display()
+                    ))
                 })?;
                 Node::symlink(target, mtime)
             } else if kind.is_file() {
-                let mode = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
-                Node::file(FileData::Disk { path: path.clone(), size: meta.len() }, mode, mtime)
+                let mode = if meta.permissions().mode() & 0o111 != 0 {
+                    0o755
+                } else {
+                    0o644
+                };
+                Node::file(
+                    FileData::Disk {
+                        path: path.clone(),
+                        size: meta.len(),
+                    },
+                    mode,
+                    mtime,
+                )
             } else {
                 return Err(io::Error::other(format!(
                     "{} is neither a file, a directory nor a symlink",
                     path.display()
                 )));
             };
-            let full = if prefix.is_empty() { rel } else { format!("{prefix}/{rel}") };
+            let full = if prefix.is_empty() {
+                rel
+            } else {
+                format!("{prefix}/{rel}")
+            };
             // A directory may already be there (implicitly created); keep the one we describe.
-            if node.kind == NodeKind::Dir && tree.get(&full).is_some_and(|n| n.kind == NodeKind::Dir) {
+            if node.kind == NodeKind::Dir
+                && tree.get(&full).is_some_and(|n| n.kind == NodeKind::Dir)
+            {
                 continue;
             }
             tree.insert(&full, node).map_err(io::Error::other)?;
@@ -71,7 +98,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("bin")).unwrap();
         fs::write(dir.path().join("bin/tool"), b"#!/bin/sh\n").unwrap();
-        fs::set_permissions(dir.path().join("bin/tool"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(
+            dir.path().join("bin/tool"),
+            fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
         fs::write(dir.path().join("README"), b"hi").unwrap();
         fs::set_permissions(dir.path().join("README"), fs::Permissions::from_mode(0o600)).unwrap();
         std::os::unix::fs::symlink("bin/tool", dir.path().join("link")).unwrap();
@@ -80,7 +111,10 @@ mod tests {
 
         let mut tree = Tree::new();
         add_dir(&mut tree, dir.path(), "opt", 42, &|p| p == "target").unwrap();
-        let paths: Vec<_> = tree.iter().map(|(p, n)| (p.to_owned(), n.mode, n.mtime)).collect();
+        let paths: Vec<_> = tree
+            .iter()
+            .map(|(p, n)| (p.to_owned(), n.mode, n.mtime))
+            .collect();
         assert_eq!(
             paths,
             [
@@ -91,6 +125,9 @@ mod tests {
                 ("opt/link".to_owned(), 0o777, 42),
             ]
         );
-        assert_eq!(tree.get("opt/link").unwrap().kind, NodeKind::Symlink("bin/tool".into()));
+        assert_eq!(
+            tree.get("opt/link").unwrap().kind,
+            NodeKind::Symlink("bin/tool".into())
+        );
     }
 }

@@ -30,6 +30,9 @@ pub const DEFAULT_PACKAGES: &[&str] = &[
     "ca-certificates",
 ];
 
+/// The label holding the toolchain's commit, which `mpr builder-image create --reuse` matches.
+pub const RUSTC_COMMIT_LABEL: &str = "dev.mpr.rustc.commit-hash";
+
 const PATH_ENV: &str =
     "PATH=/opt/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -264,7 +267,7 @@ fn runtime_config(rustc: &RustcInfo, suite: &str) -> RuntimeConfig {
         env: vec![PATH_ENV.to_owned(), "CARGO_HOME=/cargo-home".to_owned()],
         labels: [
             ("dev.mpr.rustc.release", rustc.release.clone()),
-            ("dev.mpr.rustc.commit-hash", rustc.commit_hash.clone()),
+            (RUSTC_COMMIT_LABEL, rustc.commit_hash.clone()),
             ("dev.mpr.debian.suite", suite.to_owned()),
         ]
         .into_iter()

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use builder::pipeline::{build, BuildOptions, Event};
+use builder::pipeline::{build, prefetch, BuildOptions, Event};
 use builder::record::BuildRecord;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -26,6 +26,10 @@ pub struct BuildArgs {
     /// Do not load the image into Docker afterwards.
     #[arg(long)]
     no_load: bool,
+    /// Only run the fetch stage (the one that needs the network): resolve the commit and vendor
+    /// its crates into the cache.
+    #[arg(long)]
+    fetch_only: bool,
 }
 
 pub fn run(args: BuildArgs, json: bool) -> anyhow::Result<()> {
@@ -42,6 +46,20 @@ pub fn run(args: BuildArgs, json: bool) -> anyhow::Result<()> {
             .context("HOME is not set; pass --vendor-cache")?
             .join(".cache/mpr/vendor"),
     };
+    if args.fetch_only {
+        let source = prefetch(&args.recipe, &vendor_cache)?;
+        if json {
+            super::print_json(&source)?;
+        } else {
+            outln!(
+                "fetched {} at {} (Cargo.lock sha256:{})",
+                source.repository,
+                source.commit,
+                source.cargo_lock_sha256
+            )?;
+        }
+        return Ok(());
+    }
     let options = BuildOptions {
         recipe: args.recipe,
         out_dir: args.out.clone(),
@@ -65,7 +83,8 @@ pub fn run(args: BuildArgs, json: bool) -> anyhow::Result<()> {
 /// A spinner per stage on stderr; the container's log lines scroll above it.
 async fn run_with_progress(options: &BuildOptions) -> anyhow::Result<BuildRecord> {
     let spinner = ProgressBar::new_spinner().with_style(
-        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     spinner.enable_steady_tick(Duration::from_millis(200));
     let mut stage_started = Instant::now();
@@ -81,7 +100,13 @@ async fn run_with_progress(options: &BuildOptions) -> anyhow::Result<BuildRecord
     let result = build(options, &mut |event| match event {
         Event::Stage(stage) => {
             if !current.is_empty() {
-                say(&spinner, format!("mpr: {current} done in {:.1} s", stage_started.elapsed().as_secs_f64()));
+                say(
+                    &spinner,
+                    format!(
+                        "mpr: {current} done in {:.1} s",
+                        stage_started.elapsed().as_secs_f64()
+                    ),
+                );
             }
             current = stage.to_owned();
             stage_started = Instant::now();
@@ -91,7 +116,13 @@ async fn run_with_progress(options: &BuildOptions) -> anyhow::Result<BuildRecord
     })
     .await;
     if result.is_ok() {
-        say(&spinner, format!("mpr: {current} done in {:.1} s", stage_started.elapsed().as_secs_f64()));
+        say(
+            &spinner,
+            format!(
+                "mpr: {current} done in {:.1} s",
+                stage_started.elapsed().as_secs_f64()
+            ),
+        );
     }
     spinner.finish_and_clear();
     Ok(result?)
@@ -99,9 +130,23 @@ async fn run_with_progress(options: &BuildOptions) -> anyhow::Result<BuildRecord
 
 fn print_summary(record: &BuildRecord, out: &std::path::Path) -> anyhow::Result<()> {
     let outputs = &record.outputs;
-    outln!("built {} {} from {} ({})", record.release.name, record.release.version, record.inputs.commit, record.inputs.repository)?;
-    outln!("  binary   {}  sha256:{}", outputs.binary.path, outputs.binary.digests.sha256)?;
-    outln!("  image    {}  {}", outputs.image.reference, outputs.image.config_digest)?;
+    outln!(
+        "built {} {} from {} ({})",
+        record.release.name,
+        record.release.version,
+        record.inputs.commit,
+        record.inputs.repository
+    )?;
+    outln!(
+        "  binary   {}  sha256:{}",
+        outputs.binary.path,
+        outputs.binary.digests.sha256
+    )?;
+    outln!(
+        "  image    {}  {}",
+        outputs.image.reference,
+        outputs.image.config_digest
+    )?;
     if let Some(eif) = &outputs.eif {
         outln!("  eif      {}  PCR0 {}", eif.file, eif.pcrs.pcr0)?;
         outln!("                     PCR1 {}", eif.pcrs.pcr1)?;
@@ -110,9 +155,17 @@ fn print_summary(record: &BuildRecord, out: &std::path::Path) -> anyhow::Result<
     if let Some(cvm) = &outputs.cvm {
         for snp in &cvm.snp {
             let vcpu = snp.vcpu_type.map(|t| t.to_string()).unwrap_or_default();
-            outln!("  sev-snp  {} x {vcpu} ({})  {}", snp.vcpus, snp.vmm, snp.digest)?;
+            outln!(
+                "  sev-snp  {} x {vcpu} ({})  {}",
+                snp.vcpus,
+                snp.vmm,
+                snp.digest
+            )?;
         }
     }
-    outln!("record: {}", out.join(builder::record::RECORD_FILE).display())?;
+    outln!(
+        "record: {}",
+        out.join(builder::record::RECORD_FILE).display()
+    )?;
     Ok(())
 }

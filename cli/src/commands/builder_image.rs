@@ -41,6 +41,10 @@ pub struct CreateArgs {
     /// Scratch space and output directory (default: ~/.cache/mpr/builder-image).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// When Docker already has an image with this tag made from the same toolchain commit, print
+    /// its ID instead of making it again (CI and the demo use this).
+    #[arg(long)]
+    reuse: bool,
 }
 
 pub fn run(command: BuilderImageCommand, json: bool) -> Result<()> {
@@ -54,7 +58,8 @@ fn create(args: CreateArgs, json: bool) -> Result<()> {
         Some(dir) => BuilderImageOptions::for_toolchain(dir.clone())?,
         None => BuilderImageOptions::host_defaults()?,
     };
-    let release = RustcInfo::read(&options.toolchain)?.release;
+    let rustc = RustcInfo::read(&options.toolchain)?;
+    let release = rustc.release.clone();
     options.tag = args
         .tag
         .unwrap_or_else(|| default_tag(&release, &args.suite));
@@ -72,6 +77,18 @@ fn create(args: CreateArgs, json: bool) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    if args.reuse {
+        if let Some(id) = runtime.block_on(existing(&options.tag, &rustc.commit_hash))? {
+            if json {
+                return print_json(
+                    &serde_json::json!({ "id": id, "reference": options.tag, "reused": true }),
+                );
+            }
+            outln!("{id}")?;
+            outln!("  reference  {} (reused)", options.tag)?;
+            return Ok(());
+        }
+    }
     let spinner = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -90,6 +107,22 @@ fn create(args: CreateArgs, json: bool) -> Result<()> {
     } else {
         Ok(print_image(&image, started.elapsed())?)
     }
+}
+
+/// The ID of the image tagged `tag`, if it was made from the toolchain commit `commit_hash`.
+async fn existing(tag: &str, commit_hash: &str) -> Result<Option<String>> {
+    let engine = builder::docker::Engine::connect().await?;
+    let Some(image) = engine.find_image(tag).await? else {
+        return Ok(None);
+    };
+    let made_from = image
+        .config
+        .as_ref()
+        .and_then(|config| config.labels.as_ref())
+        .and_then(|labels| labels.get(builder_image::RUSTC_COMMIT_LABEL).cloned());
+    Ok(image
+        .id
+        .filter(|_| made_from.as_deref() == Some(commit_hash)))
 }
 
 fn print_image(image: &BuilderImage, elapsed: Duration) -> std::io::Result<()> {

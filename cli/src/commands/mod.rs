@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod builder_image;
+pub mod diff;
 pub mod eif;
 pub mod measure;
 
