@@ -35,7 +35,7 @@ pub enum RecipeError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("recipe: {what} {path} has SHA-256 {actual}, but the recipe pins {expected}; restore the pinned file or re-pin it with `mpr recipe init`")]
+    #[error("recipe: {what} {path} has SHA-256 {actual}, but the recipe pins {expected}; restore the pinned file, or put the new SHA-256 in the recipe if the change is intended")]
     PinMismatch {
         what: String,
         path: PathBuf,

@@ -1,0 +1,162 @@
+//! `mpr build` on bad ground: a stopped engine, a missing builder image, a changed pinned file, and
+//! a source that does not compile. Each must say what is wrong and how to fix it, and leave no
+//! output behind.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const MISSING_IMAGE: &str =
+    "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+fn repo_with(dir: &Path, main_rs: &str) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hello");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::copy(fixture.join("Cargo.toml"), dir.join("Cargo.toml")).unwrap();
+    std::fs::copy(fixture.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    std::fs::write(dir.join("src/main.rs"), main_rs).unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "."],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "x",
+        ],
+    ] {
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+fn recipe(dir: &Path, image: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("mpr-recipe.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "schema = 1\nname = \"hello\"\nversion = \"1\"\n[source]\npackage = \"hello\"\nbinary = \"hello\"\ninstall_path = \"usr/local/bin/hello\"\n[builder]\nimage = \"{image}\"\n[runtime]\nentrypoint = [\"/usr/local/bin/hello\"]\n{extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn build(recipe: &Path, out: &Path, docker_host: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mpr"));
+    command
+        .args(["build", "--no-load", "--recipe"])
+        .arg(recipe)
+        .arg("--out")
+        .arg(out);
+    if let Some(host) = docker_host {
+        command.env("DOCKER_HOST", host);
+    }
+    command.output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Nothing but the inputs is left in `dir`: no output, no staging directory.
+fn assert_nothing_written(dir: &Path) {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [".git", "Cargo.lock", "Cargo.toml", "mpr-recipe.toml", "src"]
+    );
+}
+
+#[test]
+fn a_stopped_engine_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    repo_with(dir.path(), "fn main() {}\n");
+    let recipe = recipe(dir.path(), MISSING_IMAGE, "");
+    let output = build(
+        &recipe,
+        &dir.path().join("out"),
+        Some("unix:///nonexistent/docker.sock"),
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("cannot reach the Docker engine")
+            && message.contains("systemctl start docker"),
+        "{message}"
+    );
+    assert_nothing_written(dir.path());
+}
+
+#[test]
+fn a_missing_builder_image_names_the_command_that_makes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    repo_with(dir.path(), "fn main() {}\n");
+    let recipe = recipe(dir.path(), MISSING_IMAGE, "");
+    let output = build(&recipe, &dir.path().join("out"), None);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains(MISSING_IMAGE) && message.contains("mpr builder-image create"),
+        "{message}"
+    );
+    assert_nothing_written(dir.path());
+}
+
+#[test]
+fn a_changed_pinned_file_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    repo_with(dir.path(), "fn main() {}\n");
+    let blobs = tempfile::tempdir().unwrap();
+    std::fs::write(blobs.path().join("vmlinuz"), b"kernel").unwrap();
+    std::fs::write(blobs.path().join("busybox"), b"busybox").unwrap();
+    let zeros = "0".repeat(64);
+    let cvm = format!(
+        "[cvm]\ncmdline = \"console=ttyS0\"\nkernel = {{ path = \"{}\", sha256 = \"{zeros}\" }}\nbusybox = {{ path = \"{}\", sha256 = \"{zeros}\" }}\n",
+        blobs.path().join("vmlinuz").display(),
+        blobs.path().join("busybox").display()
+    );
+    let recipe = recipe(dir.path(), MISSING_IMAGE, &cvm);
+    let output = build(&recipe, &dir.path().join("out"), None);
+    let message = stderr(&output);
+    assert!(
+        message.contains("cvm.kernel") && message.contains("but the recipe pins"),
+        "{message}"
+    );
+    assert_nothing_written(dir.path());
+}
+
+#[test]
+fn a_failed_compile_shows_the_log_and_leaves_no_output() {
+    let Ok(image) = std::env::var("MPR_BUILDER_IMAGE") else {
+        assert!(
+            std::env::var("MPR_REQUIRE_DOCKER").is_err(),
+            "MPR_BUILDER_IMAGE is needed with MPR_REQUIRE_DOCKER=1"
+        );
+        eprintln!("skipped: set MPR_BUILDER_IMAGE (ci/setup.sh's setup_builder_image does)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    repo_with(dir.path(), "fn main() { let x: u32 = \"not a number\"; }\n");
+    let recipe = recipe(dir.path(), &image, "");
+    let output = build(&recipe, &dir.path().join("out"), None);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("the build failed in the container")
+            && message.contains("mismatched types"),
+        "{message}"
+    );
+    assert_nothing_written(dir.path());
+}
