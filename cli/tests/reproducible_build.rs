@@ -1,5 +1,5 @@
-//! The reproducibility proof: a fixture crate built twice by `mpr build` under different conditions
-//! on the host gives byte-identical records, hence the same binary, image digest, EIF PCRs and
+//! The reproducibility proof: a fixture crate built by `mpr build` under different conditions on
+//! the host (and, as root, once more by another user) gives byte-identical records, hence the same binary, image digest, EIF PCRs and
 //! SEV-SNP launch digest. Needs Docker and a builder image (`MPR_BUILDER_IMAGE`, or one is created).
 
 use std::path::{Path, PathBuf};
@@ -150,6 +150,7 @@ struct Variation {
     env: Vec<(&'static str, String)>,
     jobs: u32,
     wrap: Vec<String>,
+    mpr: PathBuf,
 }
 
 fn run_build(recipe: &Path, out: &Path, variation: &Variation) -> serde_json::Value {
@@ -160,7 +161,7 @@ fn run_build(recipe: &Path, out: &Path, variation: &Variation) -> serde_json::Va
         .arg("sh");
     command.args(&variation.wrap);
     command
-        .arg(env!("CARGO_BIN_EXE_mpr"))
+        .arg(&variation.mpr)
         .args(["--json", "build", "--recipe"])
         .arg(recipe);
     command
@@ -172,6 +173,41 @@ fn run_build(recipe: &Path, out: &Path, variation: &Variation) -> serde_json::Va
     }
     let output = check(command.output().unwrap(), "mpr build");
     serde_json::from_slice(&output.stdout).expect("mpr build --json prints the record")
+}
+
+/// `mpr-rebuilder`, a system user in the docker group, made if missing; only when running as root
+/// (CI does), since only root can make it.
+fn rebuilder_user() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        eprintln!("not root: the build by another user is skipped");
+        return None;
+    }
+    let name = "mpr-rebuilder";
+    let exists = Command::new("id")
+        .arg(name)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        let made = Command::new("useradd")
+            .args(["--system", "--no-create-home", "--groups", "docker", name])
+            .status()
+            .unwrap();
+        assert!(made.success(), "useradd {name}");
+    }
+    Some(name.to_owned())
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 fn sha256_file(path: &Path) -> String {
@@ -200,6 +236,7 @@ fn two_builds_under_different_conditions_are_identical() {
         env: vec![("TZ", "UTC".into()), ("LANG", "C.UTF-8".into())],
         jobs: 2,
         wrap: vec![],
+        mpr: env!("CARGO_BIN_EXE_mpr").into(),
     };
     let mut wrap = vec![
         // Another host name, one CPU, and a clock three years ahead.
@@ -236,6 +273,7 @@ fn two_builds_under_different_conditions_are_identical() {
         ],
         jobs: 1,
         wrap,
+        mpr: env!("CARGO_BIN_EXE_mpr").into(),
     };
 
     let out_a = a.path().join("out");
@@ -245,6 +283,46 @@ fn two_builds_under_different_conditions_are_identical() {
 
     assert_eq!(record_a, record_b);
     assert_eq!(record_a["inputs"]["commit"], commit.as_str());
+
+    // A third build by another, unprivileged user (in the docker group), when we may make one.
+    let c = tempfile::tempdir().unwrap();
+    if let Some(user) = rebuilder_user() {
+        let repo_c = c.path().join("repo");
+        fixture_repo(&repo_c);
+        let recipe_c = recipe(&repo_c, &image);
+        let mpr_c = c.path().join("mpr");
+        std::fs::copy(env!("CARGO_BIN_EXE_mpr"), &mpr_c).unwrap();
+        copy_dir(
+            &b.path().join("vendor-cache"),
+            &c.path().join("vendor-cache"),
+        );
+        std::fs::create_dir(c.path().join("home")).unwrap();
+        let chown = Command::new("chown")
+            .args(["-R", &user])
+            .arg(c.path())
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let other_user = Variation {
+            umask: "027",
+            env: vec![
+                ("HOME", c.path().join("home").display().to_string()),
+                (
+                    "MPR_VENDOR_CACHE",
+                    c.path().join("vendor-cache").display().to_string(),
+                ),
+                // git refuses repositories of other users unless told they are safe.
+                ("GIT_CONFIG_COUNT", "1".into()),
+                ("GIT_CONFIG_KEY_0", "safe.directory".into()),
+                ("GIT_CONFIG_VALUE_0", "*".into()),
+            ],
+            jobs: 2,
+            wrap: vec!["runuser".into(), "-u".into(), user, "--".into()],
+            mpr: mpr_c,
+        };
+        let record_c = run_build(&recipe_c, &c.path().join("out"), &other_user);
+        assert_eq!(record_a, record_c);
+    }
 
     // The named outputs, explicitly.
     let outputs = &record_a["outputs"];
