@@ -109,12 +109,14 @@ pub async fn compile(
     work: &Path,
     mut on_line: impl FnMut(&str),
 ) -> Result<Compiled, CompileError> {
-    engine
-        .require_image(
-            &recipe.builder.image,
-            "create it with `mpr builder-image create` (its ID goes in the recipe's builder.image)",
-        )
-        .await?;
+    let fix = if recipe.builder.image.contains('@') {
+        // A registry image pinned by digest: mpr never pulls, so the digest stays the only authority.
+        format!("pull it where its registry is reachable (`docker pull {}`), or `docker load` a saved copy", recipe.builder.image)
+    } else {
+        "create it with `mpr builder-image create` (its ID goes in the recipe's builder.image)"
+            .to_owned()
+    };
+    engine.require_image(&recipe.builder.image, &fix).await?;
     let spec = ContainerSpec {
         image: recipe.builder.image.clone(),
         command: vec!["/bin/sh".into(), "-c".into(), BUILD_SCRIPT.into()],
