@@ -93,14 +93,12 @@ fn one_sided(
     section: &SectionInfo,
     kind: DiffKind,
 ) -> Result<Difference, DiffError> {
-    let mut diff = Difference::new(section_path(prefix, section), kind);
-    let side = Some(bytes::summarize(&data(path, section))?);
-    if kind == DiffKind::Added {
-        diff.b = side;
-    } else {
-        diff.a = side;
-    }
-    Ok(diff)
+    let side = bytes::summarize(&data(path, section))?;
+    Ok(Difference::one_sided(
+        section_path(prefix, section),
+        kind,
+        side,
+    ))
 }
 
 fn section_pair(

@@ -271,13 +271,7 @@ fn side(entry: &Entry) -> Result<Side, DiffError> {
 }
 
 fn one_sided(path: String, kind: DiffKind, entry: &Entry) -> Result<Difference, DiffError> {
-    let mut diff = Difference::new(path, kind);
-    let side = Some(side(entry)?);
-    if kind == DiffKind::Added {
-        diff.b = side;
-    } else {
-        diff.a = side;
-    }
+    let mut diff = Difference::one_sided(path, kind, side(entry)?);
     if let Some(target) = &entry.link_target {
         diff.note = Some(format!("-> {target}"));
     }

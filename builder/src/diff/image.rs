@@ -254,14 +254,11 @@ fn compare_manifests(
 }
 
 fn blob_side(path: &str, kind: DiffKind, content: &Content) -> Result<Difference, DiffError> {
-    let mut diff = Difference::new(path, kind);
-    let side = Some(bytes::summarize(content)?);
-    if kind == DiffKind::Added {
-        diff.b = side;
-    } else {
-        diff.a = side;
-    }
-    Ok(diff)
+    Ok(Difference::one_sided(
+        path,
+        kind,
+        bytes::summarize(content)?,
+    ))
 }
 
 /// Compares two tar files (layers) as file trees under `prefix`.

@@ -105,6 +105,17 @@ impl Difference {
         }
     }
 
+    /// Something only one side has: `Added` describes B's object, anything else A's.
+    pub(crate) fn one_sided(path: impl Into<String>, kind: DiffKind, side: Side) -> Self {
+        let mut diff = Difference::new(path, kind);
+        if kind == DiffKind::Added {
+            diff.b = Some(side);
+        } else {
+            diff.a = Some(side);
+        }
+        diff
+    }
+
     fn with_note(mut self, note: impl Into<String>) -> Self {
         self.note = Some(note.into());
         self
