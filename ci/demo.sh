@@ -21,9 +21,13 @@ echo "== mpr eif describe"
 echo "== mpr measure snp (Debian OVMF.fd, 4 x EPYC-Milan, firmware only)"
 "$mpr" measure snp --ovmf /usr/share/ovmf/OVMF.fd --vcpus 4 --vcpu-type EPYC-Milan
 echo "== the image serves /health"
+# At start-up the server loads (and by default downloads) the public parameters, as upstream's does; this
+# container has neither them nor the Internet, so it starts with --no-fetch-params. A deployment mounts
+# them (--params-dir / MIDNIGHT_PP) or lets the server fetch them.
 image=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["outputs"]["image"]["config_digest"])' "$out/release/build-record.json")
-cid=$(docker run -d --rm -p 127.0.0.1::6300 "$image")
+cid=$(docker run -d --rm -p 127.0.0.1::6300 "$image" --port 6300 --no-fetch-params)
 trap 'docker rm -f "$cid" >/dev/null 2>&1 || true' EXIT
 port=$(docker port "$cid" 6300/tcp | head -1 | sed 's/.*://')
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$port/health" && echo && break; sleep 0.2; done
+curl -fsS "http://127.0.0.1:$port/health" >/dev/null
 echo "== results in $out/release (record: build-record.json)"
