@@ -253,20 +253,8 @@ fn runtime_rootfs(mut rootfs: Tree, sde: u64) -> Result<Tree, BuildError> {
     rootfs
         .insert("tmp", Node::dir(0o1777, sde))
         .map_err(|e| io("assembling the rootfs")(std::io::Error::other(e)))?;
-    let paths: Vec<String> = rootfs.iter().map(|(p, _)| p.to_owned()).collect();
-    for path in paths {
-        if let Some(node) = rootfs.get(&path).cloned() {
-            let node = Node {
-                uid: 0,
-                gid: 0,
-                mtime: sde,
-                ..node
-            };
-            rootfs
-                .insert(&path, node)
-                .map_err(|e| io("assembling the rootfs")(std::io::Error::other(e)))?;
-        }
-    }
+    rootfs.set_all_owners_root();
+    rootfs.set_all_mtimes(sde);
     Ok(rootfs)
 }
 

@@ -206,12 +206,13 @@ impl Tree {
         }
     }
 
-    /// Mounts `other` under `prefix` (itself created as a 0755 directory if missing).
-    pub fn graft(&mut self, prefix: &str, other: &Tree) -> Result<(), TreeError> {
-        for (path, node) in other.iter() {
-            self.insert(&format!("{prefix}/{path}"), node.clone())?;
+    /// Makes root (0:0) the owner of everything: what a build container happened to run as is not
+    /// part of the image.
+    pub fn set_all_owners_root(&mut self) {
+        for node in self.nodes.values_mut() {
+            node.uid = 0;
+            node.gid = 0;
         }
-        Ok(())
     }
 }
 
