@@ -353,6 +353,41 @@ fn two_builds_under_different_conditions_are_identical() {
         );
     }
 
+    // No path of the machine that built it is in the binary (taken from the image's layer).
+    let layer = out_a
+        .join("image/oci/blobs/sha256")
+        .join(outputs["image"]["layer"]["sha256"].as_str().unwrap());
+    let work = tempfile::tempdir().unwrap();
+    let layer_tree = builder::archive::import_tar(
+        std::fs::File::open(layer).unwrap(),
+        work.path(),
+        &Default::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    let Some(builder::archive::NodeKind::File(builder::archive::FileData::Disk { path, .. })) =
+        layer_tree.get("usr/local/bin/hello").map(|node| &node.kind)
+    else {
+        panic!("the layer has no usr/local/bin/hello file");
+    };
+    let binary = std::fs::read(path).unwrap();
+    let host_paths = [
+        "/build/".to_owned(),
+        "/root/".to_owned(),
+        "cargo-home".to_owned(),
+        repo_a.display().to_string(),
+        std::env::temp_dir().display().to_string() + "/",
+    ];
+    for host_path in host_paths {
+        let found = binary
+            .windows(host_path.len())
+            .any(|w| w == host_path.as_bytes());
+        assert!(
+            !found,
+            "the binary contains the build host's path {host_path:?}"
+        );
+    }
+
     // `mpr diff` agrees: the two output directories are identical.
     let diff = Command::new(env!("CARGO_BIN_EXE_mpr"))
         .arg("diff")
