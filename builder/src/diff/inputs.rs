@@ -143,20 +143,8 @@ fn is_image_tar(path: &Path) -> bool {
 }
 
 /// Compares two inputs of the same family; `prefix` starts the paths.
-pub(crate) fn diff_input(
-    family: InputKind,
-    a: &Path,
-    b: &Path,
-    a_kind: InputKind,
-    b_kind: InputKind,
-    options: &DiffOptions,
-    out: &mut Vec<Difference>,
-) -> Result<(), DiffError> {
-    diff_at(family.name(), family, a, b, a_kind, b_kind, options, out)
-}
-
 #[allow(clippy::too_many_arguments)]
-fn diff_at(
+pub(crate) fn diff_at(
     prefix: &str,
     family: InputKind,
     a: &Path,

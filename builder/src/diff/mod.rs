@@ -290,7 +290,17 @@ pub fn diff_paths(a: &Path, b: &Path, options: &DiffOptions) -> Result<DiffRepor
         });
     }
     let mut out = Vec::new();
-    inputs::diff_input(a_kind.family(), a, b, a_kind, b_kind, options, &mut out)?;
+    let family = a_kind.family();
+    inputs::diff_at(
+        family.name(),
+        family,
+        a,
+        b,
+        a_kind,
+        b_kind,
+        options,
+        &mut out,
+    )?;
     Ok(DiffReport {
         identical: out.is_empty(),
         differences: out,
