@@ -52,6 +52,11 @@ enum Command {
     /// List what differs between two build records, images, EIFs, ramdisks or build outputs
     /// (exit status 0: identical, 1: different, 2: error).
     Diff(commands::diff::DiffArgs),
+    /// Serve the registry (API, pages, metrics) on DATABASE_URL or an embedded PostgreSQL.
+    Serve(commands::serve::ServeArgs),
+    /// Work with a registry: publisher tokens, publishing releases.
+    #[command(subcommand)]
+    Registry(commands::registry::RegistryCommand),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +67,8 @@ fn main() -> ExitCode {
         Command::Measure(command) => commands::measure::run(command, cli.json),
         Command::Build(args) => commands::build::run(args, cli.json),
         Command::BuilderImage(command) => commands::builder_image::run(command, cli.json),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Registry(command) => commands::registry::run(command, cli.json),
         // diff chooses its own exit status (0/1/2, like diff(1)).
         Command::Diff(args) => return commands::diff::main(args, cli.json),
     };

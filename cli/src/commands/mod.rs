@@ -5,6 +5,8 @@ pub mod builder_image;
 pub mod diff;
 pub mod eif;
 pub mod measure;
+pub mod registry;
+pub mod serve;
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -1,0 +1,153 @@
+//! `mpr registry publish`: turns a build record into a release submission and records it.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use builder::record::BuildRecord;
+use clap::Args;
+use registry_api::submission::{
+    ArtifactSubmission, BuildSubmission, MeasurementSetSubmission, MeasurementSubmission, RecipeSubmission,
+    ReleaseSubmission, SourceSubmission, OFFICIAL_BUILDER,
+};
+use registry_api::Platform;
+use serde_json::{Map, Value};
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The build's record.
+    #[arg(long, default_value = "mpr-out/build-record.json")]
+    record: PathBuf,
+    /// The recipe the build used; its text is stored with the release for rebuilders (it must
+    /// have the record's recipe digest).
+    #[arg(long)]
+    recipe: Option<PathBuf>,
+    /// The registry.
+    #[arg(long, env = "MPR_REGISTRY_URL", default_value = "http://127.0.0.1:8080")]
+    registry: String,
+    /// A file holding the publisher token (see `mpr serve --token-file`, `mpr registry token create`).
+    #[arg(long, env = "MPR_PUBLISHER_TOKEN_FILE")]
+    token_file: PathBuf,
+    /// The measurement set's name.
+    #[arg(long, default_value = "default")]
+    set: String,
+    /// Print the submission instead of sending it.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
+    let record_text = std::fs::read(&args.record).with_context(|| format!("reading {}", args.record.display()))?;
+    let record: BuildRecord = serde_json::from_slice(&record_text)
+        .with_context(|| format!("{} is not an mpr build record", args.record.display()))?;
+    let recipe_body = match &args.recipe {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+        None => None,
+    };
+    let record_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&record_text));
+    let submission = submission_from_record(&record, &record_sha256, recipe_body, &args.set)?;
+    submission.validate().map_err(|problem| anyhow::anyhow!("the record does not make a valid release: {problem}"))?;
+    if args.dry_run {
+        return crate::commands::print_json(&submission);
+    }
+    let token = std::fs::read_to_string(&args.token_file)
+        .with_context(|| format!("reading the publisher token from {}", args.token_file.display()))?;
+    let url = format!("{}/v1/releases", args.registry.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (status, body) = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(token.trim())
+            .json(&submission)
+            .send()
+            .await
+            .with_context(|| format!("sending the release to {url}"))?;
+        let status = response.status();
+        let body: Value = response.json().await.with_context(|| format!("reading the answer of {url}"))?;
+        anyhow::Ok((status, body))
+    })?;
+    if !status.is_success() {
+        let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("no message");
+        anyhow::bail!("the registry refused the release ({status}): {message}");
+    }
+    if json {
+        crate::commands::print_json(&body)?;
+    } else {
+        outln!(
+            "recorded release {} (manifest sha256 {})",
+            submission.version,
+            body.get("manifest_sha256").and_then(Value::as_str).unwrap_or("?")
+        )?;
+    }
+    Ok(())
+}
+
+fn artifact(name: &str, digests: &builder::hashing::BlobDigests) -> anyhow::Result<ArtifactSubmission> {
+    Ok(ArtifactSubmission {
+        name: name.to_owned(),
+        size: i64::try_from(digests.size).context("artifact size")?,
+        sha256: digests.sha256.clone(),
+        sha384: digests.sha384.clone(),
+    })
+}
+
+/// The release a build record describes: every output as an artifact, and one measurement set with
+/// the Nitro PCRs and every SEV-SNP launch digest the build computed.
+pub fn submission_from_record(record: &BuildRecord, record_sha256: &str, recipe_body: Option<String>, set: &str) -> anyhow::Result<ReleaseSubmission> {
+    let outputs = &record.outputs;
+    let mut artifacts = vec![
+        artifact(&outputs.binary.path, &outputs.binary.digests)?,
+        artifact("image.tar", &outputs.image.archive)?,
+        artifact("image-layer.tar", &outputs.image.layer)?,
+    ];
+    for library in &outputs.libraries {
+        artifact(&library.path, &library.digests).map(|a| artifacts.push(a))?;
+    }
+    let mut measurements = Vec::new();
+    if let Some(eif) = &outputs.eif {
+        artifacts.push(artifact(&eif.file, &eif.eif)?);
+        artifacts.push(artifact("bootstrap-ramdisk.cpio", &eif.bootstrap_ramdisk)?);
+        artifacts.push(artifact("customer-ramdisk.cpio", &eif.customer_ramdisk)?);
+        let mut registers = Map::new();
+        registers.insert("PCR0".into(), eif.pcrs.pcr0.to_hex().into());
+        registers.insert("PCR1".into(), eif.pcrs.pcr1.to_hex().into());
+        registers.insert("PCR2".into(), eif.pcrs.pcr2.to_hex().into());
+        if let Some(pcr8) = &eif.pcrs.pcr8 {
+            registers.insert("PCR8".into(), pcr8.to_hex().into());
+        }
+        measurements.push(MeasurementSubmission { platform: Platform::AwsNitro, parameters: Map::new(), registers });
+    }
+    if let Some(cvm) = &outputs.cvm {
+        artifacts.push(artifact("vmlinuz", &cvm.kernel)?);
+        artifacts.push(artifact("initrd.img", &cvm.initrd)?);
+        for snp in &cvm.snp {
+            let mut parameters = Map::new();
+            parameters.insert("vcpus".into(), Value::from(snp.vcpus));
+            parameters.insert("vmm".into(), snp.vmm.to_string().into());
+            parameters.insert("firmware_sha256".into(), snp.firmware_sha256.clone().into());
+            parameters.insert("guest_features".into(), snp.guest_features.to_string().into());
+            if let Some(vcpu_type) = snp.vcpu_type {
+                parameters.insert("vcpu_type".into(), vcpu_type.to_string().into());
+            }
+            let mut registers = Map::new();
+            registers.insert("MEASUREMENT".into(), snp.digest.to_hex().into());
+            measurements.push(MeasurementSubmission { platform: Platform::SevSnp, parameters, registers });
+        }
+    }
+    if measurements.is_empty() {
+        anyhow::bail!("the record has no measurements (no EIF and no SEV-SNP configuration): nothing for wallets to check");
+    }
+    let inputs = &record.inputs;
+    Ok(ReleaseSubmission {
+        version: record.release.version.clone(),
+        package: inputs.package.clone(),
+        source: SourceSubmission { repository: inputs.repository.clone(), commit: inputs.commit.clone() },
+        recipe: RecipeSubmission { sha256: inputs.recipe_sha256.clone(), body: recipe_body },
+        source_date_epoch: i64::try_from(inputs.source_date_epoch).context("SOURCE_DATE_EPOCH")?,
+        build: BuildSubmission {
+            builder: OFFICIAL_BUILDER.to_owned(),
+            record_sha256: Some(record_sha256.to_owned()),
+            artifacts,
+        },
+        measurement_sets: vec![MeasurementSetSubmission { name: set.to_owned(), measurements }],
+    })
+}

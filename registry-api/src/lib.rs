@@ -1,0 +1,31 @@
+//! mpr's registry: records releases, builds, artifacts and measurements in PostgreSQL and serves
+//! them to wallets (JSON under /v1) and people (HTML pages).
+//!
+//! One module per resource, each with its handlers and queries side by side: `releases`,
+//! `measurements`, `builds`, `keys`, `manifests`; `health` for operations. Requests are checked in
+//! `submission` (shared with the fuzz target), rendered to JSON through `respond`'s cache, and every
+//! failure is an [`error::ApiError`].
+
+pub mod auth;
+pub mod builds;
+pub mod cache;
+pub mod db;
+pub mod embedded_postgres;
+pub mod error;
+pub mod health;
+pub mod keys;
+pub mod manifest;
+pub mod manifests;
+pub mod measurements;
+pub mod openpgp;
+pub mod platform;
+pub mod releases;
+pub mod respond;
+pub mod server;
+pub mod state;
+pub mod submission;
+mod web;
+
+pub use error::ApiError;
+pub use platform::Platform;
+pub use state::AppState;

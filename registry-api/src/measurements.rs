@@ -1,0 +1,326 @@
+//! Measurements: what the hardware reports for a release, per platform and launch parameters,
+//! grouped in sets that are active or deprecated. Wallets ask "which values are valid for release X
+//! on platform Y with parameters Z?" and "which release has this value?".
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::{PgPool, Postgres, Transaction};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Publisher;
+use crate::error::{ApiError, ErrorBody};
+use crate::platform::Platform;
+use crate::releases::object;
+use crate::respond::cached_json;
+use crate::state::AppState;
+use crate::submission::MeasurementSetSubmission;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MeasurementView {
+    pub platform: Platform,
+    #[schema(value_type = Object)]
+    pub parameters: Map<String, Value>,
+    #[schema(value_type = Object)]
+    pub registers: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MeasurementSetView {
+    pub name: String,
+    /// `active` (wallets accept it) or `deprecated` (kept for audit).
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub deprecated_at: Option<DateTime<Utc>>,
+    pub measurements: Vec<MeasurementView>,
+}
+
+/// One measurement with its set, as the filtered and lookup answers list them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MatchedMeasurement {
+    pub version: String,
+    pub set: String,
+    pub set_status: String,
+    #[serde(flatten)]
+    pub measurement: MeasurementView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeasurementList {
+    pub measurements: Vec<MatchedMeasurement>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LookupAnswer {
+    pub value: String,
+    /// Every measurement that has the value in one of its registers, newest release first.
+    pub matches: Vec<LookupMatch>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LookupMatch {
+    /// The register that holds the value.
+    pub register: String,
+    #[serde(flatten)]
+    pub measurement: MatchedMeasurement,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetStatusChange {
+    /// `active` or `deprecated`.
+    pub status: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SetsQuery {
+    /// `active` (default) or `deprecated`.
+    pub status: Option<String>,
+    pub platform: Option<Platform>,
+}
+
+/// Filters given as query parameters: `platform`, `status`, and any launch parameter of the
+/// platform (`vcpus=4`, `vmm=qemu`, `vcpu_type=EPYC-Milan-v2`, `firmware_sha256=...`).
+#[derive(Debug, Default)]
+struct MeasurementFilter {
+    platform: Option<Platform>,
+    status: Option<String>,
+    parameters: Map<String, Value>,
+}
+
+fn check_status(status: &str) -> Result<(), ApiError> {
+    match status {
+        "active" | "deprecated" => Ok(()),
+        other => Err(ApiError::invalid(format!("status must be active or deprecated, got {other:?}"))),
+    }
+}
+
+impl MeasurementFilter {
+    fn from_query(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let mut filter = MeasurementFilter::default();
+        if let Some(platform) = query.get("platform") {
+            filter.platform = Some(platform.parse().map_err(ApiError::InvalidInput)?);
+        }
+        if let Some(status) = query.get("status") {
+            check_status(status)?;
+            filter.status = Some(status.clone());
+        }
+        for (name, text) in query {
+            if name == "platform" || name == "status" {
+                continue;
+            }
+            let Some(platform) = filter.platform else {
+                return Err(ApiError::invalid(format!(
+                    "filter {name:?} needs platform=... to say whose parameter it is"
+                )));
+            };
+            let value = platform.parameter_value(name, text).ok_or_else(|| {
+                let known: Vec<&str> = platform.parameters().iter().map(|rule| rule.name).collect();
+                ApiError::invalid(format!(
+                    "unknown filter {name:?} for {platform}; expected platform, status{}{}",
+                    if known.is_empty() { "" } else { " or " },
+                    known.join(", ")
+                ))
+            })?;
+            filter.parameters.insert(name.clone(), value.map_err(ApiError::InvalidInput)?);
+        }
+        Ok(filter)
+    }
+}
+
+async fn matching(pool: &PgPool, release_id: Option<i64>, filter: &MeasurementFilter, value: Option<&str>) -> Result<Vec<(Option<String>, MatchedMeasurement)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT r.version, s.name AS set_name, s.status, m.platform, m.parameters,
+                  (SELECT jsonb_object_agg(v.register, v.value) FROM measurement_values v
+                    WHERE v.measurement_id = m.id) AS registers,
+                  (SELECT v.register FROM measurement_values v
+                    WHERE v.measurement_id = m.id AND v.value = $5 LIMIT 1) AS matched_register
+           FROM measurements m
+           JOIN measurement_sets s ON s.id = m.set_id
+           JOIN releases r ON r.id = s.release_id
+           WHERE ($1::bigint IS NULL OR r.id = $1)
+             AND ($2::text IS NULL OR m.platform = $2)
+             AND ($3::text IS NULL OR s.status = $3)
+             AND m.parameters @> $4
+             AND ($5::text IS NULL OR m.id IN (SELECT measurement_id FROM measurement_values WHERE value = $5))
+           ORDER BY r.id DESC, s.name, m.platform, m.id"#,
+        release_id,
+        filter.platform.map(Platform::as_str),
+        filter.status,
+        Value::Object(filter.parameters.clone()),
+        value
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let platform = row.platform.parse().ok()?;
+            Some((
+                row.matched_register,
+                MatchedMeasurement {
+                    version: row.version,
+                    set: row.set_name,
+                    set_status: row.status,
+                    measurement: MeasurementView {
+                        platform,
+                        parameters: object(Some(row.parameters)),
+                        registers: object(row.registers),
+                    },
+                },
+            ))
+        })
+        .collect())
+}
+
+pub(crate) async fn sets_for_release(pool: &PgPool, release_id: i64) -> Result<Vec<MeasurementSetView>, sqlx::Error> {
+    let sets = sqlx::query!(
+        "SELECT name, status, created_at, deprecated_at FROM measurement_sets WHERE release_id = $1 ORDER BY name",
+        release_id
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut by_set: BTreeMap<String, Vec<MeasurementView>> = BTreeMap::new();
+    for (_, matched) in matching(pool, Some(release_id), &MeasurementFilter::default(), None).await? {
+        by_set.entry(matched.set).or_default().push(matched.measurement);
+    }
+    Ok(sets
+        .into_iter()
+        .map(|set| MeasurementSetView {
+            measurements: by_set.remove(&set.name).unwrap_or_default(),
+            name: set.name,
+            status: set.status,
+            created_at: set.created_at,
+            deprecated_at: set.deprecated_at,
+        })
+        .collect())
+}
+
+pub(crate) async fn insert_sets(tx: &mut Transaction<'_, Postgres>, release_id: i64, sets: &[MeasurementSetSubmission]) -> Result<(), sqlx::Error> {
+    for set in sets {
+        let set_id = sqlx::query_scalar!(
+            "INSERT INTO measurement_sets (release_id, name, status) VALUES ($1, $2, 'active') RETURNING id",
+            release_id,
+            set.name
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        for measurement in &set.measurements {
+            let measurement_id = sqlx::query_scalar!(
+                "INSERT INTO measurements (set_id, platform, parameters) VALUES ($1, $2, $3) RETURNING id",
+                set_id,
+                measurement.platform.as_str(),
+                Value::Object(measurement.parameters.clone())
+            )
+            .fetch_one(&mut **tx)
+            .await?;
+            let (registers, values): (Vec<&str>, Vec<&str>) = measurement
+                .registers
+                .iter()
+                .filter_map(|(register, value)| Some((register.as_str(), value.as_str()?)))
+                .unzip();
+            sqlx::query!(
+                r#"INSERT INTO measurement_values (measurement_id, register, value)
+                   SELECT $1, * FROM UNNEST($2::text[], $3::text[])"#,
+                measurement_id,
+                &registers as &[&str],
+                &values as &[&str]
+            )
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/v1/releases/{version}/measurements", tag = "measurements",
+    params(("version" = String, Path),
+           ("platform" = Option<Platform>, Query, description = "aws-nitro, sev-snp, tdx, gcp-confidential-space or azure-cvm"),
+           ("status" = Option<String>, Query, description = "active or deprecated"),
+           ("vcpus" = Option<u32>, Query, description = "any launch parameter of the platform, e.g. vcpus, vmm, vcpu_type, firmware_sha256")),
+    responses((status = 200, body = MeasurementList), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn of_release(State(state): State<AppState>, Path(version): Path<String>, Query(query): Query<HashMap<String, String>>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+    let pool = &state.pool;
+    cached_json(&state, &uri, &headers, async {
+        let filter = MeasurementFilter::from_query(&query)?;
+        let release_id = crate::releases::id_of(pool, &version).await?;
+        let measurements = matching(pool, Some(release_id), &filter, None).await?;
+        Ok(MeasurementList { measurements: measurements.into_iter().map(|(_, m)| m).collect() })
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/v1/measurements/{value}", tag = "measurements",
+    params(("value" = String, Path, description = "a register value in hex (any case)")),
+    responses((status = 200, body = LookupAnswer), (status = 422, body = ErrorBody)))]
+pub async fn lookup(State(state): State<AppState>, Path(value): Path<String>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+    let pool = &state.pool;
+    cached_json(&state, &uri, &headers, async {
+        let value = value.to_ascii_lowercase();
+        if !matches!(value.len(), 64 | 96) || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::invalid(
+                "a measurement value is 64 or 96 hex digits (a SHA-256 or SHA-384 register)",
+            ));
+        }
+        let matches = matching(pool, None, &MeasurementFilter::default(), Some(&value))
+            .await?
+            .into_iter()
+            .map(|(register, measurement)| LookupMatch { register: register.unwrap_or_default(), measurement })
+            .collect();
+        Ok(LookupAnswer { value, matches })
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/v1/measurement-sets", tag = "measurements", params(SetsQuery),
+    responses((status = 200, body = MeasurementList), (status = 422, body = ErrorBody)))]
+pub async fn sets(State(state): State<AppState>, Query(query): Query<SetsQuery>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+    let pool = &state.pool;
+    cached_json(&state, &uri, &headers, async {
+        let status = query.status.clone().unwrap_or_else(|| "active".to_owned());
+        check_status(&status)?;
+        let filter = MeasurementFilter { platform: query.platform, status: Some(status), parameters: Map::new() };
+        let measurements = matching(pool, None, &filter, None).await?;
+        Ok(MeasurementList { measurements: measurements.into_iter().map(|(_, m)| m).collect() })
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/releases/{version}/measurement-sets/{name}/status", tag = "measurements",
+    params(("version" = String, Path), ("name" = String, Path)), request_body = SetStatusChange,
+    security(("publisher_token" = [])),
+    responses((status = 200, body = MeasurementSetView), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_status(State(state): State<AppState>, publisher: Publisher, Path((version, name)): Path<(String, String)>, crate::respond::RawBody(body): crate::respond::RawBody) -> Result<axum::Json<MeasurementSetView>, ApiError> {
+    let change: SetStatusChange = serde_json::from_slice(&body)
+        .map_err(|error| ApiError::invalid(format!("body must be {{\"status\": \"active\" | \"deprecated\"}}: {error}")))?;
+    check_status(&change.status)?;
+    let release_id = crate::releases::id_of(&state.pool, &version).await?;
+    let updated = sqlx::query!(
+        r#"UPDATE measurement_sets
+           SET status = $3, deprecated_at = CASE WHEN $3 = 'deprecated' THEN COALESCE(deprecated_at, now()) END
+           WHERE release_id = $1 AND name = $2 RETURNING name"#,
+        release_id,
+        name,
+        change.status
+    )
+    .fetch_optional(&state.pool)
+    .await?;
+    if updated.is_none() {
+        return Err(ApiError::NotFound(format!("release {version} has no measurement set {name:?}")));
+    }
+    state.cache.invalidate();
+    tracing::info!(%version, set = %name, status = %change.status, publisher = %publisher.name, "measurement set status changed");
+    let set = sets_for_release(&state.pool, release_id)
+        .await?
+        .into_iter()
+        .find(|set| set.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("release {version} has no measurement set {name:?}")))?;
+    Ok(axum::Json(set))
+}

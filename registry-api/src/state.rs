@@ -1,0 +1,14 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::cache::ResponseCache;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub cache: Arc<ResponseCache>,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}

@@ -1,0 +1,225 @@
+//! Test bed: one real PostgreSQL cluster per test binary (the embedded one, started as the
+//! `postgres` user when tests run as root), a fresh database per test, and the registry served on
+//! a loopback port in the test's runtime.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use registry_api::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresConfig};
+use registry_api::{auth, db, server};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+pub struct Cluster {
+    pub postgres: EmbeddedPostgres,
+}
+
+/// A private directory `postgres` can traverse (tempdirs are 0700, owned by root).
+pub fn traversable_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("mpr-test-")
+        .tempdir_in("/tmp")
+        .expect("temp dir in /tmp");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod temp dir");
+    dir
+}
+
+/// The cluster lives in a directory named after the test binary and is reused by later runs (a
+/// cluster cannot be deleted before the process exits, when it stops); databases that earlier
+/// runs left are dropped on start.
+pub fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test binary path");
+        let stem = exe
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("registry");
+        let name = stem.rsplit_once('-').map_or(stem, |(name, _hash)| name);
+        let dir = std::path::Path::new("/tmp").join(format!("mpr-test-{name}"));
+        let postgres = EmbeddedPostgres::start(EmbeddedPostgresConfig::new(dir.join("pg"))).expect(
+            "the embedded PostgreSQL starts (is postgresql installed? ci/setup.sh installs it)",
+        );
+        drop_leftover_databases(postgres.database_url());
+        Cluster { postgres }
+    })
+}
+
+/// Runs on a thread of its own: the caller may be inside a test's runtime.
+fn drop_leftover_databases(url: &str) {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| drop_leftover_databases_now(url))
+            .join()
+            .expect("dropping leftover databases");
+    });
+}
+
+fn drop_leftover_databases_now(url: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .expect("connect");
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'test\\_%'")
+                .fetch_all(&pool)
+                .await
+                .expect("list databases");
+        for name in names {
+            let statement = format!("DROP DATABASE \"{name}\" WITH (FORCE)");
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&pool)
+                .await
+                .expect("drop leftover database");
+        }
+        pool.close().await;
+    });
+}
+
+/// The URL of a new, migrated database of its own.
+pub async fn fresh_database(cluster_url: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let url = with_database(cluster_url, &name);
+    db::prepare(&url)
+        .await
+        .expect("create and migrate the test database");
+    url
+}
+
+/// `cluster_url` with its database name replaced.
+pub fn with_database(cluster_url: &str, name: &str) -> String {
+    let (before_query, query) = cluster_url.split_once('?').unwrap_or((cluster_url, ""));
+    let base = &before_query[..before_query.rfind('/').expect("URL has a database path")];
+    format!("{base}/{name}?{query}")
+}
+
+pub struct TestRegistry {
+    pub base: String,
+    pub token: String,
+    pub pool: PgPool,
+    pub database_url: String,
+    pub client: reqwest::Client,
+}
+
+impl TestRegistry {
+    /// A registry on its own database, served on a loopback port until the test's runtime ends.
+    pub async fn start() -> TestRegistry {
+        let cluster_url = cluster().postgres.database_url().to_owned();
+        let database_url = fresh_database(&cluster_url).await;
+        Self::serve(&database_url).await
+    }
+
+    pub async fn serve(database_url: &str) -> TestRegistry {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("registry_api=info")
+            .try_init();
+        let pool = db::lazy_pool(database_url, &db::PoolSettings::default()).expect("pool");
+        let token = auth::create_token(&pool, &format!("publisher-{}", rand_suffix()))
+            .await
+            .expect("token");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let state = server::state(pool.clone());
+        tokio::spawn(server::serve(listener, state, std::future::pending()));
+        TestRegistry {
+            base,
+            token,
+            pool,
+            database_url: database_url.to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_bytes(path, serde_json::to_vec(body).expect("json"))
+            .await
+    }
+
+    pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn rand_suffix() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A 48-byte value in hex, different for each `seed`.
+pub fn hex48(seed: u64) -> String {
+    format!("{seed:016x}").repeat(6)
+}
+
+/// A 32-byte value in hex, different for each `seed`.
+pub fn hex32(seed: u64) -> String {
+    format!("{seed:016x}").repeat(4)
+}
+
+/// A complete, valid release: Nitro PCRs and two SEV-SNP vCPU counts, all values derived from
+/// `seed` so that releases differ.
+pub fn release(version: &str, seed: u64) -> Value {
+    json!({
+        "version": version,
+        "package": "prover",
+        "source": {"repository": "https://github.com/mpr-dev/mpr", "commit": format!("{:040x}", seed + 1)},
+        "recipe": {"sha256": hex32(seed + 2)},
+        "source_date_epoch": 1_700_000_000 + seed as i64,
+        "build": {
+            "builder": "official",
+            "record_sha256": hex32(seed + 3),
+            "artifacts": [
+                {"name": "proof-server", "size": 22522312, "sha256": hex32(seed + 4), "sha384": hex48(seed + 4)},
+                {"name": "image.tar", "size": 31000000, "sha256": hex32(seed + 5)}
+            ]
+        },
+        "measurement_sets": [{
+            "name": "default",
+            "measurements": [
+                {"platform": "aws-nitro", "registers": {"PCR0": hex48(seed + 10), "PCR1": hex48(seed + 11), "PCR2": hex48(seed + 12)}},
+                {"platform": "sev-snp",
+                 "parameters": {"vcpus": 2, "vmm": "qemu", "vcpu_type": "EPYC-Milan-v2", "firmware_sha256": hex32(seed + 20), "guest_features": "0x1"},
+                 "registers": {"MEASUREMENT": hex48(seed + 21)}},
+                {"platform": "sev-snp",
+                 "parameters": {"vcpus": 4, "vmm": "qemu", "vcpu_type": "EPYC-Milan-v2", "firmware_sha256": hex32(seed + 20), "guest_features": "0x1"},
+                 "registers": {"MEASUREMENT": hex48(seed + 22)}}
+            ]
+        }]
+    })
+}
