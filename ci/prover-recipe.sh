@@ -40,10 +40,13 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 # Debian's OVMF.fd has no kernel-hashes table, so the launch digest of a direct-boot guest cannot be
 # computed for it (mpr refuses rather than print a digest that ignores the kernel); a recipe names
 # an AmdSev OVMF build for that. The firmware's own digest is printed below.
+# A semantic version, as the registry requires: the workspace's version with the commit as a
+# pre-release identifier (0.1.0-git.1c20505, or ...-git.1c20505.modified for a dirty tree).
+workspace_version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 cat > "$out/mpr-recipe.toml" <<TOML
 schema = 1
 name = "midnight-proof-server"
-version = "$(git describe --always --dirty=-modified)"
+version = "$workspace_version-git.$(git describe --always --dirty=.modified)"
 
 [source]
 repository = "$(pwd)"

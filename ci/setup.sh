@@ -7,13 +7,19 @@ set -euo pipefail
 export MPR_CACHE=${MPR_CACHE:-$HOME/.cache/mpr}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$MPR_CACHE/target}
 mkdir -p "$MPR_CACHE"
+# sqlx checks the registry's queries at compile time against the committed registry-api/.sqlx:
+# builds need no database server.
+export SQLX_OFFLINE=true
 
 # ovmf: Debian's SEV-capable firmware for SNP measurements; openssl: test certificates;
 # libssl-dev + pkg-config: AWS's EIF crate (reference only, never linked into mpr);
 # mmdebstrap: the builder image's Debian root; busybox-static: the CVM initrd's init;
 # cpio: interop tests of our newc archives; faketime + util-linux: the reproducibility test's
-# variations (clock, host name, CPU set).
-packages=(ovmf openssl libssl-dev pkg-config mmdebstrap busybox-static cpio faketime util-linux git)
+# variations (clock, host name, CPU set); postgresql: the registry's database server (mpr serve
+# starts a private cluster from its binaries); gnupg: release-signing interop tests and the demo's
+# signature; chromium: the registry's pages are tested in a real headless browser.
+packages=(ovmf openssl libssl-dev pkg-config mmdebstrap busybox-static cpio faketime util-linux git
+    postgresql gnupg chromium)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -96,6 +96,9 @@ async fn listen(pool: &PgPool, cache: &ResponseCache) -> Result<(), sqlx::Error>
     let mut listener = PgListener::connect_with(pool).await?;
     // sqlx would silently reconnect and lose notifications sent meanwhile; we want to know.
     listener.ignore_pool_close_event(false);
+    // And at once: by default try_recv reconnects before reporting the loss, which keeps the cache
+    // answering for up to the acquire timeout after the database crashed.
+    listener.eager_reconnect(false);
     listener.listen(CHANNEL).await?;
     cache.set_listening(true);
     tracing::debug!("following registry changes");

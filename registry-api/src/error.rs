@@ -102,7 +102,14 @@ impl From<sqlx::Error> for ApiError {
 
 impl From<crate::openpgp::OpenPgpError> for ApiError {
     fn from(error: crate::openpgp::OpenPgpError) -> Self {
-        ApiError::SignatureRejected(error.to_string())
+        use crate::openpgp::ErrorKind;
+        match error.kind() {
+            ErrorKind::InvalidInput => ApiError::InvalidInput(error.to_string()),
+            ErrorKind::KeyUnusable | ErrorKind::UnknownKey | ErrorKind::BadSignature => {
+                ApiError::SignatureRejected(error.to_string())
+            }
+            ErrorKind::Internal => ApiError::Internal(Box::new(error)),
+        }
     }
 }
 

@@ -45,8 +45,17 @@ pub(crate) async fn usable(pool: &PgPool) -> Result<Vec<openpgp::PublicKey>, Api
         .fetch_all(pool)
         .await?;
     rows.into_iter()
-        .map(|row| openpgp::parse_public_key(row.armored.as_bytes()).map_err(ApiError::internal))
+        // Read back without the "usable now" checks: verification must report a key that has
+        // expired since it was registered as expired, not fail to load it.
+        .map(|row| openpgp::parse_stored_key(row.armored.as_bytes()).map_err(ApiError::from))
         .collect()
+}
+
+async fn is_registered(pool: &PgPool, fingerprint: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar!("SELECT fingerprint FROM signing_keys WHERE fingerprint = $1", fingerprint)
+        .fetch_optional(pool)
+        .await?
+        .is_some())
 }
 
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",
@@ -75,8 +84,20 @@ pub async fn get(State(state): State<AppState>, Path(fingerprint): Path<String>)
     responses((status = 201, body = KeyView), (status = 200, body = KeyView, description = "updated (new subkeys, expiry or revocation)"),
               (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn register(State(state): State<AppState>, publisher: Publisher, RawBody(body): RawBody) -> Result<Response, ApiError> {
-    let key = openpgp::parse_public_key(&body).map_err(|error| ApiError::InvalidInput(error.to_string()))?;
-    let revoked_at: Option<DateTime<Utc>> = None; // FIXME revocation from openpgp
+    let (key, revoked_at) = match openpgp::parse_public_key(&body) {
+        Ok(key) => (key, None),
+        // A revoked certificate is how a revocation reaches the registry: accepted for a key that
+        // is registered (its signatures then show as revoked), refused as a new key.
+        Err(openpgp::OpenPgpError::KeyRevoked { fingerprint, reason }) => {
+            if !is_registered(&state.pool, &fingerprint).await? {
+                return Err(ApiError::invalid(format!(
+                    "key {fingerprint} is revoked ({reason}); register a valid key instead"
+                )));
+            }
+            (openpgp::parse_stored_key(&body)?, Some(Utc::now()))
+        }
+        Err(error) => return Err(ApiError::invalid(error.to_string())),
+    };
     // Re-registering a key updates it: that is how a revocation or a new expiry reaches the registry.
     let row = sqlx::query!(
         r#"INSERT INTO signing_keys (fingerprint, armored, user_ids, algorithm, created_at, expires_at, revoked_at)

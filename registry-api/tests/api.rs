@@ -82,7 +82,8 @@ async fn writes_need_a_valid_publisher_token() {
 #[tokio::test]
 async fn bad_releases_are_refused_with_a_message_that_names_the_problem() {
     let registry = TestRegistry::start().await;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Change = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Change)> = vec![
         ("semantic version", Box::new(|r| r["version"] = json!("v8.1"))),
         ("source.commit", Box::new(|r| r["source"]["commit"] = json!("abc"))),
         ("unknown variant `sgx`", Box::new(|r| r["measurement_sets"][0]["measurements"][0]["platform"] = json!("sgx"))),

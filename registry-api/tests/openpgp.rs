@@ -509,6 +509,51 @@ fn refuses_revoked_keys() {
     assert!(msg.contains("is revoked") && msg.contains(&a), "{msg}");
 }
 
+/// A binary key just under the upload limit is accepted although its armored form is over
+/// it, and the registry's re-armored copy still reads back and verifies.
+#[test]
+fn large_keys_round_trip() {
+    let gpg = Gpg::new();
+    let a = gpg.gen_key("Release Signer <release@example.org>", "ed25519", "sign");
+    // 150 long user IDs in one gpg process (one --quick-add-uid each would take minutes).
+    let mut script = String::new();
+    for i in 0..150 {
+        script += &format!(
+            "adduid\nRelease Signer {i} {}\nr{i}@example.org\n\n",
+            "x".repeat(180)
+        );
+    }
+    script += "save\n";
+    let mut child = Command::new("gpg")
+        .env("GNUPGHOME", gpg.home.path())
+        .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+        .args(["--command-fd", "0", "--edit-key", &a])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let binary = gpg.export_binary(&a);
+    let armored = gpg.export(&a);
+    assert!(binary.len() < MAX_KEY_BYTES && armored.len() > MAX_KEY_BYTES);
+    let e = err(parse_public_key(&armored));
+    assert!(matches!(e, OpenPgpError::TooLarge { .. }), "{e:?}");
+    let key = parse_public_key(&binary).unwrap();
+    assert_eq!(key.user_ids.len(), 151);
+    assert!(key.armored.len() > MAX_KEY_BYTES);
+    assert_eq!(parse_stored_key(key.armored.as_bytes()).unwrap(), key);
+    let sig = gpg.sign(&a, MANIFEST, true);
+    assert_eq!(
+        verify_detached(&[key], MANIFEST, &sig)
+            .unwrap()
+            .key_fingerprint,
+        a
+    );
+}
+
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }

@@ -24,7 +24,7 @@ use support::{hex32, release, TestRegistry};
 /// Per Chromium run: a cold start takes a second or two, a loaded CI machine much longer.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
 const WINDOW: (u32, u32) = (1280, 2000);
-/// A 1280×2000 screenshot of a page with a little text is about 25 KB; a blank one is under 10 KB.
+/// A 1280×2000 screenshot of a page with a little text is about 25 KB; a blank one about 12 KB.
 const MIN_SCREENSHOT_BYTES: u64 = 15_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -69,6 +69,7 @@ async fn an_empty_registry_says_no_release_is_recorded() {
         page.one("main").text().contains("No key is registered."),
         "{dom}"
     );
+    assert!(page.select("#keys").is_empty(), "no empty keys table");
     browser
         .screenshot(&registry.url("/keys"), "keys-empty")
         .await;
@@ -129,6 +130,16 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
         facts.text().contains("1700000001"),
         "SOURCE_DATE_EPOCH: {}",
         facts.inner
+    );
+    let recorded = facts
+        .select("tr")
+        .into_iter()
+        .find(|row| row.one("th").text() == "Recorded")
+        .expect("Recorded");
+    let recorded = recorded.one("td").text();
+    assert!(
+        recorded.len() == 23 && recorded.ends_with(" UTC"),
+        "a time as in the builds table: {recorded}"
     );
 
     // Measurements: one set, active; a section per platform; every register value of the
@@ -480,6 +491,7 @@ async fn a_signed_release_shows_its_signer_and_the_keys_page_lists_the_key() {
         "{text}"
     );
     assert!(!text.contains("unsigned"), "{text}");
+    assert!(text.contains(" UTC "), "the signing time: {text}");
     browser.screenshot(&url, "release-signed").await;
 
     let dom = browser.dom(&registry.url("/")).await;
@@ -800,38 +812,35 @@ impl Browser {
         let (to_browser_read, to_browser_write) = pipe();
         let (from_browser_read, from_browser_write) = pipe();
         let (child_in, child_out) = (to_browser_read.as_raw_fd(), from_browser_write.as_raw_fd());
-        // The shell moves the pipe ends to fds 3 and 4 after the fork, where nothing else of
-        // this process can be in the way; `pre_exec` only lets them through the exec.
-        let command = self.command();
-        let program = command.as_std().get_program().to_owned();
-        let args: Vec<_> = command.as_std().get_args().map(ToOwned::to_owned).collect();
-        let mut shell = tokio::process::Command::new("sh");
-        shell
-            .arg("-c")
-            .arg(format!(
-                "exec \"$0\" \"$@\" 3<&{child_in} 4>&{child_out} {child_in}<&- {child_out}>&-"
-            ))
-            .arg(program)
-            .args(args)
-            .arg("--remote-debugging-pipe")
-            .arg("about:blank")
-            .stdin(Stdio::null())
+        let log_path = self.profiles.path().join(format!(
+            "devtools-{}.log",
+            self.runs.load(Ordering::Relaxed)
+        ));
+        let log_file = std::fs::File::create(&log_path).expect("Chromium's log file");
+        let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        let mut command = self.command();
+        command
+            .args(["--remote-debugging-pipe", "about:blank"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .process_group(0);
-        // SAFETY: fcntl is async-signal-safe and touches only the child's own descriptors.
+            .stderr(log_file);
+        // SAFETY: between fork and exec, only async-signal-safe calls on the child's own
+        // descriptors. The pipe ends are first copied above 9 so that moving one to 3 cannot
+        // overwrite the other; the copies on 3 and 4 are the only ones without close-on-exec.
         unsafe {
-            shell.pre_exec(move || {
-                for fd in [child_in, child_out] {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+            command.pre_exec(move || {
+                let to_browser = libc::fcntl(child_in, libc::F_DUPFD_CLOEXEC, 10);
+                let from_browser = libc::fcntl(child_out, libc::F_DUPFD_CLOEXEC, 10);
+                if to_browser == -1
+                    || from_browser == -1
+                    || libc::dup2(to_browser, 3) == -1
+                    || libc::dup2(from_browser, 4) == -1
+                {
+                    return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
             });
         }
-        let mut child = shell.spawn().unwrap_or_else(|error| {
+        let mut child = command.spawn().unwrap_or_else(|error| {
             panic!("starting {} for {what}: {error}", self.program.display())
         });
         let group = ProcessGroup::of(&child);
@@ -849,15 +858,25 @@ impl Browser {
         });
         match tokio::time::timeout(BROWSER_TIMEOUT, conversation).await {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => std::panic::resume_unwind(error.into_panic()),
-            Err(_) => panic!("Chromium did not finish {what} within {BROWSER_TIMEOUT:?}"),
+            Ok(Err(error)) => {
+                eprintln!("Chromium's output:\n{}", log());
+                std::panic::resume_unwind(error.into_panic())
+            }
+            Err(_) => panic!(
+                "Chromium did not finish {what} within {BROWSER_TIMEOUT:?}: {}",
+                log()
+            ),
         }
         let status = tokio::time::timeout(BROWSER_TIMEOUT, child.wait())
             .await
             .unwrap_or_else(|_| panic!("Chromium did not close after {what}"))
             .expect("wait for Chromium");
         group.exited();
-        assert!(status.success(), "Chromium failed {what}: {status}");
+        assert!(
+            status.success(),
+            "Chromium failed {what}: {status}: {}",
+            log()
+        );
         eprintln!(
             "chromium: {what} in {:.1} s",
             started.elapsed().as_secs_f64()
@@ -1117,6 +1136,8 @@ impl<'a> Element<'a> {
         let mut rest = self.inner;
         while let Some(start) = rest.find('<') {
             text.push_str(&rest[..start]);
+            // Elements separate words, as they do on screen (near enough for these pages).
+            text.push(' ');
             rest = &rest[start..];
             let end = rest.find('>').map_or(rest.len(), |end| end + 1);
             let opening = !rest[1..].starts_with('/');
@@ -1322,14 +1343,16 @@ fn decode(text: &str) -> String {
 
 #[test]
 fn the_dom_reader_reads_chromiums_serialisation() {
-    let html = r#"<html><head><style>p > a { }</style></head><body><div id="a" class="x y"><p>one &amp; <b>two</b></p><div class="x" data-v="&quot;q&quot;">inner</div><br><script>if (1 < 2) {}</script></div><p>three</p></body></html>"#;
+    let html = r#"<html><head><style>p > a { }</style></head><body><div id="a" class="x y"><p>one &amp; <b>two</b></p><div class="x" data-v="&quot;q&amp;&lt;">inner</div><br><script>if (1 < 2) {}</script></div><p>three</p></body></html>"#;
     let page = Element::document(html);
     let outer = page.one("#a");
     assert_eq!(outer.tag, "div");
     assert!(outer.has_class("y"));
     assert_eq!(outer.text(), "one & two inner");
     assert_eq!(page.select("div.x").len(), 2);
-    assert_eq!(page.one("div[data-v=\"q\"]").text(), "inner");
+    assert_eq!(page.one("div[data-v]").attr("data-v"), Some("\"q&<"));
+    assert_eq!(page.one("div.x[data-v]").text(), "inner");
+    assert_eq!(page.select("div[data-v=q]").len(), 0);
     assert_eq!(
         page.select("p")
             .iter()

@@ -51,6 +51,9 @@ pub use verify::verify_detached;
 pub const MAX_KEY_BYTES: usize = 64 * 1024;
 /// Largest accepted detached signature (armored or binary).
 pub const MAX_SIGNATURE_BYTES: usize = 16 * 1024;
+/// Largest key read back by [`parse_stored_key`] and from [`PublicKey::armored`]: an upload of
+/// up to [`MAX_KEY_BYTES`] in binary grows by a third (and armor headers) once armored.
+pub const MAX_STORED_KEY_BYTES: usize = 2 * MAX_KEY_BYTES;
 /// Most signature packets accepted in one detached signature.
 pub const MAX_SIGNATURES: usize = 32;
 
@@ -217,7 +220,7 @@ fn issuers_text(issuers: &[String]) -> String {
 /// (invalid under the standard policy, revoked, expired, or without a live signing-capable
 /// key).
 pub fn parse_public_key(input: &[u8]) -> Result<PublicKey, OpenPgpError> {
-    let (cert, key) = read_key(input)?;
+    let (cert, key) = read_key(input, MAX_KEY_BYTES)?;
     let vc = cert
         .with_policy(&POLICY, None)
         .map_err(|e| OpenPgpError::InvalidKey {
@@ -250,13 +253,14 @@ pub fn parse_public_key(input: &[u8]) -> Result<PublicKey, OpenPgpError> {
 /// Reads back a key that was registered earlier (e.g. the `armored` column), or an update
 /// of it, without requiring it to be usable now: a registered key may since have expired
 /// or been revoked, and [`verify_detached`] must then say so rather than the lookup fail.
-/// Still refuses anything that is not exactly one public certificate.
+/// Still refuses anything that is not exactly one public certificate, or larger than
+/// [`MAX_STORED_KEY_BYTES`].
 pub fn parse_stored_key(input: &[u8]) -> Result<PublicKey, OpenPgpError> {
-    read_key(input).map(|(_, key)| key)
+    read_key(input, MAX_STORED_KEY_BYTES).map(|(_, key)| key)
 }
 
-fn read_key(input: &[u8]) -> Result<(Cert, PublicKey), OpenPgpError> {
-    let cert = decode::cert(input, MAX_KEY_BYTES)?;
+fn read_key(input: &[u8], limit: usize) -> Result<(Cert, PublicKey), OpenPgpError> {
+    let cert = decode::cert(input, limit)?;
     let fingerprint = cert.fingerprint().to_hex();
     if cert.is_tsk() {
         return Err(OpenPgpError::SecretKeyMaterial {

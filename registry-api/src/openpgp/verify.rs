@@ -3,7 +3,7 @@
 
 use super::{
     check_valid_cert, decode, error_text, revocation_reason, to_utc, OpenPgpError, PublicKey,
-    VerifiedSignature, MAX_KEY_BYTES, MAX_SIGNATURE_BYTES, POLICY,
+    VerifiedSignature, MAX_SIGNATURE_BYTES, MAX_STORED_KEY_BYTES, POLICY,
 };
 use sequoia_openpgp as openpgp;
 
@@ -90,7 +90,7 @@ fn stored_cert(key: &PublicKey) -> Result<Cert, OpenPgpError> {
         fingerprint: key.fingerprint.clone(),
         detail,
     };
-    let cert = decode::cert(key.armored.as_bytes(), MAX_KEY_BYTES)
+    let cert = decode::cert(key.armored.as_bytes(), MAX_STORED_KEY_BYTES)
         .map_err(|e| stored(format!("its armored certificate does not parse: {e}")))?;
     if cert.fingerprint().to_hex() != key.fingerprint {
         return Err(stored(format!(

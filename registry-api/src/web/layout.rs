@@ -16,6 +16,8 @@ code, .hex { font-family: ui-monospace, monospace; font-size: .85rem; word-break
 .unknown, .deprecated, .unsigned { background: #f1f1f1; color: #444; }
 button.copy { font-size: .75rem; margin-left: .4rem; cursor: pointer; }
 section.platform { margin-bottom: 1rem; }
+table.facts th, table.measurement th { width: 11rem; white-space: nowrap; }
+table.measurement code { display: inline-block; word-break: normal; overflow-wrap: anywhere; }
 .muted { color: #586069; }
 "#;
 

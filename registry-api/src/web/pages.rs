@@ -59,7 +59,7 @@ pub fn release(release: &ReleaseDetail) -> Markup {
             tr { th { "Source" } td { code { (summary.repository) } " @ " (copyable(&summary.commit)) } }
             tr { th { "SOURCE_DATE_EPOCH" } td { code { (summary.source_date_epoch) } } }
             tr { th { "Recipe SHA-256" } td { (copyable(&release.recipe_sha256)) } }
-            tr { th { "Recorded" } td { (summary.created_at.to_rfc3339()) } }
+            tr { th { "Recorded" } td { (summary.created_at.format("%Y-%m-%d %H:%M:%S UTC")) } }
         }
         h2 { "Signatures" }
         section #signatures {
@@ -71,7 +71,7 @@ pub fn release(release: &ReleaseDetail) -> Markup {
                     @if signature.key_revoked_at.is_some() { (badge("revoked")) " " } @else { (badge("verified")) " " }
                     "Signed by " code { (signature.key_fingerprint) }
                     @for uid in &signature.user_ids { " (" (uid) ")" }
-                    " on " (signature.signed_at.to_rfc3339())
+                    " on " (signature.signed_at.format("%Y-%m-%d %H:%M:%S UTC"))
                 }
             }
             p {
@@ -127,16 +127,19 @@ pub fn release(release: &ReleaseDetail) -> Markup {
 pub fn keys(keys: &[KeyView]) -> Markup {
     html! {
         h1 { "Signing keys" }
-        @if keys.is_empty() { p.muted { "No key is registered." } }
-        table #keys {
-            thead { tr { th { "Fingerprint" } th { "User IDs" } th { "Algorithm" } th { "Status" } } }
-            tbody {
-                @for key in keys {
-                    tr {
-                        td { a href={ "/v1/keys/" (key.fingerprint) } { code { (key.fingerprint) } } }
-                        td { @for uid in &key.user_ids { div { (uid) } } }
-                        td { (key.algorithm) }
-                        td { @if key.revoked_at.is_some() { (badge("revoked")) } @else { (badge("active")) } }
+        @if keys.is_empty() {
+            p.muted { "No key is registered." }
+        } @else {
+            table #keys {
+                thead { tr { th { "Fingerprint" } th { "User IDs" } th { "Algorithm" } th { "Status" } } }
+                tbody {
+                    @for key in keys {
+                        tr {
+                            td { a href={ "/v1/keys/" (key.fingerprint) } { code { (key.fingerprint) } } }
+                            td { @for uid in &key.user_ids { div { (uid) } } }
+                            td { (key.algorithm) }
+                            td { @if key.revoked_at.is_some() { (badge("revoked")) } @else { (badge("active")) } }
+                        }
                     }
                 }
             }

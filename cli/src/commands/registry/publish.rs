@@ -51,10 +51,12 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
     }
     let token = std::fs::read_to_string(&args.token_file)
         .with_context(|| format!("reading the publisher token from {}", args.token_file.display()))?;
-    let url = format!("{}/v1/releases", args.registry.trim_end_matches('/'));
+    let base = args.registry.trim_end_matches('/').to_owned();
+    let url = format!("{base}/v1/releases");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let client = reqwest::Client::new();
     let (status, body) = runtime.block_on(async {
-        let response = reqwest::Client::new()
+        let response = client
             .post(&url)
             .bearer_auth(token.trim())
             .json(&submission)
@@ -65,6 +67,20 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
         let body: Value = response.json().await.with_context(|| format!("reading the answer of {url}"))?;
         anyhow::Ok((status, body))
     })?;
+    if status == reqwest::StatusCode::CONFLICT {
+        // Releases are immutable: publishing the same release again (a re-run pipeline) is fine,
+        // publishing different content under a recorded version is not.
+        let ours = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(registry_api::manifest::render(&submission)?));
+        let recorded = runtime.block_on(recorded_manifest_sha256(&client, &base, &submission.version))?;
+        if recorded != ours {
+            anyhow::bail!(
+                "release {} is already recorded with different content (manifest sha256 {recorded}, this build's {ours}); publish a new version",
+                submission.version
+            );
+        }
+        outln!("release {} is already recorded with this content (manifest sha256 {ours})", submission.version)?;
+        return Ok(());
+    }
     if !status.is_success() {
         let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("no message");
         anyhow::bail!("the registry refused the release ({status}): {message}");
@@ -79,6 +95,16 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+async fn recorded_manifest_sha256(client: &reqwest::Client, base: &str, version: &str) -> anyhow::Result<String> {
+    let url = format!("{base}/v1/releases/{version}");
+    let release: Value = client.get(&url).send().await?.error_for_status()?.json().await?;
+    release
+        .pointer("/manifest/sha256")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| format!("{url} has no manifest digest"))
 }
 
 fn artifact(name: &str, digests: &builder::hashing::BlobDigests) -> anyhow::Result<ArtifactSubmission> {
