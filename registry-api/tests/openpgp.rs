@@ -1,108 +1,19 @@
 //! `registry_api::openpgp` against real GnuPG: keys and signatures made by `gpg` in a
 //! throw-away GNUPGHOME, and (when installed) Sequoia's `sqv` reading our re-serialised keys.
 
-use std::path::{Path, PathBuf};
+mod gpg;
+
+use std::path::PathBuf;
 use std::process::Command;
 
 use chrono::Utc;
+use gpg::{path_str, Gpg};
 use registry_api::openpgp::{
     parse_public_key, parse_stored_key, verify_detached, ErrorKind, OpenPgpError, PublicKey,
     MAX_KEY_BYTES, MAX_SIGNATURE_BYTES,
 };
 
 const MANIFEST: &[u8] = b"{\"release\":\"1.2.3\",\"pcr0\":\"00ff\"}\n";
-
-/// A temporary GnuPG home; its agent is stopped on drop.
-struct Gpg {
-    home: tempfile::TempDir,
-}
-
-impl Gpg {
-    fn new() -> Gpg {
-        let home = tempfile::tempdir().expect("tempdir");
-        Gpg { home }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.home.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Vec<u8> {
-        let out = Command::new("gpg")
-            .env("GNUPGHOME", self.home.path())
-            .args([
-                "--batch",
-                "--yes",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                "",
-            ])
-            .args(args)
-            .output()
-            .expect("run gpg (is GnuPG installed?)");
-        assert!(
-            out.status.success(),
-            "gpg {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    /// Generates a key and returns its primary fingerprint as gpg lists it.
-    fn gen_key(&self, uid: &str, algo: &str, usage: &str) -> String {
-        self.run(&["--quick-gen-key", uid, algo, usage, "never"]);
-        self.fingerprints(uid)[0].clone()
-    }
-
-    /// Fingerprints (`fpr` lines) of the key matching `query`: primary first, then subkeys.
-    fn fingerprints(&self, query: &str) -> Vec<String> {
-        let listing = self.run(&["--with-colons", "--list-keys", query]);
-        String::from_utf8(listing)
-            .unwrap()
-            .lines()
-            .filter(|l| l.starts_with("fpr:"))
-            .map(|l| l.split(':').nth(9).unwrap().to_string())
-            .collect()
-    }
-
-    fn export(&self, fpr: &str) -> Vec<u8> {
-        self.run(&["--armor", "--export", fpr])
-    }
-
-    fn export_binary(&self, fpr: &str) -> Vec<u8> {
-        self.run(&["--export", fpr])
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, data).unwrap();
-        path
-    }
-
-    /// Detached signature over `data` by `signer` (append `!` to force a subkey).
-    fn sign(&self, signer: &str, data: &[u8], armor: bool) -> Vec<u8> {
-        let input = self.write("data", data);
-        let output = self.path("data.sig");
-        let mut args = vec!["--local-user", signer, "--detach-sign", "--output"];
-        args.push(output.to_str().unwrap());
-        if armor {
-            args.insert(0, "--armor");
-        }
-        args.push(input.to_str().unwrap());
-        self.run(&args);
-        std::fs::read(output).unwrap()
-    }
-}
-
-impl Drop for Gpg {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .env("GNUPGHOME", self.home.path())
-            .args(["--kill", "gpg-agent"])
-            .status();
-    }
-}
 
 fn err<T: std::fmt::Debug>(result: Result<T, OpenPgpError>) -> OpenPgpError {
     match result {
@@ -524,17 +435,7 @@ fn large_keys_round_trip() {
         );
     }
     script += "save\n";
-    let mut child = Command::new("gpg")
-        .env("GNUPGHOME", gpg.home.path())
-        .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
-        .args(["--command-fd", "0", "--edit-key", &a])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
+    gpg.edit_key(&a, &script);
 
     let binary = gpg.export_binary(&a);
     let armored = gpg.export(&a);
@@ -552,10 +453,6 @@ fn large_keys_round_trip() {
             .key_fingerprint,
         a
     );
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Sequoia's `sqv` (Debian package `sqv`) accepts our re-serialised key as a keyring for a

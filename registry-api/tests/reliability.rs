@@ -2,17 +2,18 @@
 //! killed and started again (it must answer 503 quickly meanwhile and recover by itself), and
 //! releases recorded in one transaction or not at all.
 
+mod load;
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use load::{
+    client_loop, describe, serve, start_postgres, tally, wait_following, Answer, Kind, CLIENTS,
+};
 use registry_api::db::ACQUIRE_TIMEOUT;
-use registry_api::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresConfig};
-use registry_api::{auth, db, server};
 use serde_json::Value;
 use sqlx::PgPool;
 use support::{release, TestRegistry};
@@ -35,211 +36,12 @@ const RECOVERY_LIMIT: Duration = Duration::from_secs(5);
 /// cache (its listener learns of the outage asynchronously) or from a connection being torn down.
 const SETTLE: Duration = Duration::from_millis(500);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
-    Measurements,
-    List,
-    Ready,
-    Health,
-    Publish,
-}
-
-#[derive(Debug, Clone)]
-struct Answer {
-    kind: Kind,
-    /// When the request was sent, since the start of the test.
-    sent: Duration,
-    latency: Duration,
-    /// 0 when no HTTP answer came (connection refused, reset, timeout).
-    status: u16,
-    code: Option<String>,
-    retry_after: bool,
-    detail: String,
-}
-
-impl Answer {
-    fn answered(&self) -> Duration {
-        self.sent + self.latency
-    }
-
-    fn succeeded(&self) -> bool {
-        match self.kind {
-            Kind::Publish => self.status == 201,
-            _ => self.status == 200,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Outage {
     /// A fast shutdown (SIGINT): clients are disconnected, a checkpoint is written.
     Stop,
     /// SIGKILL of the postmaster: the next start runs crash recovery.
     Kill,
-}
-
-/// A registry served in this runtime whose task can be checked for having ended.
-struct Served {
-    registry: Arc<TestRegistry>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn serve(database_url: &str, publisher: &str) -> Served {
-    let pool = db::lazy_pool(database_url, &db::PoolSettings::default()).expect("pool");
-    let token = auth::create_token(&pool, publisher).await.expect("token");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let task = tokio::spawn(server::serve(
-        listener,
-        server::state(pool.clone()),
-        std::future::pending(),
-    ));
-    // A hung request shows up as a transport error rather than a test that never ends.
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client");
-    let registry = TestRegistry {
-        base,
-        token,
-        pool,
-        database_url: database_url.to_owned(),
-        client,
-    };
-    Served {
-        registry: Arc::new(registry),
-        task,
-    }
-}
-
-async fn start_postgres(data_dir: PathBuf) -> EmbeddedPostgres {
-    tokio::task::spawn_blocking(move || {
-        EmbeddedPostgres::start(EmbeddedPostgresConfig::new(data_dir))
-    })
-    .await
-    .expect("start task")
-    .expect("the embedded PostgreSQL starts")
-}
-
-async fn send(
-    registry: &TestRegistry,
-    kind: Kind,
-    version: &str,
-    seed: u64,
-    t0: Instant,
-) -> Answer {
-    let client = &registry.client;
-    let request = match kind {
-        Kind::Measurements => client.get(registry.url("/v1/releases/1.0.0/measurements")),
-        Kind::List => client.get(registry.url("/v1/releases")),
-        Kind::Ready => client.get(registry.url("/readyz")),
-        Kind::Health => client.get(registry.url("/healthz")),
-        Kind::Publish => client
-            .post(registry.url("/v1/releases"))
-            .bearer_auth(&registry.token)
-            .json(&release(version, seed)),
-    };
-    let sent = t0.elapsed();
-    let begun = Instant::now();
-    let (status, code, retry_after, detail) = match request.send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .contains_key(reqwest::header::RETRY_AFTER);
-            match response.bytes().await {
-                Ok(body) => {
-                    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let code = json
-                        .pointer("/error/code")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    let excerpt =
-                        String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-                    (status, code, retry_after, excerpt)
-                }
-                Err(error) => (
-                    0,
-                    None,
-                    retry_after,
-                    format!("reading the body after {status}: {error}"),
-                ),
-            }
-        }
-        Err(error) => (0, None, false, format!("{error:?}")),
-    };
-    Answer {
-        kind,
-        sent,
-        latency: begun.elapsed(),
-        status,
-        code,
-        retry_after,
-        detail,
-    }
-}
-
-/// What each of the load's clients does, over and over: every kind of request keeps being sent
-/// throughout the outage, however long each takes.
-const CLIENTS: [Kind; 8] = [
-    Kind::Measurements,
-    Kind::Measurements,
-    Kind::List,
-    Kind::List,
-    Kind::Ready,
-    Kind::Health,
-    Kind::Publish,
-    Kind::Publish,
-];
-
-/// One client, until told to stop.
-async fn client_loop(
-    registry: Arc<TestRegistry>,
-    worker: u64,
-    t0: Instant,
-    stop: Arc<AtomicBool>,
-    answers: Arc<Mutex<Vec<Answer>>>,
-) {
-    let kind = CLIENTS[worker as usize];
-    let mut i = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let version = format!("2.{worker}.{i}");
-        let answer = send(
-            &registry,
-            kind,
-            &version,
-            1_000 + worker * 100_000 + i * 100,
-            t0,
-        )
-        .await;
-        answers.lock().expect("answers").push(answer);
-        i += 1;
-        // Without a pause, 503s answered at once during the outage would spin the two cores.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-async fn following_changes(registry: &TestRegistry) -> bool {
-    let Ok(response) = registry.client.get(registry.url("/metrics")).send().await else {
-        return false;
-    };
-    let text = response.text().await.unwrap_or_default();
-    text.lines()
-        .any(|line| line.trim() == "mpr_response_cache_following_changes 1")
-}
-
-/// Polls until the server's response cache follows change notifications again.
-async fn wait_following(registry: &TestRegistry, limit: Duration) -> Option<Duration> {
-    let begun = Instant::now();
-    while begun.elapsed() < limit {
-        if following_changes(registry).await {
-            return Some(begun.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    None
 }
 
 fn versions(list: &Value) -> Vec<String> {
@@ -252,30 +54,6 @@ fn versions(list: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn describe(answers: &[&Answer]) -> String {
-    answers
-        .iter()
-        .take(10)
-        .map(|a| {
-            format!(
-                "{:?} at {:?} after {:?}: {} {:?} {}",
-                a.kind, a.sent, a.latency, a.status, a.code, a.detail
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn tally(answers: &[&Answer]) -> BTreeMap<(String, u16), usize> {
-    let mut counts = BTreeMap::new();
-    for answer in answers {
-        *counts
-            .entry((format!("{:?}", answer.kind), answer.status))
-            .or_insert(0) += 1;
-    }
-    counts
 }
 
 async fn outage(kind: Outage) {
