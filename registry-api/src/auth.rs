@@ -2,8 +2,8 @@
 //! the database grants no write access.
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -60,18 +60,25 @@ pub async fn revoke_token(pool: &PgPool, name: &str) -> Result<bool, ApiError> {
 impl FromRequestParts<AppState> for Publisher {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("this endpoint needs a publisher token: send Authorization: Bearer <token>"))?;
+            .ok_or(ApiError::Unauthorized(
+                "this endpoint needs a publisher token: send Authorization: Bearer <token>",
+            ))?;
         let token = header
             .to_str()
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|token| token.starts_with(TOKEN_PREFIX))
-            .ok_or(ApiError::Unauthorized("the Authorization header must be \"Bearer mpr_...\""))?;
+            .ok_or(ApiError::Unauthorized(
+                "the Authorization header must be \"Bearer mpr_...\"",
+            ))?;
         let row = sqlx::query!(
             "SELECT name FROM publisher_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
             token_hash(token)

@@ -55,7 +55,10 @@ pub struct RebuildVerdict {
     pub artifacts: Vec<ArtifactView>,
 }
 
-pub(crate) async fn for_release(pool: &PgPool, release_id: i64) -> Result<Vec<BuildView>, sqlx::Error> {
+pub(crate) async fn for_release(
+    pool: &PgPool,
+    release_id: i64,
+) -> Result<Vec<BuildView>, sqlx::Error> {
     let builds = sqlx::query!(
         r#"SELECT id, builder_kind, builder_name, status, record_sha256, summary, reported_at
            FROM builds WHERE release_id = $1
@@ -74,13 +77,16 @@ pub(crate) async fn for_release(pool: &PgPool, release_id: i64) -> Result<Vec<Bu
     .await?;
     let mut by_build: BTreeMap<i64, Vec<ArtifactView>> = BTreeMap::new();
     for row in artifacts {
-        by_build.entry(row.build_id).or_default().push(ArtifactView {
-            name: row.name,
-            size: row.size,
-            sha256: row.sha256,
-            sha384: row.sha384,
-            status: row.status,
-        });
+        by_build
+            .entry(row.build_id)
+            .or_default()
+            .push(ArtifactView {
+                name: row.name,
+                size: row.size,
+                sha256: row.sha256,
+                sha384: row.sha384,
+                status: row.status,
+            });
     }
     Ok(builds
         .into_iter()
@@ -126,7 +132,9 @@ pub(crate) async fn insert(
     let sizes: Vec<i64> = artifacts.iter().map(|a| a.size).collect();
     let sha256s: Vec<&str> = artifacts.iter().map(|a| a.sha256.as_str()).collect();
     let sha384s: Vec<Option<&str>> = artifacts.iter().map(|a| a.sha384.as_deref()).collect();
-    let statuses: Vec<&str> = (0..artifacts.len()).map(|i| statuses.get(i).copied().unwrap_or("GOOD")).collect();
+    let statuses: Vec<&str> = (0..artifacts.len())
+        .map(|i| statuses.get(i).copied().unwrap_or("GOOD"))
+        .collect();
     sqlx::query!(
         r#"INSERT INTO artifacts (build_id, name, size, sha256, sha384, status)
            SELECT $1, * FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])"#,
@@ -144,22 +152,30 @@ pub(crate) async fn insert(
 
 /// Compares a rebuild's artifacts with the official ones by SHA-256: the verdict is the server's,
 /// not the rebuilder's claim.
-pub fn verdict(official: &[(String, String)], rebuild: &RebuildSubmission) -> (String, Vec<&'static str>) {
+pub fn verdict(
+    official: &[(String, String)],
+    rebuild: &RebuildSubmission,
+) -> (String, Vec<&'static str>) {
     if rebuild.failed {
         return ("FAIL".to_owned(), vec!["UNKNOWN"; rebuild.artifacts.len()]);
     }
     let statuses: Vec<&'static str> = rebuild
         .artifacts
         .iter()
-        .map(|artifact| match official.iter().find(|(name, _)| *name == artifact.name) {
-            Some((_, sha256)) if *sha256 == artifact.sha256 => "GOOD",
-            Some(_) => "BAD",
-            None => "UNKNOWN",
-        })
+        .map(
+            |artifact| match official.iter().find(|(name, _)| *name == artifact.name) {
+                Some((_, sha256)) if *sha256 == artifact.sha256 => "GOOD",
+                Some(_) => "BAD",
+                None => "UNKNOWN",
+            },
+        )
         .collect();
-    let missing = official
-        .iter()
-        .any(|(name, _)| !rebuild.artifacts.iter().any(|artifact| artifact.name == *name));
+    let missing = official.iter().any(|(name, _)| {
+        !rebuild
+            .artifacts
+            .iter()
+            .any(|artifact| artifact.name == *name)
+    });
     let status = if official.is_empty() {
         "UNKNOWN"
     } else if missing || statuses.iter().any(|status| *status != "GOOD") {
@@ -173,7 +189,12 @@ pub fn verdict(official: &[(String, String)], rebuild: &RebuildSubmission) -> (S
 #[utoipa::path(get, path = "/v1/releases/{version}/builds", tag = "builds",
     params(("version" = String, Path)),
     responses((status = 200, body = Vec<BuildView>), (status = 404, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, Path(version): Path<String>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let pool = &state.pool;
     cached_json(&state, &uri, &headers, async {
         let id = crate::releases::id_of(pool, &version).await?;
@@ -187,7 +208,12 @@ pub async fn list(State(state): State<AppState>, Path(version): Path<String>, ur
     security(("publisher_token" = [])),
     responses((status = 201, body = RebuildVerdict), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn report_rebuild(State(state): State<AppState>, publisher: Publisher, Path(version): Path<String>, RawBody(body): RawBody) -> Result<Response, ApiError> {
+pub async fn report_rebuild(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    Path(version): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let rebuild = submission::parse_rebuild(&body).map_err(ApiError::InvalidInput)?;
     let mut tx = state.pool.begin().await?;
     let release_id = sqlx::query_scalar!("SELECT id FROM releases WHERE version = $1", version)
@@ -205,7 +231,18 @@ pub async fn report_rebuild(State(state): State<AppState>, publisher: Publisher,
     .map(|row| (row.name, row.sha256))
     .collect();
     let (status, statuses) = verdict(&official, &rebuild);
-    insert(&mut tx, release_id, "rebuilder", &rebuild.rebuilder, &status, rebuild.record_sha256.as_deref(), rebuild.summary.as_deref(), &rebuild.artifacts, &statuses).await?;
+    insert(
+        &mut tx,
+        release_id,
+        "rebuilder",
+        &rebuild.rebuilder,
+        &status,
+        rebuild.record_sha256.as_deref(),
+        rebuild.summary.as_deref(),
+        &rebuild.artifacts,
+        &statuses,
+    )
+    .await?;
     tx.commit().await?;
     state.cache.invalidate();
     tracing::info!(%version, rebuilder = %rebuild.rebuilder, %status, publisher = %publisher.name, "rebuild reported");
@@ -221,5 +258,9 @@ pub async fn report_rebuild(State(state): State<AppState>, publisher: Publisher,
             status: (*status).to_owned(),
         })
         .collect();
-    Ok((StatusCode::CREATED, axum::Json(RebuildVerdict { status, artifacts })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(RebuildVerdict { status, artifacts }),
+    )
+        .into_response())
 }

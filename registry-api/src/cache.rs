@@ -51,7 +51,9 @@ impl ResponseCache {
         if !self.listening.load(Ordering::Acquire) {
             return;
         }
-        let Ok(mut entries) = self.entries.write() else { return };
+        let Ok(mut entries) = self.entries.write() else {
+            return;
+        };
         // Checked under the write lock: invalidate() bumps the generation before taking it.
         if self.generation.load(Ordering::Acquire) != loaded_at_generation {
             return;

@@ -21,7 +21,9 @@ pub struct PoolSettings {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        PoolSettings { max_connections: 16 }
+        PoolSettings {
+            max_connections: 16,
+        }
     }
 }
 

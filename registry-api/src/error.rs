@@ -124,16 +124,22 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let body = ErrorBody {
-            error: ErrorDetail { code: self.code(), message: self.to_string() },
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
         };
         let mut response = (status, axum::Json(body)).into_response();
         if matches!(self, ApiError::DatabaseUnavailable(_)) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        if matches!(self, ApiError::Unauthorized(_)) {
             response
                 .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"mpr\""));
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"mpr\""),
+            );
         }
         response
     }

@@ -15,8 +15,9 @@ use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
 /// Latency buckets in seconds, fine-grained below 10 ms where a cached answer lands.
-const LATENCY_BUCKETS: [f64; 14] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Status {
@@ -31,7 +32,10 @@ pub fn prometheus() -> PrometheusHandle {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new();
             let builder = builder
-                .set_buckets_for_metric(Matcher::Full("mpr_http_request_duration_seconds".to_owned()), &LATENCY_BUCKETS)
+                .set_buckets_for_metric(
+                    Matcher::Full("mpr_http_request_duration_seconds".to_owned()),
+                    &LATENCY_BUCKETS,
+                )
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -77,7 +81,9 @@ pub async fn healthz() -> axum::Json<Status> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Status), (status = 503, body = ErrorBody)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Status>, ApiError> {
-    sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(&state.pool).await?;
+    sqlx::query_scalar!("SELECT 1 AS \"one!\"")
+        .fetch_one(&state.pool)
+        .await?;
     Ok(axum::Json(Status { status: "ready" }))
 }
 
@@ -86,8 +92,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Status>,
 pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("mpr_db_pool_connections").set(f64::from(state.pool.size()));
     metrics::gauge!("mpr_db_pool_idle_connections").set(state.pool.num_idle() as f64);
-    metrics::gauge!("mpr_db_pool_max_connections").set(f64::from(state.pool.options().get_max_connections()));
-    metrics::gauge!("mpr_response_cache_following_changes").set(if state.cache.is_listening() { 1.0 } else { 0.0 });
+    metrics::gauge!("mpr_db_pool_max_connections")
+        .set(f64::from(state.pool.options().get_max_connections()));
+    metrics::gauge!("mpr_response_cache_following_changes").set(if state.cache.is_listening() {
+        1.0
+    } else {
+        0.0
+    });
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -52,15 +52,22 @@ pub(crate) async fn usable(pool: &PgPool) -> Result<Vec<openpgp::PublicKey>, Api
 }
 
 async fn is_registered(pool: &PgPool, fingerprint: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query_scalar!("SELECT fingerprint FROM signing_keys WHERE fingerprint = $1", fingerprint)
-        .fetch_optional(pool)
-        .await?
-        .is_some())
+    Ok(sqlx::query_scalar!(
+        "SELECT fingerprint FROM signing_keys WHERE fingerprint = $1",
+        fingerprint
+    )
+    .fetch_optional(pool)
+    .await?
+    .is_some())
 }
 
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",
     responses((status = 200, body = Vec<KeyView>)))]
-pub async fn list(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let pool = &state.pool;
     cached_json(&state, &uri, &headers, async { Ok(all(pool).await?) }).await
 }
@@ -69,12 +76,18 @@ pub async fn list(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -
     params(("fingerprint" = String, Path, description = "hex fingerprint, any case")),
     responses((status = 200, description = "the armored certificate", content_type = "application/pgp-keys", body = String),
               (status = 404, body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, Path(fingerprint): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(fingerprint): Path<String>,
+) -> Result<Response, ApiError> {
     let fingerprint = fingerprint.to_ascii_uppercase();
-    let armored = sqlx::query_scalar!("SELECT armored FROM signing_keys WHERE fingerprint = $1", fingerprint)
-        .fetch_optional(&state.pool)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no key {fingerprint}; GET /v1/keys lists them")))?;
+    let armored = sqlx::query_scalar!(
+        "SELECT armored FROM signing_keys WHERE fingerprint = $1",
+        fingerprint
+    )
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("no key {fingerprint}; GET /v1/keys lists them")))?;
     Ok(([(header::CONTENT_TYPE, "application/pgp-keys")], armored).into_response())
 }
 
@@ -83,12 +96,19 @@ pub async fn get(State(state): State<AppState>, Path(fingerprint): Path<String>)
     security(("publisher_token" = [])),
     responses((status = 201, body = KeyView), (status = 200, body = KeyView, description = "updated (new subkeys, expiry or revocation)"),
               (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn register(State(state): State<AppState>, publisher: Publisher, RawBody(body): RawBody) -> Result<Response, ApiError> {
+pub async fn register(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let (key, revoked_at) = match openpgp::parse_public_key(&body) {
         Ok(key) => (key, None),
         // A revoked certificate is how a revocation reaches the registry: accepted for a key that
         // is registered (its signatures then show as revoked), refused as a new key.
-        Err(openpgp::OpenPgpError::KeyRevoked { fingerprint, reason }) => {
+        Err(openpgp::OpenPgpError::KeyRevoked {
+            fingerprint,
+            reason,
+        }) => {
             if !is_registered(&state.pool, &fingerprint).await? {
                 return Err(ApiError::invalid(format!(
                     "key {fingerprint} is revoked ({reason}); register a valid key instead"
@@ -127,6 +147,10 @@ pub async fn register(State(state): State<AppState>, publisher: Publisher, RawBo
         revoked_at: row.revoked_at,
         armored: key.armored,
     };
-    let status = if row.inserted { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if row.inserted {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, axum::Json(view)).into_response())
 }

@@ -61,7 +61,10 @@ struct Measurement {
 fn sorted(map: &Map<String, Value>) -> Map<String, Value> {
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
-    entries.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Pretty JSON with a final newline: people read and diff manifests.
@@ -91,8 +94,13 @@ pub fn render(release: &ReleaseSubmission) -> Result<Vec<u8>, serde_json::Error>
                     registers: sorted(&measurement.registers),
                 })
                 .collect();
-            measurements.sort_by_cached_key(|m| (m.platform, Value::Object(m.parameters.clone()).to_string()));
-            MeasurementSet { name: &set.name, measurements }
+            measurements.sort_by_cached_key(|m| {
+                (m.platform, Value::Object(m.parameters.clone()).to_string())
+            });
+            MeasurementSet {
+                name: &set.name,
+                measurements,
+            }
         })
         .collect();
     measurement_sets.sort_by(|a, b| a.name.cmp(b.name));
@@ -100,10 +108,16 @@ pub fn render(release: &ReleaseSubmission) -> Result<Vec<u8>, serde_json::Error>
         schema: MANIFEST_SCHEMA,
         version: &release.version,
         package: &release.package,
-        source: Source { repository: &release.source.repository, commit: &release.source.commit },
+        source: Source {
+            repository: &release.source.repository,
+            commit: &release.source.commit,
+        },
         recipe_sha256: &release.recipe.sha256,
         source_date_epoch: release.source_date_epoch,
-        official_build: OfficialBuild { record_sha256: release.build.record_sha256.as_deref(), artifacts },
+        official_build: OfficialBuild {
+            record_sha256: release.build.record_sha256.as_deref(),
+            artifacts,
+        },
         measurement_sets,
     };
     let mut bytes = serde_json::to_vec_pretty(&manifest)?;

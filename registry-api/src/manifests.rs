@@ -37,7 +37,10 @@ pub struct ManifestInfo {
     pub signatures: Vec<SignatureView>,
 }
 
-pub(crate) async fn signatures(pool: &PgPool, release_id: i64) -> Result<Vec<SignatureView>, sqlx::Error> {
+pub(crate) async fn signatures(
+    pool: &PgPool,
+    release_id: i64,
+) -> Result<Vec<SignatureView>, sqlx::Error> {
     sqlx::query_as!(
         SignatureView,
         r#"SELECT s.key_fingerprint, k.user_ids, s.signed_at, s.verified_at, k.revoked_at AS key_revoked_at, s.signature
@@ -49,10 +52,17 @@ pub(crate) async fn signatures(pool: &PgPool, release_id: i64) -> Result<Vec<Sig
     .await
 }
 
-pub(crate) async fn info(pool: &PgPool, release_id: i64, version: &str) -> Result<ManifestInfo, sqlx::Error> {
-    let sha256 = sqlx::query_scalar!("SELECT sha256 FROM manifests WHERE release_id = $1", release_id)
-        .fetch_one(pool)
-        .await?;
+pub(crate) async fn info(
+    pool: &PgPool,
+    release_id: i64,
+    version: &str,
+) -> Result<ManifestInfo, sqlx::Error> {
+    let sha256 = sqlx::query_scalar!(
+        "SELECT sha256 FROM manifests WHERE release_id = $1",
+        release_id
+    )
+    .fetch_one(pool)
+    .await?;
     Ok(ManifestInfo {
         sha256,
         url: format!("/v1/releases/{version}/manifest"),
@@ -64,7 +74,10 @@ pub(crate) async fn info(pool: &PgPool, release_id: i64, version: &str) -> Resul
     params(("version" = String, Path)),
     responses((status = 200, description = "the exact bytes that are signed", content_type = "application/json", body = Object),
               (status = 404, body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, Path(version): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+) -> Result<Response, ApiError> {
     let body = sqlx::query_scalar!(
         "SELECT m.body FROM manifests m JOIN releases r ON r.id = m.release_id WHERE r.version = $1",
         version
@@ -78,7 +91,12 @@ pub async fn get(State(state): State<AppState>, Path(version): Path<String>) -> 
 #[utoipa::path(get, path = "/v1/releases/{version}/manifest/signatures", tag = "manifests",
     params(("version" = String, Path)),
     responses((status = 200, body = Vec<SignatureView>), (status = 404, body = ErrorBody)))]
-pub async fn list_signatures(State(state): State<AppState>, Path(version): Path<String>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn list_signatures(
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let pool = &state.pool;
     cached_json(&state, &uri, &headers, async {
         let id = crate::releases::id_of(pool, &version).await?;
@@ -93,7 +111,12 @@ pub async fn list_signatures(State(state): State<AppState>, Path(version): Path<
     security(("publisher_token" = [])),
     responses((status = 201, body = SignatureView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn add_signature(State(state): State<AppState>, publisher: Publisher, Path(version): Path<String>, RawBody(body): RawBody) -> Result<Response, ApiError> {
+pub async fn add_signature(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    Path(version): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let armored = std::str::from_utf8(&body)
         .ok()
         .map(str::trim)
@@ -130,6 +153,8 @@ pub async fn add_signature(State(state): State<AppState>, publisher: Publisher, 
         .await?
         .into_iter()
         .find(|signature| signature.key_fingerprint == verified.key_fingerprint)
-        .ok_or_else(|| ApiError::NotFound("the signature vanished while being stored".to_owned()))?;
+        .ok_or_else(|| {
+            ApiError::NotFound("the signature vanished while being stored".to_owned())
+        })?;
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }

@@ -97,7 +97,9 @@ struct MeasurementFilter {
 fn check_status(status: &str) -> Result<(), ApiError> {
     match status {
         "active" | "deprecated" => Ok(()),
-        other => Err(ApiError::invalid(format!("status must be active or deprecated, got {other:?}"))),
+        other => Err(ApiError::invalid(format!(
+            "status must be active or deprecated, got {other:?}"
+        ))),
     }
 }
 
@@ -128,13 +130,20 @@ impl MeasurementFilter {
                     known.join(", ")
                 ))
             })?;
-            filter.parameters.insert(name.clone(), value.map_err(ApiError::InvalidInput)?);
+            filter
+                .parameters
+                .insert(name.clone(), value.map_err(ApiError::InvalidInput)?);
         }
         Ok(filter)
     }
 }
 
-async fn matching(pool: &PgPool, release_id: Option<i64>, filter: &MeasurementFilter, value: Option<&str>) -> Result<Vec<(Option<String>, MatchedMeasurement)>, sqlx::Error> {
+async fn matching(
+    pool: &PgPool,
+    release_id: Option<i64>,
+    filter: &MeasurementFilter,
+    value: Option<&str>,
+) -> Result<Vec<(Option<String>, MatchedMeasurement)>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"SELECT r.version, s.name AS set_name, s.status, m.platform, m.parameters,
                   (SELECT jsonb_object_agg(v.register, v.value) FROM measurement_values v
@@ -179,7 +188,10 @@ async fn matching(pool: &PgPool, release_id: Option<i64>, filter: &MeasurementFi
         .collect())
 }
 
-pub(crate) async fn sets_for_release(pool: &PgPool, release_id: i64) -> Result<Vec<MeasurementSetView>, sqlx::Error> {
+pub(crate) async fn sets_for_release(
+    pool: &PgPool,
+    release_id: i64,
+) -> Result<Vec<MeasurementSetView>, sqlx::Error> {
     let sets = sqlx::query!(
         "SELECT name, status, created_at, deprecated_at FROM measurement_sets WHERE release_id = $1 ORDER BY name",
         release_id
@@ -187,8 +199,13 @@ pub(crate) async fn sets_for_release(pool: &PgPool, release_id: i64) -> Result<V
     .fetch_all(pool)
     .await?;
     let mut by_set: BTreeMap<String, Vec<MeasurementView>> = BTreeMap::new();
-    for (_, matched) in matching(pool, Some(release_id), &MeasurementFilter::default(), None).await? {
-        by_set.entry(matched.set).or_default().push(matched.measurement);
+    for (_, matched) in
+        matching(pool, Some(release_id), &MeasurementFilter::default(), None).await?
+    {
+        by_set
+            .entry(matched.set)
+            .or_default()
+            .push(matched.measurement);
     }
     Ok(sets
         .into_iter()
@@ -202,7 +219,11 @@ pub(crate) async fn sets_for_release(pool: &PgPool, release_id: i64) -> Result<V
         .collect())
 }
 
-pub(crate) async fn insert_sets(tx: &mut Transaction<'_, Postgres>, release_id: i64, sets: &[MeasurementSetSubmission]) -> Result<(), sqlx::Error> {
+pub(crate) async fn insert_sets(
+    tx: &mut Transaction<'_, Postgres>,
+    release_id: i64,
+    sets: &[MeasurementSetSubmission],
+) -> Result<(), sqlx::Error> {
     for set in sets {
         let set_id = sqlx::query_scalar!(
             "INSERT INTO measurement_sets (release_id, name, status) VALUES ($1, $2, 'active') RETURNING id",
@@ -245,13 +266,21 @@ pub(crate) async fn insert_sets(tx: &mut Transaction<'_, Postgres>, release_id: 
            ("status" = Option<String>, Query, description = "active or deprecated"),
            ("vcpus" = Option<u32>, Query, description = "any launch parameter of the platform, e.g. vcpus, vmm, vcpu_type, firmware_sha256")),
     responses((status = 200, body = MeasurementList), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn of_release(State(state): State<AppState>, Path(version): Path<String>, Query(query): Query<HashMap<String, String>>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn of_release(
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let pool = &state.pool;
     cached_json(&state, &uri, &headers, async {
         let filter = MeasurementFilter::from_query(&query)?;
         let release_id = crate::releases::id_of(pool, &version).await?;
         let measurements = matching(pool, Some(release_id), &filter, None).await?;
-        Ok(MeasurementList { measurements: measurements.into_iter().map(|(_, m)| m).collect() })
+        Ok(MeasurementList {
+            measurements: measurements.into_iter().map(|(_, m)| m).collect(),
+        })
     })
     .await
 }
@@ -259,7 +288,12 @@ pub async fn of_release(State(state): State<AppState>, Path(version): Path<Strin
 #[utoipa::path(get, path = "/v1/measurements/{value}", tag = "measurements",
     params(("value" = String, Path, description = "a register value in hex (any case)")),
     responses((status = 200, body = LookupAnswer), (status = 422, body = ErrorBody)))]
-pub async fn lookup(State(state): State<AppState>, Path(value): Path<String>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn lookup(
+    State(state): State<AppState>,
+    Path(value): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let pool = &state.pool;
     cached_json(&state, &uri, &headers, async {
         let value = value.to_ascii_lowercase();
@@ -271,7 +305,10 @@ pub async fn lookup(State(state): State<AppState>, Path(value): Path<String>, ur
         let matches = matching(pool, None, &MeasurementFilter::default(), Some(&value))
             .await?
             .into_iter()
-            .map(|(register, measurement)| LookupMatch { register: register.unwrap_or_default(), measurement })
+            .map(|(register, measurement)| LookupMatch {
+                register: register.unwrap_or_default(),
+                measurement,
+            })
             .collect();
         Ok(LookupAnswer { value, matches })
     })
@@ -280,14 +317,25 @@ pub async fn lookup(State(state): State<AppState>, Path(value): Path<String>, ur
 
 #[utoipa::path(get, path = "/v1/measurement-sets", tag = "measurements", params(SetsQuery),
     responses((status = 200, body = MeasurementList), (status = 422, body = ErrorBody)))]
-pub async fn sets(State(state): State<AppState>, Query(query): Query<SetsQuery>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn sets(
+    State(state): State<AppState>,
+    Query(query): Query<SetsQuery>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let pool = &state.pool;
     cached_json(&state, &uri, &headers, async {
         let status = query.status.clone().unwrap_or_else(|| "active".to_owned());
         check_status(&status)?;
-        let filter = MeasurementFilter { platform: query.platform, status: Some(status), parameters: Map::new() };
+        let filter = MeasurementFilter {
+            platform: query.platform,
+            status: Some(status),
+            parameters: Map::new(),
+        };
         let measurements = matching(pool, None, &filter, None).await?;
-        Ok(MeasurementList { measurements: measurements.into_iter().map(|(_, m)| m).collect() })
+        Ok(MeasurementList {
+            measurements: measurements.into_iter().map(|(_, m)| m).collect(),
+        })
     })
     .await
 }
@@ -297,9 +345,17 @@ pub async fn sets(State(state): State<AppState>, Query(query): Query<SetsQuery>,
     security(("publisher_token" = [])),
     responses((status = 200, body = MeasurementSetView), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn set_status(State(state): State<AppState>, publisher: Publisher, Path((version, name)): Path<(String, String)>, crate::respond::RawBody(body): crate::respond::RawBody) -> Result<axum::Json<MeasurementSetView>, ApiError> {
-    let change: SetStatusChange = serde_json::from_slice(&body)
-        .map_err(|error| ApiError::invalid(format!("body must be {{\"status\": \"active\" | \"deprecated\"}}: {error}")))?;
+pub async fn set_status(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    Path((version, name)): Path<(String, String)>,
+    crate::respond::RawBody(body): crate::respond::RawBody,
+) -> Result<axum::Json<MeasurementSetView>, ApiError> {
+    let change: SetStatusChange = serde_json::from_slice(&body).map_err(|error| {
+        ApiError::invalid(format!(
+            "body must be {{\"status\": \"active\" | \"deprecated\"}}: {error}"
+        ))
+    })?;
     check_status(&change.status)?;
     let release_id = crate::releases::id_of(&state.pool, &version).await?;
     let updated = sqlx::query!(
@@ -313,7 +369,9 @@ pub async fn set_status(State(state): State<AppState>, publisher: Publisher, Pat
     .fetch_optional(&state.pool)
     .await?;
     if updated.is_none() {
-        return Err(ApiError::NotFound(format!("release {version} has no measurement set {name:?}")));
+        return Err(ApiError::NotFound(format!(
+            "release {version} has no measurement set {name:?}"
+        )));
     }
     state.cache.invalidate();
     tracing::info!(%version, set = %name, status = %change.status, publisher = %publisher.name, "measurement set status changed");
@@ -321,6 +379,8 @@ pub async fn set_status(State(state): State<AppState>, publisher: Publisher, Pat
         .await?
         .into_iter()
         .find(|set| set.name == name)
-        .ok_or_else(|| ApiError::NotFound(format!("release {version} has no measurement set {name:?}")))?;
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("release {version} has no measurement set {name:?}"))
+        })?;
     Ok(axum::Json(set))
 }

@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 /// A TEE platform, named as wallets and the database spell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Platform {
     AwsNitro,
@@ -53,46 +55,149 @@ pub enum ParameterKind {
 }
 
 const NITRO_REGISTERS: &[RegisterRule] = &[
-    RegisterRule { name: "PCR0", bytes: 48, required: true },
-    RegisterRule { name: "PCR1", bytes: 48, required: true },
-    RegisterRule { name: "PCR2", bytes: 48, required: true },
-    RegisterRule { name: "PCR8", bytes: 48, required: false },
+    RegisterRule {
+        name: "PCR0",
+        bytes: 48,
+        required: true,
+    },
+    RegisterRule {
+        name: "PCR1",
+        bytes: 48,
+        required: true,
+    },
+    RegisterRule {
+        name: "PCR2",
+        bytes: 48,
+        required: true,
+    },
+    RegisterRule {
+        name: "PCR8",
+        bytes: 48,
+        required: false,
+    },
 ];
-const SNP_REGISTERS: &[RegisterRule] = &[RegisterRule { name: "MEASUREMENT", bytes: 48, required: true }];
+const SNP_REGISTERS: &[RegisterRule] = &[RegisterRule {
+    name: "MEASUREMENT",
+    bytes: 48,
+    required: true,
+}];
 const TDX_REGISTERS: &[RegisterRule] = &[
-    RegisterRule { name: "MRTD", bytes: 48, required: true },
-    RegisterRule { name: "RTMR0", bytes: 48, required: true },
-    RegisterRule { name: "RTMR1", bytes: 48, required: true },
-    RegisterRule { name: "RTMR2", bytes: 48, required: true },
-    RegisterRule { name: "RTMR3", bytes: 48, required: false },
+    RegisterRule {
+        name: "MRTD",
+        bytes: 48,
+        required: true,
+    },
+    RegisterRule {
+        name: "RTMR0",
+        bytes: 48,
+        required: true,
+    },
+    RegisterRule {
+        name: "RTMR1",
+        bytes: 48,
+        required: true,
+    },
+    RegisterRule {
+        name: "RTMR2",
+        bytes: 48,
+        required: true,
+    },
+    RegisterRule {
+        name: "RTMR3",
+        bytes: 48,
+        required: false,
+    },
 ];
-const CONFIDENTIAL_SPACE_REGISTERS: &[RegisterRule] =
-    &[RegisterRule { name: "IMAGE_DIGEST", bytes: 32, required: true }];
+const CONFIDENTIAL_SPACE_REGISTERS: &[RegisterRule] = &[RegisterRule {
+    name: "IMAGE_DIGEST",
+    bytes: 32,
+    required: true,
+}];
 const AZURE_CVM_REGISTERS: &[RegisterRule] = &[
-    RegisterRule { name: "PCR4", bytes: 32, required: true },
-    RegisterRule { name: "PCR7", bytes: 32, required: false },
-    RegisterRule { name: "PCR9", bytes: 32, required: false },
-    RegisterRule { name: "PCR11", bytes: 32, required: false },
+    RegisterRule {
+        name: "PCR4",
+        bytes: 32,
+        required: true,
+    },
+    RegisterRule {
+        name: "PCR7",
+        bytes: 32,
+        required: false,
+    },
+    RegisterRule {
+        name: "PCR9",
+        bytes: 32,
+        required: false,
+    },
+    RegisterRule {
+        name: "PCR11",
+        bytes: 32,
+        required: false,
+    },
 ];
 
 const SNP_PARAMETERS: &[ParameterRule] = &[
-    ParameterRule { name: "vcpus", kind: ParameterKind::Count, required: true },
-    ParameterRule { name: "vcpu_type", kind: ParameterKind::VcpuType, required: false },
-    ParameterRule { name: "vmm", kind: ParameterKind::Vmm, required: true },
-    ParameterRule { name: "firmware_sha256", kind: ParameterKind::Sha256, required: true },
-    ParameterRule { name: "guest_features", kind: ParameterKind::HexNumber, required: false },
+    ParameterRule {
+        name: "vcpus",
+        kind: ParameterKind::Count,
+        required: true,
+    },
+    ParameterRule {
+        name: "vcpu_type",
+        kind: ParameterKind::VcpuType,
+        required: false,
+    },
+    ParameterRule {
+        name: "vmm",
+        kind: ParameterKind::Vmm,
+        required: true,
+    },
+    ParameterRule {
+        name: "firmware_sha256",
+        kind: ParameterKind::Sha256,
+        required: true,
+    },
+    ParameterRule {
+        name: "guest_features",
+        kind: ParameterKind::HexNumber,
+        required: false,
+    },
 ];
 const TDX_PARAMETERS: &[ParameterRule] = &[
-    ParameterRule { name: "vcpus", kind: ParameterKind::Count, required: false },
-    ParameterRule { name: "firmware_sha256", kind: ParameterKind::Sha256, required: true },
+    ParameterRule {
+        name: "vcpus",
+        kind: ParameterKind::Count,
+        required: false,
+    },
+    ParameterRule {
+        name: "firmware_sha256",
+        kind: ParameterKind::Sha256,
+        required: true,
+    },
 ];
 const CONFIDENTIAL_SPACE_PARAMETERS: &[ParameterRule] = &[
-    ParameterRule { name: "technology", kind: ParameterKind::Text, required: false },
-    ParameterRule { name: "machine_type", kind: ParameterKind::Text, required: false },
+    ParameterRule {
+        name: "technology",
+        kind: ParameterKind::Text,
+        required: false,
+    },
+    ParameterRule {
+        name: "machine_type",
+        kind: ParameterKind::Text,
+        required: false,
+    },
 ];
 const AZURE_CVM_PARAMETERS: &[ParameterRule] = &[
-    ParameterRule { name: "vcpus", kind: ParameterKind::Count, required: false },
-    ParameterRule { name: "vm_size", kind: ParameterKind::Text, required: false },
+    ParameterRule {
+        name: "vcpus",
+        kind: ParameterKind::Count,
+        required: false,
+    },
+    ParameterRule {
+        name: "vm_size",
+        kind: ParameterKind::Text,
+        required: false,
+    },
 ];
 
 impl Platform {
@@ -157,7 +262,11 @@ impl Platform {
             let Some(rule) = rules.iter().find(|rule| rule.name == name) else {
                 return Err(format!(
                     "register {name:?} is not reported by {self}; expected {}",
-                    rules.iter().map(|rule| rule.name).collect::<Vec<_>>().join(", ")
+                    rules
+                        .iter()
+                        .map(|rule| rule.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             };
             let Some(text) = value.as_str() else {
@@ -183,7 +292,10 @@ impl Platform {
                 return Err(if known.is_empty() {
                     format!("{self} measurements take no parameters, got {name:?}")
                 } else {
-                    format!("unknown {self} parameter {name:?}; expected one of {}", known.join(", "))
+                    format!(
+                        "unknown {self} parameter {name:?}; expected one of {}",
+                        known.join(", ")
+                    )
                 });
             };
             rule.kind
@@ -204,11 +316,20 @@ impl Platform {
         let value = match rule.kind {
             ParameterKind::Count => match text.parse::<u64>() {
                 Ok(count) => Value::from(count),
-                Err(_) => return Some(Err(format!("parameter {name} must be a whole number, got {text:?}"))),
+                Err(_) => {
+                    return Some(Err(format!(
+                        "parameter {name} must be a whole number, got {text:?}"
+                    )))
+                }
             },
             _ => Value::from(text),
         };
-        Some(rule.kind.check(&value).map(|()| value).map_err(|problem| format!("parameter {name}: {problem}")))
+        Some(
+            rule.kind
+                .check(&value)
+                .map(|()| value)
+                .map_err(|problem| format!("parameter {name}: {problem}")),
+        )
     }
 }
 
@@ -217,7 +338,9 @@ impl ParameterKind {
         match self {
             ParameterKind::Count => match value.as_u64() {
                 Some(1..=1024) => Ok(()),
-                _ => Err(format!("must be a whole number from 1 to 1024, got {value}")),
+                _ => Err(format!(
+                    "must be a whole number from 1 to 1024, got {value}"
+                )),
             },
             _ => {
                 let Some(text) = value.as_str() else {
@@ -237,15 +360,22 @@ impl ParameterKind {
                         let digits = text.strip_prefix("0x").unwrap_or("");
                         if !digits.is_empty()
                             && digits.len() <= 16
-                            && digits.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                            && digits
+                                .bytes()
+                                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
                         {
                             Ok(())
                         } else {
-                            Err(format!("must be lower-case hex with 0x, e.g. \"0x1\", got {text:?}"))
+                            Err(format!(
+                                "must be lower-case hex with 0x, e.g. \"0x1\", got {text:?}"
+                            ))
                         }
                     }
                     ParameterKind::Text => {
-                        if !text.is_empty() && text.len() <= 128 && !text.chars().any(char::is_control) {
+                        if !text.is_empty()
+                            && text.len() <= 128
+                            && !text.chars().any(char::is_control)
+                        {
                             Ok(())
                         } else {
                             Err("must be 1 to 128 printable characters".to_owned())
@@ -267,7 +397,10 @@ pub fn check_hex(text: &str, bytes: usize) -> Result<(), String> {
             text.len()
         ));
     }
-    if !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err("expected lower-case hex digits (0-9, a-f)".to_owned());
     }
     Ok(())
@@ -286,7 +419,12 @@ impl FromStr for Platform {
         Platform::ALL
             .into_iter()
             .find(|platform| platform.as_str() == name)
-            .ok_or_else(|| format!("unknown platform {name:?}; expected one of {}", Platform::known_names()))
+            .ok_or_else(|| {
+                format!(
+                    "unknown platform {name:?}; expected one of {}",
+                    Platform::known_names()
+                )
+            })
     }
 }
 
@@ -305,34 +443,62 @@ mod tests {
         let full = object(json!({"PCR0": pcr, "PCR1": pcr, "PCR2": pcr}));
         assert_eq!(Platform::AwsNitro.check_registers(&full), Ok(()));
         let missing = object(json!({"PCR0": pcr, "PCR1": pcr}));
-        assert!(Platform::AwsNitro.check_registers(&missing).unwrap_err().contains("PCR2"));
+        assert!(Platform::AwsNitro
+            .check_registers(&missing)
+            .unwrap_err()
+            .contains("PCR2"));
         let short = object(json!({"PCR0": "ab".repeat(32), "PCR1": pcr, "PCR2": pcr}));
-        assert!(Platform::AwsNitro.check_registers(&short).unwrap_err().contains("96 hex digits"));
+        assert!(Platform::AwsNitro
+            .check_registers(&short)
+            .unwrap_err()
+            .contains("96 hex digits"));
         let upper = object(json!({"PCR0": "AB".repeat(48), "PCR1": pcr, "PCR2": pcr}));
-        assert!(Platform::AwsNitro.check_registers(&upper).unwrap_err().contains("lower-case"));
+        assert!(Platform::AwsNitro
+            .check_registers(&upper)
+            .unwrap_err()
+            .contains("lower-case"));
         let extra = object(json!({"PCR0": pcr, "PCR1": pcr, "PCR2": pcr, "PCR3": pcr}));
-        assert!(Platform::AwsNitro.check_registers(&extra).unwrap_err().contains("PCR3"));
+        assert!(Platform::AwsNitro
+            .check_registers(&extra)
+            .unwrap_err()
+            .contains("PCR3"));
     }
 
     #[test]
     fn snp_parameters_are_checked_by_kind() {
-        let good = object(json!({"vcpus": 4, "vmm": "qemu", "vcpu_type": "EPYC-Milan-v2",
-            "firmware_sha256": "0".repeat(64), "guest_features": "0x1"}));
+        let good = object(
+            json!({"vcpus": 4, "vmm": "qemu", "vcpu_type": "EPYC-Milan-v2",
+            "firmware_sha256": "0".repeat(64), "guest_features": "0x1"}),
+        );
         assert_eq!(Platform::SevSnp.check_parameters(&good), Ok(()));
         let typo = object(json!({"vcpu": 4, "vmm": "qemu", "firmware_sha256": "0".repeat(64)}));
-        assert!(Platform::SevSnp.check_parameters(&typo).unwrap_err().contains("\"vcpu\""));
+        assert!(Platform::SevSnp
+            .check_parameters(&typo)
+            .unwrap_err()
+            .contains("\"vcpu\""));
         let zero = object(json!({"vcpus": 0, "vmm": "qemu", "firmware_sha256": "0".repeat(64)}));
         assert!(Platform::SevSnp.check_parameters(&zero).is_err());
         let bad_cpu = object(json!({"vcpus": 2, "vmm": "qemu", "vcpu_type": "Pentium",
             "firmware_sha256": "0".repeat(64)}));
-        assert!(Platform::SevSnp.check_parameters(&bad_cpu).unwrap_err().contains("Pentium"));
-        assert!(Platform::AwsNitro.check_parameters(&object(json!({"vcpus": 2}))).is_err());
+        assert!(Platform::SevSnp
+            .check_parameters(&bad_cpu)
+            .unwrap_err()
+            .contains("Pentium"));
+        assert!(Platform::AwsNitro
+            .check_parameters(&object(json!({"vcpus": 2})))
+            .is_err());
     }
 
     #[test]
     fn query_text_becomes_the_stored_json_type() {
-        assert_eq!(Platform::SevSnp.parameter_value("vcpus", "4"), Some(Ok(json!(4))));
-        assert!(matches!(Platform::SevSnp.parameter_value("vcpus", "four"), Some(Err(_))));
+        assert_eq!(
+            Platform::SevSnp.parameter_value("vcpus", "4"),
+            Some(Ok(json!(4)))
+        );
+        assert!(matches!(
+            Platform::SevSnp.parameter_value("vcpus", "four"),
+            Some(Err(_))
+        ));
         assert_eq!(Platform::SevSnp.parameter_value("color", "red"), None);
         assert_eq!("sev-snp".parse(), Ok(Platform::SevSnp));
         assert!("sev".parse::<Platform>().unwrap_err().contains("aws-nitro"));

@@ -32,7 +32,7 @@ pub struct ReleaseSummary {
     pub source_date_epoch: i64,
     pub created_at: DateTime<Utc>,
     pub rebuilds: RebuildAgreement,
-    /// Number of verified signatures on the release manifest.
+    /// Verified signatures on the release manifest by keys that are not revoked.
     pub signatures: i64,
 }
 
@@ -71,7 +71,12 @@ pub struct CreatedRelease {
 }
 
 /// The release row and its counts, as lists and detail pages show it.
-pub(crate) async fn summaries(pool: &PgPool, before: Option<i64>, limit: i64, version: Option<&str>) -> Result<Vec<(i64, ReleaseSummary)>, sqlx::Error> {
+pub(crate) async fn summaries(
+    pool: &PgPool,
+    before: Option<i64>,
+    limit: i64,
+    version: Option<&str>,
+) -> Result<Vec<(i64, ReleaseSummary)>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"SELECT r.id, r.version, r.package, s.repository, s.commit_sha, r.source_date_epoch, r.created_at,
                   (SELECT count(DISTINCT b.builder_name) FROM builds b
@@ -80,7 +85,8 @@ pub(crate) async fn summaries(pool: &PgPool, before: Option<i64>, limit: i64, ve
                     WHERE b.release_id = r.id AND b.builder_kind = 'rebuilder' AND b.status = 'GOOD'
                       AND NOT EXISTS (SELECT 1 FROM builds later WHERE later.release_id = r.id
                                       AND later.builder_name = b.builder_name AND later.id > b.id)) AS "agreeing!",
-                  (SELECT count(*) FROM manifest_signatures m WHERE m.release_id = r.id) AS "signatures!"
+                  (SELECT count(*) FROM manifest_signatures m JOIN signing_keys k ON k.fingerprint = m.key_fingerprint
+                    WHERE m.release_id = r.id AND k.revoked_at IS NULL) AS "signatures!"
            FROM releases r JOIN sources s ON s.id = r.source_id
            WHERE ($1::bigint IS NULL OR r.id < $1) AND ($3::text IS NULL OR r.version = $3)
            ORDER BY r.id DESC
@@ -101,7 +107,10 @@ pub(crate) async fn summaries(pool: &PgPool, before: Option<i64>, limit: i64, ve
                 commit: row.commit_sha,
                 source_date_epoch: row.source_date_epoch,
                 created_at: row.created_at,
-                rebuilds: RebuildAgreement { agreeing: row.agreeing, rebuilders: row.rebuilders },
+                rebuilds: RebuildAgreement {
+                    agreeing: row.agreeing,
+                    rebuilders: row.rebuilders,
+                },
                 signatures: row.signatures,
             };
             (row.id, summary)
@@ -112,14 +121,21 @@ pub(crate) async fn summaries(pool: &PgPool, before: Option<i64>, limit: i64, ve
 pub(crate) async fn list_page(pool: &PgPool, query: &PageQuery) -> Result<ReleasePage, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(format!("limit must be from 1 to {MAX_PAGE}, got {limit}")));
+        return Err(ApiError::invalid(format!(
+            "limit must be from 1 to {MAX_PAGE}, got {limit}"
+        )));
     }
-    let before = match &query.before {
-        None => None,
-        Some(cursor) => Some(cursor.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-            ApiError::invalid(format!("before {cursor:?} is not a cursor from a previous page's next_cursor"))
-        })?),
-    };
+    let before =
+        match &query.before {
+            None => None,
+            Some(cursor) => Some(cursor.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(
+                || {
+                    ApiError::invalid(format!(
+                        "before {cursor:?} is not a cursor from a previous page's next_cursor"
+                    ))
+                },
+            )?),
+        };
     // One more than asked tells whether another page exists.
     let mut rows = summaries(pool, before, limit + 1, None).await?;
     let next_cursor = if rows.len() as i64 > limit {
@@ -128,7 +144,10 @@ pub(crate) async fn list_page(pool: &PgPool, query: &PageQuery) -> Result<Releas
     } else {
         None
     };
-    Ok(ReleasePage { releases: rows.into_iter().map(|(_, summary)| summary).collect(), next_cursor })
+    Ok(ReleasePage {
+        releases: rows.into_iter().map(|(_, summary)| summary).collect(),
+        next_cursor,
+    })
 }
 
 pub(crate) async fn detail(pool: &PgPool, version: &str) -> Result<ReleaseDetail, ApiError> {
@@ -152,7 +171,9 @@ pub(crate) async fn detail(pool: &PgPool, version: &str) -> Result<ReleaseDetail
 }
 
 pub(crate) fn not_found(version: &str) -> ApiError {
-    ApiError::NotFound(format!("no release {version:?}; GET /v1/releases lists them"))
+    ApiError::NotFound(format!(
+        "no release {version:?}; GET /v1/releases lists them"
+    ))
 }
 
 /// The release's id, or a 404 that names it.
@@ -165,14 +186,24 @@ pub(crate) async fn id_of(pool: &PgPool, version: &str) -> Result<i64, ApiError>
 
 #[utoipa::path(get, path = "/v1/releases", tag = "releases", params(PageQuery),
     responses((status = 200, body = ReleasePage), (status = 422, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, Query(query): Query<PageQuery>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<PageQuery>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     cached_json(&state, &uri, &headers, list_page(&state.pool, &query)).await
 }
 
 #[utoipa::path(get, path = "/v1/releases/{version}", tag = "releases",
     params(("version" = String, Path, description = "e.g. 8.1.0")),
     responses((status = 200, body = ReleaseDetail), (status = 404, body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, Path(version): Path<String>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     cached_json(&state, &uri, &headers, detail(&state.pool, &version)).await
 }
 
@@ -180,7 +211,11 @@ pub async fn get(State(state): State<AppState>, Path(version): Path<String>, uri
     security(("publisher_token" = [])),
     responses((status = 201, body = CreatedRelease), (status = 401, body = ErrorBody),
                (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(State(state): State<AppState>, publisher: Publisher, RawBody(body): RawBody) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let release = submission::parse_release(&body).map_err(ApiError::InvalidInput)?;
     let manifest = crate::manifest::render(&release).map_err(ApiError::internal)?;
     let manifest_sha256 = hex::encode(Sha256::digest(&manifest));
@@ -190,12 +225,25 @@ pub async fn create(State(state): State<AppState>, publisher: Publisher, RawBody
     state.cache.invalidate();
     tracing::info!(version = %release.version, publisher = %publisher.name, "release recorded");
     let location = format!("/v1/releases/{}", release.version);
-    let created = CreatedRelease { version: release.version, manifest_sha256 };
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(created)).into_response())
+    let created = CreatedRelease {
+        version: release.version,
+        manifest_sha256,
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(created),
+    )
+        .into_response())
 }
 
 /// Every row of a release, or (on any error, or if the caller never commits) none of them.
-async fn insert_release(tx: &mut Transaction<'_, Postgres>, release: &ReleaseSubmission, manifest: &[u8], manifest_sha256: &str) -> Result<(), ApiError> {
+async fn insert_release(
+    tx: &mut Transaction<'_, Postgres>,
+    release: &ReleaseSubmission,
+    manifest: &[u8],
+    manifest_sha256: &str,
+) -> Result<(), ApiError> {
     let source_id = sqlx::query_scalar!(
         r#"INSERT INTO sources (repository, commit_sha) VALUES ($1, $2)
            ON CONFLICT (repository, commit_sha) DO UPDATE SET repository = EXCLUDED.repository
@@ -232,7 +280,18 @@ async fn insert_release(tx: &mut Transaction<'_, Postgres>, release: &ReleaseSub
             release.version
         ))
     })?;
-    builds::insert(tx, release_id, "official", submission::OFFICIAL_BUILDER, "GOOD", release.build.record_sha256.as_deref(), None, &release.build.artifacts, &[]).await?;
+    builds::insert(
+        tx,
+        release_id,
+        "official",
+        submission::OFFICIAL_BUILDER,
+        "GOOD",
+        release.build.record_sha256.as_deref(),
+        None,
+        &release.build.artifacts,
+        &[],
+    )
+    .await?;
     measurements::insert_sets(tx, release_id, &release.measurement_sets).await?;
     sqlx::query!(
         "INSERT INTO manifests (release_id, body, sha256) VALUES ($1, $2, $3)",

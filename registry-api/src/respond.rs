@@ -17,20 +17,32 @@ use crate::state::AppState;
 const CACHE_CONTROL: &str = "no-cache";
 
 /// Answers a public GET from the cache, or loads, serialises and caches it.
-pub async fn cached_json<T, F>(state: &AppState, uri: &Uri, headers: &HeaderMap, load: F) -> Result<Response, ApiError>
+pub async fn cached_json<T, F>(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    load: F,
+) -> Result<Response, ApiError>
 where
     T: Serialize,
     F: Future<Output = Result<T, ApiError>>,
 {
-    let key = uri.path_and_query().map_or_else(|| uri.path(), |pq| pq.as_str());
+    let key = uri
+        .path_and_query()
+        .map_or_else(|| uri.path(), |pq| pq.as_str());
     if let Some(answer) = state.cache.get(key) {
         return Ok(json_answer(answer, headers));
     }
     let generation = state.cache.generation();
     let value = load.await?;
     let body = Bytes::from(serde_json::to_vec(&value).map_err(ApiError::internal)?);
-    let answer = CachedAnswer { etag: etag_of(&body), body };
-    state.cache.insert(key.to_owned(), answer.clone(), generation);
+    let answer = CachedAnswer {
+        etag: etag_of(&body),
+        body,
+    };
+    state
+        .cache
+        .insert(key.to_owned(), answer.clone(), generation);
     Ok(json_answer(answer, headers))
 }
 
@@ -43,14 +55,25 @@ fn json_answer(answer: CachedAnswer, headers: &HeaderMap) -> Response {
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').any(|tag| tag.trim() == answer.etag || tag.trim() == "*"));
+        .is_some_and(|value| {
+            value
+                .split(',')
+                .any(|tag| tag.trim() == answer.etag || tag.trim() == "*")
+        });
     let cache_control = HeaderValue::from_static(CACHE_CONTROL);
     if matches {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control)]).into_response();
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control)],
+        )
+            .into_response();
     }
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
             (header::ETAG, etag),
             (header::CACHE_CONTROL, cache_control),
         ],
@@ -66,13 +89,18 @@ pub struct RawBody(pub Bytes);
 impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
         match Bytes::from_request(request, state).await {
             Ok(bytes) => Ok(RawBody(bytes)),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(ApiError::PayloadTooLarge(crate::submission::MAX_BODY_BYTES))
             }
-            Err(rejection) => Err(ApiError::invalid(format!("could not read the request body: {rejection}"))),
+            Err(rejection) => Err(ApiError::invalid(format!(
+                "could not read the request body: {rejection}"
+            ))),
         }
     }
 }

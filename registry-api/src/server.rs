@@ -37,7 +37,12 @@ impl Modify for PublisherToken {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "publisher_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("mpr_<64 hex>").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("mpr_<64 hex>")
+                    .build(),
+            ),
         );
     }
 }
@@ -54,7 +59,10 @@ fn api() -> (Router<AppState>, OpenApiDocument) {
         .routes(routes!(builds::list))
         .routes(routes!(builds::report_rebuild))
         .routes(routes!(manifests::get))
-        .routes(routes!(manifests::list_signatures, manifests::add_signature))
+        .routes(routes!(
+            manifests::list_signatures,
+            manifests::add_signature
+        ))
         .routes(routes!(keys::list, keys::register))
         .routes(routes!(keys::get))
         .routes(routes!(health::healthz))
@@ -75,10 +83,17 @@ pub fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_NONE_MATCH])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+        ])
         .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER]);
     api.merge(web::routes())
-        .route("/openapi.json", axum::routing::get(move || async move { axum::Json(document.as_ref().clone()) }))
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { axum::Json(document.as_ref().clone()) }),
+        )
         .route_layer(axum::middleware::from_fn(health::track))
         .fallback(no_such_route)
         .layer(DefaultBodyLimit::max(submission::MAX_BODY_BYTES))
@@ -97,12 +112,22 @@ pub fn state(pool: PgPool) -> AppState {
     let metrics = health::prometheus();
     tokio::spawn(cache::follow_changes(pool.clone(), cache.clone()));
     tokio::spawn(health::run_upkeep(metrics.clone()));
-    AppState { pool, cache, metrics }
+    AppState {
+        pool,
+        cache,
+        metrics,
+    }
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let address: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?address, "registry listening");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

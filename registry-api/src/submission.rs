@@ -127,7 +127,9 @@ pub fn check_version(version: &str) -> Result<(), String> {
     let pre_ok = pre.is_none_or(|pre| {
         !pre.is_empty()
             && pre.len() <= 40
-            && pre.split('.').all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            && pre.split('.').all(|id| {
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
     });
     if numbers.len() == 3 && numbers.iter().all(numeric) && pre_ok {
         Ok(())
@@ -155,10 +157,14 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
 
 fn check_set_name(name: &str) -> Result<(), String> {
     let mut bytes = name.bytes();
-    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if first_ok
         && name.len() <= 64
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        && bytes.all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
     {
         Ok(())
     } else {
@@ -174,13 +180,18 @@ fn check_sha256(what: &str, value: &str) -> Result<(), String> {
 
 fn check_artifacts(artifacts: &[ArtifactSubmission]) -> Result<(), String> {
     if artifacts.len() > MAX_ARTIFACTS {
-        return Err(format!("at most {MAX_ARTIFACTS} artifacts per build, got {}", artifacts.len()));
+        return Err(format!(
+            "at most {MAX_ARTIFACTS} artifacts per build, got {}",
+            artifacts.len()
+        ));
     }
     let mut names = std::collections::BTreeSet::new();
     for artifact in artifacts {
         let name = &artifact.name;
         if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
-            return Err(format!("artifact name {name:?} must be 1 to 256 printable characters"));
+            return Err(format!(
+                "artifact name {name:?} must be 1 to 256 printable characters"
+            ));
         }
         if !names.insert(name.as_str()) {
             return Err(format!("artifact {name:?} is listed twice"));
@@ -190,7 +201,8 @@ fn check_artifacts(artifacts: &[ArtifactSubmission]) -> Result<(), String> {
         }
         check_sha256(&format!("artifact {name:?} sha256"), &artifact.sha256)?;
         if let Some(sha384) = &artifact.sha384 {
-            check_hex(sha384, 48).map_err(|problem| format!("artifact {name:?} sha384: {problem}"))?;
+            check_hex(sha384, 48)
+                .map_err(|problem| format!("artifact {name:?} sha384: {problem}"))?;
         }
     }
     Ok(())
@@ -201,7 +213,10 @@ impl ReleaseSubmission {
         check_version(&self.version)?;
         check_name("package", &self.package)?;
         let repository = &self.source.repository;
-        if repository.is_empty() || repository.len() > 512 || repository.chars().any(char::is_control) {
+        if repository.is_empty()
+            || repository.len() > 512
+            || repository.chars().any(char::is_control)
+        {
             return Err("source.repository must be 1 to 512 printable characters".to_owned());
         }
         check_hex(&self.source.commit, 20)
@@ -235,7 +250,9 @@ impl ReleaseSubmission {
             return Err("a release needs at least one measurement set".to_owned());
         }
         if self.measurement_sets.len() > MAX_MEASUREMENT_SETS {
-            return Err(format!("at most {MAX_MEASUREMENT_SETS} measurement sets per release"));
+            return Err(format!(
+                "at most {MAX_MEASUREMENT_SETS} measurement sets per release"
+            ));
         }
         let mut set_names = std::collections::BTreeSet::new();
         for set in &self.measurement_sets {
@@ -260,9 +277,14 @@ impl ReleaseSubmission {
                     .platform
                     .check_registers(&measurement.registers)
                     .map_err(|problem| format!("{context}: {problem}"))?;
-                let key = (measurement.platform, Value::Object(measurement.parameters.clone()).to_string());
+                let key = (
+                    measurement.platform,
+                    Value::Object(measurement.parameters.clone()).to_string(),
+                );
                 if !seen.insert(key) {
-                    return Err(format!("{context}: two measurements with the same parameters"));
+                    return Err(format!(
+                        "{context}: two measurements with the same parameters"
+                    ));
                 }
             }
         }
@@ -274,7 +296,9 @@ impl RebuildSubmission {
     pub fn validate(&self) -> Result<(), String> {
         check_name("rebuilder", &self.rebuilder)?;
         if self.rebuilder == OFFICIAL_BUILDER {
-            return Err(format!("rebuilder \"{OFFICIAL_BUILDER}\" is reserved for the release pipeline"));
+            return Err(format!(
+                "rebuilder \"{OFFICIAL_BUILDER}\" is reserved for the release pipeline"
+            ));
         }
         if let Some(record) = &self.record_sha256 {
             check_sha256("record_sha256", record)?;
@@ -296,8 +320,8 @@ pub fn parse_release(body: &[u8]) -> Result<ReleaseSubmission, String> {
     if body.len() > MAX_BODY_BYTES {
         return Err(format!("body is larger than {MAX_BODY_BYTES} bytes"));
     }
-    let release: ReleaseSubmission =
-        serde_json::from_slice(body).map_err(|error| format!("body is not a valid release: {error}"))?;
+    let release: ReleaseSubmission = serde_json::from_slice(body)
+        .map_err(|error| format!("body is not a valid release: {error}"))?;
     release.validate()?;
     Ok(release)
 }
@@ -307,8 +331,8 @@ pub fn parse_rebuild(body: &[u8]) -> Result<RebuildSubmission, String> {
     if body.len() > MAX_BODY_BYTES {
         return Err(format!("body is larger than {MAX_BODY_BYTES} bytes"));
     }
-    let rebuild: RebuildSubmission =
-        serde_json::from_slice(body).map_err(|error| format!("body is not a valid rebuild report: {error}"))?;
+    let rebuild: RebuildSubmission = serde_json::from_slice(body)
+        .map_err(|error| format!("body is not a valid rebuild report: {error}"))?;
     rebuild.validate()?;
     Ok(rebuild)
 }
@@ -322,7 +346,16 @@ mod tests {
         for good in ["8.1.0", "0.0.1", "10.20.30-rc.1", "1.2.3-alpha-2"] {
             assert_eq!(check_version(good), Ok(()), "{good}");
         }
-        for bad in ["v8.1.0", "8.1", "8.01.0", "8.1.0+build", "8.1.0-", "8.1.0-rc..1", "", "1.2.3.4"] {
+        for bad in [
+            "v8.1.0",
+            "8.1",
+            "8.01.0",
+            "8.1.0+build",
+            "8.1.0-",
+            "8.1.0-rc..1",
+            "",
+            "1.2.3.4",
+        ] {
             assert!(check_version(bad).is_err(), "{bad}");
         }
     }

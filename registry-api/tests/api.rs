@@ -19,7 +19,10 @@ async fn a_release_is_recorded_once_and_read_back_whole() {
     assert_eq!(detail["commit"], format!("{:040x}", 2));
     assert_eq!(detail["manifest"]["sha256"], created["manifest_sha256"]);
     assert_eq!(detail["builds"][0]["builder"], "official");
-    assert_eq!(detail["builds"][0]["artifacts"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        detail["builds"][0]["artifacts"].as_array().map(Vec::len),
+        Some(2)
+    );
     let set = &detail["measurement_sets"][0];
     assert_eq!(set["name"], "default");
     assert_eq!(set["status"], "active");
@@ -29,7 +32,10 @@ async fn a_release_is_recorded_once_and_read_back_whole() {
     let (status, again) = registry.post("/v1/releases", &release("8.1.0", 2)).await;
     assert_eq!(status, 409, "{again}");
     assert_eq!(again["error"]["code"], "conflict");
-    assert!(again["error"]["message"].as_str().unwrap_or("").contains("immutable"));
+    assert!(again["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("immutable"));
 }
 
 #[tokio::test]
@@ -38,20 +44,42 @@ async fn the_manifest_is_the_exact_signed_bytes_and_independent_of_submission_or
     let mut submission = release("1.0.0", 5);
     let (status, created) = registry.post("/v1/releases", &submission).await;
     assert_eq!(status, 201);
-    let bytes = registry.client.get(registry.url("/v1/releases/1.0.0/manifest")).send().await.unwrap().bytes().await.unwrap();
-    assert_eq!(hex::encode(Sha256::digest(&bytes)), created["manifest_sha256"].as_str().unwrap());
+    let bytes = registry
+        .client
+        .get(registry.url("/v1/releases/1.0.0/manifest"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        created["manifest_sha256"].as_str().unwrap()
+    );
     let manifest: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(manifest["version"], "1.0.0");
     assert_eq!(manifest["source_date_epoch"], 1_700_000_005);
-    assert_eq!(manifest["measurement_sets"][0]["measurements"][1]["parameters"]["vcpus"], 2);
+    assert_eq!(
+        manifest["measurement_sets"][0]["measurements"][1]["parameters"]["vcpus"],
+        2
+    );
 
     // The same release with lists reversed gives the same manifest bytes.
     submission["version"] = json!("1.0.1");
     let mut reordered = submission.clone();
-    reordered["build"]["artifacts"].as_array_mut().unwrap().reverse();
-    reordered["measurement_sets"][0]["measurements"].as_array_mut().unwrap().reverse();
-    let first = registry_api::manifest::render(&serde_json::from_value(submission).unwrap()).unwrap();
-    let second = registry_api::manifest::render(&serde_json::from_value(reordered).unwrap()).unwrap();
+    reordered["build"]["artifacts"]
+        .as_array_mut()
+        .unwrap()
+        .reverse();
+    reordered["measurement_sets"][0]["measurements"]
+        .as_array_mut()
+        .unwrap()
+        .reverse();
+    let first =
+        registry_api::manifest::render(&serde_json::from_value(submission).unwrap()).unwrap();
+    let second =
+        registry_api::manifest::render(&serde_json::from_value(reordered).unwrap()).unwrap();
     assert_eq!(first, second);
 }
 
@@ -59,23 +87,50 @@ async fn the_manifest_is_the_exact_signed_bytes_and_independent_of_submission_or
 async fn writes_need_a_valid_publisher_token() {
     let registry = TestRegistry::start().await;
     let body = serde_json::to_vec(&release("2.0.0", 1)).unwrap();
-    let missing = registry.client.post(registry.url("/v1/releases")).body(body.clone()).send().await.unwrap();
+    let missing = registry
+        .client
+        .post(registry.url("/v1/releases"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 401);
     assert!(missing.headers().contains_key("www-authenticate"));
-    let wrong = registry.client.post(registry.url("/v1/releases")).bearer_auth("mpr_0000").body(body.clone()).send().await.unwrap();
+    let wrong = registry
+        .client
+        .post(registry.url("/v1/releases"))
+        .bearer_auth("mpr_0000")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
     let error: Value = wrong.json().await.unwrap();
     assert_eq!(error["error"]["code"], "unauthorized");
 
-    let token = registry_api::auth::create_token(&registry.pool, "short-lived").await.unwrap();
-    assert!(registry_api::auth::revoke_token(&registry.pool, "short-lived").await.unwrap());
-    let revoked = registry.client.post(registry.url("/v1/releases")).bearer_auth(&token).body(body).send().await.unwrap();
-    assert_eq!(revoked.status(), 401);
-    // Only the hash is stored.
-    let stored: Vec<u8> = sqlx::query_scalar("SELECT token_sha256 FROM publisher_tokens WHERE name = 'short-lived'")
-        .fetch_one(&registry.pool)
+    let token = registry_api::auth::create_token(&registry.pool, "short-lived")
         .await
         .unwrap();
+    assert!(
+        registry_api::auth::revoke_token(&registry.pool, "short-lived")
+            .await
+            .unwrap()
+    );
+    let revoked = registry
+        .client
+        .post(registry.url("/v1/releases"))
+        .bearer_auth(&token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 401);
+    // Only the hash is stored.
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT token_sha256 FROM publisher_tokens WHERE name = 'short-lived'")
+            .fetch_one(&registry.pool)
+            .await
+            .unwrap();
     assert_eq!(stored, Sha256::digest(token.as_bytes()).to_vec());
 }
 
@@ -84,21 +139,58 @@ async fn bad_releases_are_refused_with_a_message_that_names_the_problem() {
     let registry = TestRegistry::start().await;
     type Change = Box<dyn Fn(&mut Value)>;
     let cases: Vec<(&str, Change)> = vec![
-        ("semantic version", Box::new(|r| r["version"] = json!("v8.1"))),
-        ("source.commit", Box::new(|r| r["source"]["commit"] = json!("abc"))),
-        ("unknown variant `sgx`", Box::new(|r| r["measurement_sets"][0]["measurements"][0]["platform"] = json!("sgx"))),
-        ("PCR2", Box::new(|r| {
-            r["measurement_sets"][0]["measurements"][0]["registers"].as_object_mut().unwrap().remove("PCR2");
-        })),
-        ("96 hex digits", Box::new(|r| r["measurement_sets"][0]["measurements"][0]["registers"]["PCR1"] = json!("ab"))),
-        ("unknown sev-snp parameter", Box::new(|r| r["measurement_sets"][0]["measurements"][1]["parameters"]["vcpu"] = json!(2))),
+        (
+            "semantic version",
+            Box::new(|r| r["version"] = json!("v8.1")),
+        ),
+        (
+            "source.commit",
+            Box::new(|r| r["source"]["commit"] = json!("abc")),
+        ),
+        (
+            "unknown variant `sgx`",
+            Box::new(|r| r["measurement_sets"][0]["measurements"][0]["platform"] = json!("sgx")),
+        ),
+        (
+            "PCR2",
+            Box::new(|r| {
+                r["measurement_sets"][0]["measurements"][0]["registers"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("PCR2");
+            }),
+        ),
+        (
+            "96 hex digits",
+            Box::new(|r| {
+                r["measurement_sets"][0]["measurements"][0]["registers"]["PCR1"] = json!("ab")
+            }),
+        ),
+        (
+            "unknown sev-snp parameter",
+            Box::new(|r| {
+                r["measurement_sets"][0]["measurements"][1]["parameters"]["vcpu"] = json!(2)
+            }),
+        ),
         ("unknown field", Box::new(|r| r["surprise"] = json!(true))),
-        ("same parameters", Box::new(|r| {
-            let copy = r["measurement_sets"][0]["measurements"][1].clone();
-            r["measurement_sets"][0]["measurements"].as_array_mut().unwrap().push(copy);
-        })),
-        ("recipe.body has SHA-256", Box::new(|r| r["recipe"]["body"] = json!("schema = 1\n"))),
-        ("at least one measurement set", Box::new(|r| r["measurement_sets"] = json!([]))),
+        (
+            "same parameters",
+            Box::new(|r| {
+                let copy = r["measurement_sets"][0]["measurements"][1].clone();
+                r["measurement_sets"][0]["measurements"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(copy);
+            }),
+        ),
+        (
+            "recipe.body has SHA-256",
+            Box::new(|r| r["recipe"]["body"] = json!("schema = 1\n")),
+        ),
+        (
+            "at least one measurement set",
+            Box::new(|r| r["measurement_sets"] = json!([])),
+        ),
     ];
     for (expected, change) in cases {
         let mut body = release("3.0.0", 1);
@@ -107,13 +199,24 @@ async fn bad_releases_are_refused_with_a_message_that_names_the_problem() {
         assert_eq!(status, 422, "{expected}: {error}");
         assert_eq!(error["error"]["code"], "invalid_input");
         let message = error["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(expected), "{expected:?} not in {message:?}");
+        assert!(
+            message.contains(expected),
+            "{expected:?} not in {message:?}"
+        );
     }
-    let (status, error) = registry.post_bytes("/v1/releases", b"{not json".to_vec()).await;
-    assert_eq!((status, error["error"]["code"].as_str()), (422, Some("invalid_input")));
+    let (status, error) = registry
+        .post_bytes("/v1/releases", b"{not json".to_vec())
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("invalid_input"))
+    );
     let huge = vec![b' '; registry_api::submission::MAX_BODY_BYTES + 1];
     let (status, error) = registry.post_bytes("/v1/releases", huge).await;
-    assert_eq!((status, error["error"]["code"].as_str()), (413, Some("payload_too_large")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
     let (_, page) = registry.get("/v1/releases").await;
     assert_eq!(page["releases"], json!([]), "nothing was stored");
 }
@@ -121,19 +224,28 @@ async fn bad_releases_are_refused_with_a_message_that_names_the_problem() {
 #[tokio::test]
 async fn wallets_filter_measurements_by_platform_and_launch_parameters() {
     let registry = TestRegistry::start().await;
-    assert_eq!(registry.post("/v1/releases", &release("8.1.0", 1)).await.0, 201);
+    assert_eq!(
+        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
+        201
+    );
     let (status, all) = registry.get("/v1/releases/8.1.0/measurements").await;
     assert_eq!(status, 200);
     assert_eq!(all["measurements"].as_array().map(Vec::len), Some(3));
-    let (_, snp4) = registry.get("/v1/releases/8.1.0/measurements?platform=sev-snp&vcpus=4&vmm=qemu").await;
+    let (_, snp4) = registry
+        .get("/v1/releases/8.1.0/measurements?platform=sev-snp&vcpus=4&vmm=qemu")
+        .await;
     let matches = snp4["measurements"].as_array().unwrap();
     assert_eq!(matches.len(), 1, "{snp4}");
     assert_eq!(matches[0]["registers"]["MEASUREMENT"], hex48(23));
     assert_eq!(matches[0]["set"], "default");
     assert_eq!(matches[0]["set_status"], "active");
-    let (_, nitro) = registry.get("/v1/releases/8.1.0/measurements?platform=aws-nitro").await;
+    let (_, nitro) = registry
+        .get("/v1/releases/8.1.0/measurements?platform=aws-nitro")
+        .await;
     assert_eq!(nitro["measurements"].as_array().map(Vec::len), Some(1));
-    let (_, none) = registry.get("/v1/releases/8.1.0/measurements?platform=sev-snp&vcpus=64").await;
+    let (_, none) = registry
+        .get("/v1/releases/8.1.0/measurements?platform=sev-snp&vcpus=64")
+        .await;
     assert_eq!(none["measurements"], json!([]));
 
     for (query, expected) in [
@@ -143,19 +255,39 @@ async fn wallets_filter_measurements_by_platform_and_launch_parameters() {
         ("platform=sgx", "unknown platform"),
         ("status=retired", "active or deprecated"),
     ] {
-        let (status, error) = registry.get(&format!("/v1/releases/8.1.0/measurements?{query}")).await;
+        let (status, error) = registry
+            .get(&format!("/v1/releases/8.1.0/measurements?{query}"))
+            .await;
         assert_eq!(status, 422, "{query}");
-        assert!(error["error"]["message"].as_str().unwrap_or_default().contains(expected), "{query}: {error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(expected),
+            "{query}: {error}"
+        );
     }
     let (status, error) = registry.get("/v1/releases/9.9.9/measurements").await;
-    assert_eq!((status, error["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
 }
 
 #[tokio::test]
 async fn any_measurement_value_finds_its_release() {
     let registry = TestRegistry::start().await;
-    assert_eq!(registry.post("/v1/releases", &release("8.1.0", 1)).await.0, 201);
-    assert_eq!(registry.post("/v1/releases", &release("8.2.0", 100)).await.0, 201);
+    assert_eq!(
+        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
+        201
+    );
+    assert_eq!(
+        registry
+            .post("/v1/releases", &release("8.2.0", 100))
+            .await
+            .0,
+        201
+    );
     let pcr0 = hex48(110).to_ascii_uppercase();
     let (status, found) = registry.get(&format!("/v1/measurements/{pcr0}")).await;
     assert_eq!(status, 200);
@@ -164,7 +296,9 @@ async fn any_measurement_value_finds_its_release() {
     assert_eq!(matches[0]["version"], "8.2.0");
     assert_eq!(matches[0]["register"], "PCR0");
     assert_eq!(matches[0]["platform"], "aws-nitro");
-    let (_, none) = registry.get(&format!("/v1/measurements/{}", hex48(999))).await;
+    let (_, none) = registry
+        .get(&format!("/v1/measurements/{}", hex48(999)))
+        .await;
     assert_eq!(none["matches"], json!([]));
     let (status, _) = registry.get("/v1/measurements/xyz").await;
     assert_eq!(status, 422);
@@ -173,30 +307,66 @@ async fn any_measurement_value_finds_its_release() {
 #[tokio::test]
 async fn deprecating_a_set_takes_it_out_of_the_active_list_at_once() {
     let registry = TestRegistry::start().await;
-    assert_eq!(registry.post("/v1/releases", &release("8.1.0", 1)).await.0, 201);
-    assert_eq!(registry.post("/v1/releases", &release("8.2.0", 100)).await.0, 201);
+    assert_eq!(
+        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
+        201
+    );
+    assert_eq!(
+        registry
+            .post("/v1/releases", &release("8.2.0", 100))
+            .await
+            .0,
+        201
+    );
     let (_, active) = registry.get("/v1/measurement-sets").await;
-    assert_eq!(active["measurements"].as_array().map(Vec::len), Some(6), "both releases during a rollout");
+    assert_eq!(
+        active["measurements"].as_array().map(Vec::len),
+        Some(6),
+        "both releases during a rollout"
+    );
     // Read once so the answer is cached, then change it.
     let (_, snp) = registry.get("/v1/measurement-sets?platform=sev-snp").await;
     assert_eq!(snp["measurements"].as_array().map(Vec::len), Some(4));
 
-    let (status, set) = registry.post("/v1/releases/8.1.0/measurement-sets/default/status", &json!({"status": "deprecated"})).await;
+    let (status, set) = registry
+        .post(
+            "/v1/releases/8.1.0/measurement-sets/default/status",
+            &json!({"status": "deprecated"}),
+        )
+        .await;
     assert_eq!(status, 200, "{set}");
     assert_eq!(set["status"], "deprecated");
     assert!(set["deprecated_at"].is_string());
     let (_, active) = registry.get("/v1/measurement-sets").await;
-    assert!(active["measurements"].as_array().unwrap().iter().all(|m| m["version"] == "8.2.0"));
+    assert!(active["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["version"] == "8.2.0"));
     let (_, snp) = registry.get("/v1/measurement-sets?platform=sev-snp").await;
-    assert_eq!(snp["measurements"].as_array().map(Vec::len), Some(2), "the cached answer was dropped");
+    assert_eq!(
+        snp["measurements"].as_array().map(Vec::len),
+        Some(2),
+        "the cached answer was dropped"
+    );
     let (_, deprecated) = registry.get("/v1/measurement-sets?status=deprecated").await;
     assert_eq!(deprecated["measurements"].as_array().map(Vec::len), Some(3));
 
-    let (status, _) = registry.post("/v1/releases/8.1.0/measurement-sets/default/status", &json!({"status": "active"})).await;
+    let (status, _) = registry
+        .post(
+            "/v1/releases/8.1.0/measurement-sets/default/status",
+            &json!({"status": "active"}),
+        )
+        .await;
     assert_eq!(status, 200);
     let (_, active) = registry.get("/v1/measurement-sets").await;
     assert_eq!(active["measurements"].as_array().map(Vec::len), Some(6));
-    let (status, _) = registry.post("/v1/releases/8.1.0/measurement-sets/nope/status", &json!({"status": "active"})).await;
+    let (status, _) = registry
+        .post(
+            "/v1/releases/8.1.0/measurement-sets/nope/status",
+            &json!({"status": "active"}),
+        )
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -206,50 +376,102 @@ async fn rebuild_reports_are_judged_by_the_server_and_counted_k_of_n() {
     let submission = release("8.1.0", 1);
     assert_eq!(registry.post("/v1/releases", &submission).await.0, 201);
     let official = submission["build"]["artifacts"].clone();
-    let (status, good) = registry.post("/v1/releases/8.1.0/rebuilds", &json!({"rebuilder": "alice", "artifacts": official})).await;
+    let (status, good) = registry
+        .post(
+            "/v1/releases/8.1.0/rebuilds",
+            &json!({"rebuilder": "alice", "artifacts": official}),
+        )
+        .await;
     assert_eq!(status, 201, "{good}");
     assert_eq!(good["status"], "GOOD");
     let mut different = official.clone();
     different[0]["sha256"] = json!(support::hex32(77));
-    let (_, bad) = registry.post("/v1/releases/8.1.0/rebuilds", &json!({"rebuilder": "bob", "artifacts": different, "summary": "binary differs"})).await;
+    let (_, bad) = registry
+        .post(
+            "/v1/releases/8.1.0/rebuilds",
+            &json!({"rebuilder": "bob", "artifacts": different, "summary": "binary differs"}),
+        )
+        .await;
     assert_eq!(bad["status"], "BAD");
     assert_eq!(bad["artifacts"][0]["status"], "BAD");
     assert_eq!(bad["artifacts"][1]["status"], "GOOD");
-    let (_, missing) = registry.post("/v1/releases/8.1.0/rebuilds", &json!({"rebuilder": "carol", "artifacts": [official[0].clone()]})).await;
+    let (_, missing) = registry
+        .post(
+            "/v1/releases/8.1.0/rebuilds",
+            &json!({"rebuilder": "carol", "artifacts": [official[0].clone()]}),
+        )
+        .await;
     assert_eq!(missing["status"], "BAD", "a missing artifact is BAD");
-    let (_, failed) = registry.post("/v1/releases/8.1.0/rebuilds", &json!({"rebuilder": "dave", "failed": true, "summary": "out of disk"})).await;
+    let (_, failed) = registry
+        .post(
+            "/v1/releases/8.1.0/rebuilds",
+            &json!({"rebuilder": "dave", "failed": true, "summary": "out of disk"}),
+        )
+        .await;
     assert_eq!(failed["status"], "FAIL");
 
     let (_, detail) = registry.get("/v1/releases/8.1.0").await;
     assert_eq!(detail["rebuilds"], json!({"agreeing": 1, "rebuilders": 4}));
     // bob rebuilds again and now agrees: his latest report counts.
-    let (_, fixed) = registry.post("/v1/releases/8.1.0/rebuilds", &json!({"rebuilder": "bob", "artifacts": official})).await;
+    let (_, fixed) = registry
+        .post(
+            "/v1/releases/8.1.0/rebuilds",
+            &json!({"rebuilder": "bob", "artifacts": official}),
+        )
+        .await;
     assert_eq!(fixed["status"], "GOOD");
     let (_, detail) = registry.get("/v1/releases/8.1.0").await;
     assert_eq!(detail["rebuilds"], json!({"agreeing": 2, "rebuilders": 4}));
     let (_, builds) = registry.get("/v1/releases/8.1.0/builds").await;
     assert_eq!(builds.as_array().map(Vec::len), Some(6));
 
-    let (status, error) = registry.post("/v1/releases/8.1.0/rebuilds", &json!({"rebuilder": "official", "artifacts": official})).await;
+    let (status, error) = registry
+        .post(
+            "/v1/releases/8.1.0/rebuilds",
+            &json!({"rebuilder": "official", "artifacts": official}),
+        )
+        .await;
     assert_eq!(status, 422, "{error}");
-    let (status, _) = registry.post("/v1/releases/8.1.0/rebuilds", &json!({"rebuilder": "erin"})).await;
+    let (status, _) = registry
+        .post("/v1/releases/8.1.0/rebuilds", &json!({"rebuilder": "erin"}))
+        .await;
     assert_eq!(status, 422, "a completed rebuild lists its artifacts");
 }
 
 #[tokio::test]
 async fn pages_of_releases_follow_the_cursor() {
     let registry = TestRegistry::start().await;
-    for (index, version) in ["1.0.0", "1.1.0", "1.2.0", "2.0.0", "2.1.0"].iter().enumerate() {
-        assert_eq!(registry.post("/v1/releases", &release(version, index as u64 * 50)).await.0, 201);
+    for (index, version) in ["1.0.0", "1.1.0", "1.2.0", "2.0.0", "2.1.0"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            registry
+                .post("/v1/releases", &release(version, index as u64 * 50))
+                .await
+                .0,
+            201
+        );
     }
     let (_, first) = registry.get("/v1/releases?limit=2").await;
-    let versions = |page: &Value| page["releases"].as_array().unwrap().iter().map(|r| r["version"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let versions = |page: &Value| {
+        page["releases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["version"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(versions(&first), ["2.1.0", "2.0.0"]);
     let cursor = first["next_cursor"].as_str().unwrap().to_owned();
-    let (_, second) = registry.get(&format!("/v1/releases?limit=2&before={cursor}")).await;
+    let (_, second) = registry
+        .get(&format!("/v1/releases?limit=2&before={cursor}"))
+        .await;
     assert_eq!(versions(&second), ["1.2.0", "1.1.0"]);
     let cursor = second["next_cursor"].as_str().unwrap().to_owned();
-    let (_, last) = registry.get(&format!("/v1/releases?limit=2&before={cursor}")).await;
+    let (_, last) = registry
+        .get(&format!("/v1/releases?limit=2&before={cursor}"))
+        .await;
     assert_eq!(versions(&last), ["1.0.0"]);
     assert!(last["next_cursor"].is_null());
     assert_eq!(registry.get("/v1/releases?limit=0").await.0, 422);
@@ -260,16 +482,35 @@ async fn pages_of_releases_follow_the_cursor() {
 #[tokio::test]
 async fn answers_carry_etags_and_cors_for_browser_wallets() {
     let registry = TestRegistry::start().await;
-    assert_eq!(registry.post("/v1/releases", &release("8.1.0", 1)).await.0, 201);
+    assert_eq!(
+        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
+        201
+    );
     let url = registry.url("/v1/releases/8.1.0/measurements");
-    let first = registry.client.get(&url).header("origin", "https://wallet.example").send().await.unwrap();
+    let first = registry
+        .client
+        .get(&url)
+        .header("origin", "https://wallet.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.headers()["access-control-allow-origin"], "*");
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     let body = first.bytes().await.unwrap();
     let cached = registry.client.get(&url).send().await.unwrap();
     assert_eq!(cached.headers()["etag"].to_str().unwrap(), etag);
-    assert_eq!(cached.bytes().await.unwrap(), body, "the cached answer is the same bytes");
-    let revalidated = registry.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(
+        cached.bytes().await.unwrap(),
+        body,
+        "the cached answer is the same bytes"
+    );
+    let revalidated = registry
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(revalidated.status(), 304);
 
     let preflight = registry
@@ -288,21 +529,44 @@ async fn answers_carry_etags_and_cors_for_browser_wallets() {
 #[tokio::test]
 async fn operations_endpoints_report_health_readiness_and_metrics() {
     let registry = TestRegistry::start().await;
-    assert_eq!(registry.get("/healthz").await, (200, json!({"status": "ok"})));
-    assert_eq!(registry.get("/readyz").await, (200, json!({"status": "ready"})));
-    assert_eq!(registry.post("/v1/releases", &release("8.1.0", 1)).await.0, 201);
+    assert_eq!(
+        registry.get("/healthz").await,
+        (200, json!({"status": "ok"}))
+    );
+    assert_eq!(
+        registry.get("/readyz").await,
+        (200, json!({"status": "ready"}))
+    );
+    assert_eq!(
+        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
+        201
+    );
     for _ in 0..3 {
         assert_eq!(registry.get("/v1/releases/8.1.0/measurements").await.0, 200);
     }
-    let metrics = registry.client.get(registry.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = registry
+        .client
+        .get(registry.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let counted = metrics.lines().find(|line| {
         line.starts_with("mpr_http_requests_total")
             && line.contains("route=\"/v1/releases/{version}/measurements\"")
             && line.contains("status=\"200\"")
     });
-    let count: f64 = counted.and_then(|line| line.rsplit(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0.0);
+    let count: f64 = counted
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0);
     assert!(count >= 3.0, "{metrics}");
-    assert!(metrics.contains("mpr_http_request_duration_seconds_bucket{"), "latency histogram");
+    assert!(
+        metrics.contains("mpr_http_request_duration_seconds_bucket{"),
+        "latency histogram"
+    );
     assert!(metrics.contains("le=\"0.005\""), "a 5 ms bucket");
     assert!(metrics.contains("mpr_db_pool_connections"));
     assert!(metrics.contains("mpr_db_pool_idle_connections"));
@@ -315,17 +579,30 @@ async fn unknown_routes_answer_json_errors() {
     assert_eq!(status, 404);
     assert_eq!(error["error"]["code"], "no_such_route");
     let (status, error) = registry.get("/v1/releases/0.0.1").await;
-    assert_eq!((status, error["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
 }
 
 /// Every operation in the served OpenAPI document is routed, and the document is OpenAPI 3.1.
 #[tokio::test]
 async fn the_openapi_document_matches_the_served_routes() {
     let registry = TestRegistry::start().await;
-    assert_eq!(registry.post("/v1/releases", &release("8.1.0", 1)).await.0, 201);
+    assert_eq!(
+        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
+        201
+    );
     let (status, document) = registry.get("/openapi.json").await;
     assert_eq!(status, 200);
-    assert!(document["openapi"].as_str().unwrap_or_default().starts_with("3.1"), "{}", document["openapi"]);
+    assert!(
+        document["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.1"),
+        "{}",
+        document["openapi"]
+    );
     let paths = document["paths"].as_object().unwrap();
     assert!(paths.len() >= 14, "{:?}", paths.keys());
     let mut checked = 0;
@@ -338,10 +615,18 @@ async fn the_openapi_document_matches_the_served_routes() {
         for method in operations.as_object().unwrap().keys() {
             let method: reqwest::Method = method.to_uppercase().parse().unwrap();
             // No token: a documented write route answers 401, a read answers from its handler.
-            let response = registry.client.request(method.clone(), registry.url(&concrete)).send().await.unwrap();
+            let response = registry
+                .client
+                .request(method.clone(), registry.url(&concrete))
+                .send()
+                .await
+                .unwrap();
             let status = response.status().as_u16();
             let body: Value = response.json().await.unwrap_or(Value::Null);
-            assert_ne!(body["error"]["code"], "no_such_route", "{method} {path} is documented but not routed");
+            assert_ne!(
+                body["error"]["code"], "no_such_route",
+                "{method} {path} is documented but not routed"
+            );
             assert_ne!(status, 405, "{method} {path}");
             if method == reqwest::Method::POST {
                 assert_eq!(status, 401, "{method} {path} must need a token");
@@ -350,7 +635,10 @@ async fn the_openapi_document_matches_the_served_routes() {
         }
     }
     assert!(checked >= 17, "{checked} operations");
-    assert_eq!(document["components"]["securitySchemes"]["publisher_token"]["scheme"], "bearer");
+    assert_eq!(
+        document["components"]["securitySchemes"]["publisher_token"]["scheme"],
+        "bearer"
+    );
 }
 
 #[tokio::test]

@@ -48,19 +48,32 @@ impl DatabaseArgs {
     /// async runtime exists: start-up blocks on initdb and the server's readiness.
     pub fn open(&self) -> anyhow::Result<Database> {
         if let Some(url) = &self.database_url {
-            return Ok(Database { url: url.clone(), embedded: None });
+            return Ok(Database {
+                url: url.clone(),
+                embedded: None,
+            });
         }
-        let data_dir = self.data_dir.clone().unwrap_or_else(EmbeddedPostgresConfig::default_data_dir);
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(EmbeddedPostgresConfig::default_data_dir);
         let cluster = EmbeddedPostgres::start(EmbeddedPostgresConfig::new(&data_dir))
-            .with_context(|| format!("starting the embedded PostgreSQL in {}", data_dir.display()))?;
+            .with_context(|| {
+                format!("starting the embedded PostgreSQL in {}", data_dir.display())
+            })?;
         tracing::info!(data_dir = %data_dir.display(), "embedded PostgreSQL running");
-        Ok(Database { url: cluster.database_url().to_owned(), embedded: Some(cluster) })
+        Ok(Database {
+            url: cluster.database_url().to_owned(),
+            embedded: Some(cluster),
+        })
     }
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let database = args.database.open()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let served = runtime.block_on(serve(&args, &database.url));
     // Requests are finished; the cluster (if ours) stops when `database` drops, after the pool.
     drop(runtime);
@@ -71,14 +84,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: &ServeArgs, url: &str) -> anyhow::Result<()> {
-    db::prepare(url).await.context("preparing the database (create, migrate)")?;
-    let pool = db::lazy_pool(url, &db::PoolSettings { max_connections: args.max_connections })?;
+    db::prepare(url)
+        .await
+        .context("preparing the database (create, migrate)")?;
+    let pool = db::lazy_pool(
+        url,
+        &db::PoolSettings {
+            max_connections: args.max_connections,
+        },
+    )?;
     if let Some(file) = &args.token_file {
         ensure_token_file(&pool, file).await?;
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("listening on {} (is another server using the port? pass --listen)", args.listen))?;
+        .with_context(|| {
+            format!(
+                "listening on {} (is another server using the port? pass --listen)",
+                args.listen
+            )
+        })?;
     eprintln!("mpr registry on http://{}", listener.local_addr()?);
     server::serve(listener, server::state(pool), shutdown_signal()).await?;
     Ok(())
@@ -100,7 +125,10 @@ async fn ensure_token_file(pool: &sqlx::PgPool, file: &Path) -> anyhow::Result<(
 pub fn write_secret(file: &Path, secret: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = file.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = file
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let temporary = dir.join(format!(".{}.tmp", std::process::id()));
     let mut out = std::fs::OpenOptions::new()

@@ -27,12 +27,19 @@ fn error_page(error: ApiError) -> Response {
     if status.is_server_error() {
         tracing::warn!(%error, "page failed");
     }
-    (status, Html(layout::page("Error", pages::error(status, &error.to_string())).into_string())).into_response()
+    (
+        status,
+        Html(layout::page("Error", pages::error(status, &error.to_string())).into_string()),
+    )
+        .into_response()
 }
 
 async fn releases_page(State(state): State<AppState>, Query(query): Query<PageQuery>) -> Response {
     match crate::releases::list_page(&state.pool, &query).await {
-        Ok(page) => Html(layout::page("Releases", pages::releases(&page, query.limit)).into_string()).into_response(),
+        Ok(page) => {
+            Html(layout::page("Releases", pages::releases(&page, query.limit)).into_string())
+                .into_response()
+        }
         Err(error) => error_page(error),
     }
 }
@@ -49,8 +56,9 @@ async fn release_page(State(state): State<AppState>, Path(version): Path<String>
 
 async fn keys_page(State(state): State<AppState>) -> Response {
     match crate::keys::all(&state.pool).await {
-        Ok(keys) => Html(layout::page("Signing keys", pages::keys(&keys)).into_string()).into_response(),
+        Ok(keys) => {
+            Html(layout::page("Signing keys", pages::keys(&keys)).into_string()).into_response()
+        }
         Err(error) => error_page(error.into()),
     }
 }
-

@@ -6,8 +6,8 @@ use anyhow::Context;
 use builder::record::BuildRecord;
 use clap::Args;
 use registry_api::submission::{
-    ArtifactSubmission, BuildSubmission, MeasurementSetSubmission, MeasurementSubmission, RecipeSubmission,
-    ReleaseSubmission, SourceSubmission, OFFICIAL_BUILDER,
+    ArtifactSubmission, BuildSubmission, MeasurementSetSubmission, MeasurementSubmission,
+    RecipeSubmission, ReleaseSubmission, SourceSubmission, OFFICIAL_BUILDER,
 };
 use registry_api::Platform;
 use serde_json::{Map, Value};
@@ -22,7 +22,11 @@ pub struct PublishArgs {
     #[arg(long)]
     recipe: Option<PathBuf>,
     /// The registry.
-    #[arg(long, env = "MPR_REGISTRY_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "MPR_REGISTRY_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     registry: String,
     /// A file holding the publisher token (see `mpr serve --token-file`, `mpr registry token create`).
     #[arg(long, env = "MPR_PUBLISHER_TOKEN_FILE")]
@@ -36,24 +40,35 @@ pub struct PublishArgs {
 }
 
 pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
-    let record_text = std::fs::read(&args.record).with_context(|| format!("reading {}", args.record.display()))?;
+    let record_text = std::fs::read(&args.record)
+        .with_context(|| format!("reading {}", args.record.display()))?;
     let record: BuildRecord = serde_json::from_slice(&record_text)
         .with_context(|| format!("{} is not an mpr build record", args.record.display()))?;
     let recipe_body = match &args.recipe {
-        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
         None => None,
     };
     let record_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&record_text));
     let submission = submission_from_record(&record, &record_sha256, recipe_body, &args.set)?;
-    submission.validate().map_err(|problem| anyhow::anyhow!("the record does not make a valid release: {problem}"))?;
+    submission.validate().map_err(|problem| {
+        anyhow::anyhow!("the record does not make a valid release: {problem}")
+    })?;
     if args.dry_run {
         return crate::commands::print_json(&submission);
     }
-    let token = std::fs::read_to_string(&args.token_file)
-        .with_context(|| format!("reading the publisher token from {}", args.token_file.display()))?;
+    let token = std::fs::read_to_string(&args.token_file).with_context(|| {
+        format!(
+            "reading the publisher token from {}",
+            args.token_file.display()
+        )
+    })?;
     let base = args.registry.trim_end_matches('/').to_owned();
     let url = format!("{base}/v1/releases");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let client = reqwest::Client::new();
     let (status, body) = runtime.block_on(async {
         let response = client
@@ -64,25 +79,40 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("sending the release to {url}"))?;
         let status = response.status();
-        let body: Value = response.json().await.with_context(|| format!("reading the answer of {url}"))?;
+        let body: Value = response
+            .json()
+            .await
+            .with_context(|| format!("reading the answer of {url}"))?;
         anyhow::Ok((status, body))
     })?;
     if status == reqwest::StatusCode::CONFLICT {
         // Releases are immutable: publishing the same release again (a re-run pipeline) is fine,
         // publishing different content under a recorded version is not.
-        let ours = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(registry_api::manifest::render(&submission)?));
-        let recorded = runtime.block_on(recorded_manifest_sha256(&client, &base, &submission.version))?;
+        let ours = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            registry_api::manifest::render(&submission)?,
+        ));
+        let recorded = runtime.block_on(recorded_manifest_sha256(
+            &client,
+            &base,
+            &submission.version,
+        ))?;
         if recorded != ours {
             anyhow::bail!(
                 "release {} is already recorded with different content (manifest sha256 {recorded}, this build's {ours}); publish a new version",
                 submission.version
             );
         }
-        outln!("release {} is already recorded with this content (manifest sha256 {ours})", submission.version)?;
+        outln!(
+            "release {} is already recorded with this content (manifest sha256 {ours})",
+            submission.version
+        )?;
         return Ok(());
     }
     if !status.is_success() {
-        let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("no message");
+        let message = body
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("no message");
         anyhow::bail!("the registry refused the release ({status}): {message}");
     }
     if json {
@@ -91,15 +121,27 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
         outln!(
             "recorded release {} (manifest sha256 {})",
             submission.version,
-            body.get("manifest_sha256").and_then(Value::as_str).unwrap_or("?")
+            body.get("manifest_sha256")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
         )?;
     }
     Ok(())
 }
 
-async fn recorded_manifest_sha256(client: &reqwest::Client, base: &str, version: &str) -> anyhow::Result<String> {
+async fn recorded_manifest_sha256(
+    client: &reqwest::Client,
+    base: &str,
+    version: &str,
+) -> anyhow::Result<String> {
     let url = format!("{base}/v1/releases/{version}");
-    let release: Value = client.get(&url).send().await?.error_for_status()?.json().await?;
+    let release: Value = client
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     release
         .pointer("/manifest/sha256")
         .and_then(Value::as_str)
@@ -107,7 +149,10 @@ async fn recorded_manifest_sha256(client: &reqwest::Client, base: &str, version:
         .with_context(|| format!("{url} has no manifest digest"))
 }
 
-fn artifact(name: &str, digests: &builder::hashing::BlobDigests) -> anyhow::Result<ArtifactSubmission> {
+fn artifact(
+    name: &str,
+    digests: &builder::hashing::BlobDigests,
+) -> anyhow::Result<ArtifactSubmission> {
     Ok(ArtifactSubmission {
         name: name.to_owned(),
         size: i64::try_from(digests.size).context("artifact size")?,
@@ -118,7 +163,12 @@ fn artifact(name: &str, digests: &builder::hashing::BlobDigests) -> anyhow::Resu
 
 /// The release a build record describes: every output as an artifact, and one measurement set with
 /// the Nitro PCRs and every SEV-SNP launch digest the build computed.
-pub fn submission_from_record(record: &BuildRecord, record_sha256: &str, recipe_body: Option<String>, set: &str) -> anyhow::Result<ReleaseSubmission> {
+pub fn submission_from_record(
+    record: &BuildRecord,
+    record_sha256: &str,
+    recipe_body: Option<String>,
+    set: &str,
+) -> anyhow::Result<ReleaseSubmission> {
     let outputs = &record.outputs;
     let mut artifacts = vec![
         artifact(&outputs.binary.path, &outputs.binary.digests)?,
@@ -140,7 +190,11 @@ pub fn submission_from_record(record: &BuildRecord, record_sha256: &str, recipe_
         if let Some(pcr8) = &eif.pcrs.pcr8 {
             registers.insert("PCR8".into(), pcr8.to_hex().into());
         }
-        measurements.push(MeasurementSubmission { platform: Platform::AwsNitro, parameters: Map::new(), registers });
+        measurements.push(MeasurementSubmission {
+            platform: Platform::AwsNitro,
+            parameters: Map::new(),
+            registers,
+        });
     }
     if let Some(cvm) = &outputs.cvm {
         artifacts.push(artifact("vmlinuz", &cvm.kernel)?);
@@ -150,13 +204,20 @@ pub fn submission_from_record(record: &BuildRecord, record_sha256: &str, recipe_
             parameters.insert("vcpus".into(), Value::from(snp.vcpus));
             parameters.insert("vmm".into(), snp.vmm.to_string().into());
             parameters.insert("firmware_sha256".into(), snp.firmware_sha256.clone().into());
-            parameters.insert("guest_features".into(), snp.guest_features.to_string().into());
+            parameters.insert(
+                "guest_features".into(),
+                snp.guest_features.to_string().into(),
+            );
             if let Some(vcpu_type) = snp.vcpu_type {
                 parameters.insert("vcpu_type".into(), vcpu_type.to_string().into());
             }
             let mut registers = Map::new();
             registers.insert("MEASUREMENT".into(), snp.digest.to_hex().into());
-            measurements.push(MeasurementSubmission { platform: Platform::SevSnp, parameters, registers });
+            measurements.push(MeasurementSubmission {
+                platform: Platform::SevSnp,
+                parameters,
+                registers,
+            });
         }
     }
     if measurements.is_empty() {
@@ -166,14 +227,23 @@ pub fn submission_from_record(record: &BuildRecord, record_sha256: &str, recipe_
     Ok(ReleaseSubmission {
         version: record.release.version.clone(),
         package: inputs.package.clone(),
-        source: SourceSubmission { repository: inputs.repository.clone(), commit: inputs.commit.clone() },
-        recipe: RecipeSubmission { sha256: inputs.recipe_sha256.clone(), body: recipe_body },
+        source: SourceSubmission {
+            repository: inputs.repository.clone(),
+            commit: inputs.commit.clone(),
+        },
+        recipe: RecipeSubmission {
+            sha256: inputs.recipe_sha256.clone(),
+            body: recipe_body,
+        },
         source_date_epoch: i64::try_from(inputs.source_date_epoch).context("SOURCE_DATE_EPOCH")?,
         build: BuildSubmission {
             builder: OFFICIAL_BUILDER.to_owned(),
             record_sha256: Some(record_sha256.to_owned()),
             artifacts,
         },
-        measurement_sets: vec![MeasurementSetSubmission { name: set.to_owned(), measurements }],
+        measurement_sets: vec![MeasurementSetSubmission {
+            name: set.to_owned(),
+            measurements,
+        }],
     })
 }

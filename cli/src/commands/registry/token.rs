@@ -24,16 +24,24 @@ pub enum TokenCommand {
 
 pub fn run(command: TokenCommand, json: bool) -> anyhow::Result<()> {
     let (database, name) = match &command {
-        TokenCommand::Create { name, database } | TokenCommand::Revoke { name, database } => (database, name),
+        TokenCommand::Create { name, database } | TokenCommand::Revoke { name, database } => {
+            (database, name)
+        }
     };
     let database = database.open()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let outcome = runtime.block_on(async {
         db::prepare(&database.url).await?;
         let pool = db::lazy_pool(&database.url, &db::PoolSettings { max_connections: 1 })?;
         let result = match &command {
-            TokenCommand::Create { .. } => auth::create_token(&pool, name).await.map(Outcome::Created),
-            TokenCommand::Revoke { .. } => auth::revoke_token(&pool, name).await.map(Outcome::Revoked),
+            TokenCommand::Create { .. } => {
+                auth::create_token(&pool, name).await.map(Outcome::Created)
+            }
+            TokenCommand::Revoke { .. } => {
+                auth::revoke_token(&pool, name).await.map(Outcome::Revoked)
+            }
         };
         pool.close().await;
         result.map_err(|error| anyhow::anyhow!("{error}"))
