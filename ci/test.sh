@@ -2,7 +2,9 @@
 # Sets up a fresh machine and runs every test: formatting, clippy with warnings as errors, unit and
 # integration tests, the conformance cross-checks against AWS's EIF crate and sev-snp-measure 0.0.13
 # (thousands of random cases), the builder's Docker tests and the reproducibility proof (two builds
-# of a fixture crate under different host conditions), and a compile check of the fuzz targets.
+# of a fixture crate under different host conditions), the registry against real PostgreSQL clusters
+# (embedded, started as the postgres user; restarts and kills under load), GnuPG and headless
+# Chromium, and a compile check of the fuzz targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/setup.sh
