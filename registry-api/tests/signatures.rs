@@ -1,160 +1,40 @@
 //! Release-signing keys and manifest signatures end to end, with real GnuPG making the keys,
 //! signatures and revocations.
 
+mod gpg;
 mod support;
 
-use std::path::Path;
-use std::process::Command;
-
+use bytes::Bytes;
+use gpg::{path_str, Gpg};
 use serde_json::Value;
 use support::{release, TestRegistry};
 
-fn gpg(home: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new("gpg")
-        .arg("--homedir")
-        .arg(home)
-        .args([
-            "--batch",
-            "--yes",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            "",
-        ])
-        .args(args)
-        .output()
-        .expect("gpg runs (apt-get install gnupg)");
-    assert!(
-        output.status.success(),
-        "gpg {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
+const SIGNER: &str = "Release Signer <release@mpr.invalid>";
 
-/// A fresh keyring with one Ed25519 signing key; returns its fingerprint.
-fn new_key(home: &Path, uid: &str) -> String {
-    gpg(home, &["--quick-gen-key", uid, "ed25519", "sign", "never"]);
-    let listing = String::from_utf8(gpg(home, &["--with-colons", "--list-keys", uid])).unwrap();
-    listing
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("fpr:")
-                .map(|rest| rest.trim_matches(':').to_owned())
-        })
-        .expect("a fingerprint")
-}
-
-async fn post_text(registry: &TestRegistry, path: &str, body: Vec<u8>) -> (u16, Value) {
-    registry.post_bytes(path, body).await
-}
-
-#[tokio::test]
-async fn a_gpg_signature_of_the_manifest_is_verified_stored_and_shown() {
-    let registry = TestRegistry::start().await;
-    assert_eq!(
-        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
-        201
-    );
-    let home = tempfile::tempdir().unwrap();
-    let fingerprint = new_key(home.path(), "Release Signer <release@mpr.invalid>");
-    let public = gpg(home.path(), &["--armor", "--export", &fingerprint]);
-
-    let (status, key) = post_text(&registry, "/v1/keys", public.clone()).await;
-    assert_eq!(status, 201, "{key}");
-    assert_eq!(key["fingerprint"], fingerprint);
-    assert_eq!(key["user_ids"][0], "Release Signer <release@mpr.invalid>");
-    assert_eq!(
-        post_text(&registry, "/v1/keys", public).await.0,
-        200,
-        "registering again updates"
-    );
-
-    let manifest = registry
+async fn manifest(registry: &TestRegistry, version: &str) -> Bytes {
+    let url = registry.url(&format!("/v1/releases/{version}/manifest"));
+    registry
         .client
-        .get(registry.url("/v1/releases/8.1.0/manifest"))
+        .get(url)
         .send()
         .await
         .unwrap()
         .bytes()
         .await
-        .unwrap();
-    let manifest_path = home.path().join("manifest.json");
-    std::fs::write(&manifest_path, &manifest).unwrap();
-    let signature = gpg(
-        home.path(),
-        &[
-            "--armor",
-            "--detach-sign",
-            "--output",
-            "-",
-            manifest_path.to_str().unwrap(),
-        ],
-    );
-    let (status, stored) = post_text(
-        &registry,
-        "/v1/releases/8.1.0/manifest/signatures",
-        signature.clone(),
-    )
-    .await;
-    assert_eq!(status, 201, "{stored}");
-    assert_eq!(stored["key_fingerprint"], fingerprint);
-    assert!(stored["key_revoked_at"].is_null());
-    let (status, again) = post_text(
-        &registry,
-        "/v1/releases/8.1.0/manifest/signatures",
-        signature.clone(),
-    )
-    .await;
-    assert_eq!(
-        (status, again["error"]["code"].as_str()),
-        (409, Some("conflict"))
-    );
-
-    let (_, detail) = registry.get("/v1/releases/8.1.0").await;
-    assert_eq!(detail["signatures"], 1);
-    assert_eq!(
-        detail["manifest"]["signatures"][0]["signature"]
-            .as_str()
-            .map(str::trim),
-        std::str::from_utf8(&signature).ok().map(str::trim)
-    );
-    let (_, keys) = registry.get("/v1/keys").await;
-    assert_eq!(keys.as_array().map(Vec::len), Some(1));
-    let armored = registry
-        .client
-        .get(registry.url(&format!("/v1/keys/{}", fingerprint.to_lowercase())))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(armored.headers()["content-type"], "application/pgp-keys");
-    assert!(armored
-        .text()
-        .await
         .unwrap()
-        .starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
-
-    // Someone else's copy of the signature checks out with GnuPG too: the stored bytes are usable.
-    let fetched = home.path().join("fetched.asc");
-    std::fs::write(
-        &fetched,
-        detail["manifest"]["signatures"][0]["signature"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
-    gpg(
-        home.path(),
-        &[
-            "--verify",
-            fetched.to_str().unwrap(),
-            manifest_path.to_str().unwrap(),
-        ],
-    );
 }
 
-#[tokio::test]
-async fn signatures_that_do_not_verify_are_refused_with_the_reason() {
+async fn add_signature(registry: &TestRegistry, version: &str, signature: Vec<u8>) -> (u16, Value) {
+    registry
+        .post_bytes(
+            &format!("/v1/releases/{version}/manifest/signatures"),
+            signature,
+        )
+        .await
+}
+
+/// A registry with release 8.1.0 (and 8.2.0), and a gpg home whose key is registered.
+async fn signing_setup() -> (TestRegistry, Gpg, String) {
     let registry = TestRegistry::start().await;
     assert_eq!(
         registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
@@ -167,43 +47,77 @@ async fn signatures_that_do_not_verify_are_refused_with_the_reason() {
             .0,
         201
     );
-    let home = tempfile::tempdir().unwrap();
-    let fingerprint = new_key(home.path(), "Release Signer <release@mpr.invalid>");
+    let gpg = Gpg::new();
+    let fingerprint = gpg.gen_key(SIGNER, "ed25519", "sign");
+    let (status, key) = registry
+        .post_bytes("/v1/keys", gpg.export(&fingerprint))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    (registry, gpg, fingerprint)
+}
+
+#[tokio::test]
+async fn a_gpg_signature_of_the_manifest_is_verified_stored_and_shown() {
+    let (registry, gpg, fingerprint) = signing_setup().await;
+    let (_, keys) = registry.get("/v1/keys").await;
+    assert_eq!(keys[0]["fingerprint"], fingerprint);
+    assert_eq!(keys[0]["user_ids"][0], SIGNER);
     assert_eq!(
-        post_text(
-            &registry,
-            "/v1/keys",
-            gpg(home.path(), &["--armor", "--export", &fingerprint])
-        )
-        .await
-        .0,
-        201
+        registry
+            .post_bytes("/v1/keys", gpg.export(&fingerprint))
+            .await
+            .0,
+        200,
+        "registering again updates"
     );
 
-    // A signature of 8.2.0's manifest uploaded for 8.1.0.
-    let other = registry
-        .client
-        .get(registry.url("/v1/releases/8.2.0/manifest"))
-        .send()
+    let bytes = manifest(&registry, "8.1.0").await;
+    let signature = gpg.sign(&fingerprint, &bytes, true);
+    let (status, stored) = add_signature(&registry, "8.1.0", signature.clone()).await;
+    assert_eq!(status, 201, "{stored}");
+    assert_eq!(stored["key_fingerprint"], fingerprint);
+    assert!(stored["key_revoked_at"].is_null());
+    let (status, again) = add_signature(&registry, "8.1.0", signature.clone()).await;
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+
+    let (_, detail) = registry.get("/v1/releases/8.1.0").await;
+    assert_eq!(detail["signatures"], 1);
+    let served = detail["manifest"]["signatures"][0]["signature"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        served.trim(),
+        std::str::from_utf8(&signature).unwrap().trim()
+    );
+    let key_url = registry.url(&format!("/v1/keys/{}", fingerprint.to_lowercase()));
+    let armored = registry.client.get(key_url).send().await.unwrap();
+    assert_eq!(armored.headers()["content-type"], "application/pgp-keys");
+    assert!(armored
+        .text()
         .await
         .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let other_path = home.path().join("other.json");
-    std::fs::write(&other_path, &other).unwrap();
-    let wrong = gpg(
-        home.path(),
-        &[
-            "--armor",
-            "--detach-sign",
-            "--output",
-            "-",
-            other_path.to_str().unwrap(),
-        ],
-    );
-    let (status, error) =
-        post_text(&registry, "/v1/releases/8.1.0/manifest/signatures", wrong).await;
+        .starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+
+    // A wallet's copy of the signature checks out with GnuPG too: the stored bytes are usable.
+    let signature_file = gpg.write("served.asc", served.as_bytes());
+    let manifest_file = gpg.write("manifest.json", &bytes);
+    gpg.run(&[
+        "--verify",
+        path_str(&signature_file),
+        path_str(&manifest_file),
+    ]);
+}
+
+#[tokio::test]
+async fn signatures_that_do_not_verify_are_refused_with_the_reason() {
+    let (registry, gpg, fingerprint) = signing_setup().await;
+
+    // A signature of 8.2.0's manifest uploaded for 8.1.0.
+    let wrong = gpg.sign(&fingerprint, &manifest(&registry, "8.2.0").await, true);
+    let (status, error) = add_signature(&registry, "8.1.0", wrong).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (422, Some("signature_rejected")),
@@ -211,31 +125,10 @@ async fn signatures_that_do_not_verify_are_refused_with_the_reason() {
     );
 
     // A key nobody registered.
-    let stranger_home = tempfile::tempdir().unwrap();
-    let stranger = new_key(stranger_home.path(), "Stranger <stranger@mpr.invalid>");
-    let manifest = registry
-        .client
-        .get(registry.url("/v1/releases/8.1.0/manifest"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let manifest_path = stranger_home.path().join("manifest.json");
-    std::fs::write(&manifest_path, &manifest).unwrap();
-    let unknown = gpg(
-        stranger_home.path(),
-        &[
-            "--armor",
-            "--detach-sign",
-            "--output",
-            "-",
-            manifest_path.to_str().unwrap(),
-        ],
-    );
-    let (status, error) =
-        post_text(&registry, "/v1/releases/8.1.0/manifest/signatures", unknown).await;
+    let stranger = Gpg::new();
+    let stranger_key = stranger.gen_key("Stranger <stranger@mpr.invalid>", "ed25519", "sign");
+    let unknown = stranger.sign(&stranger_key, &manifest(&registry, "8.1.0").await, true);
+    let (status, error) = add_signature(&registry, "8.1.0", unknown).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (422, Some("signature_rejected"))
@@ -244,25 +137,17 @@ async fn signatures_that_do_not_verify_are_refused_with_the_reason() {
         error["error"]["message"]
             .as_str()
             .unwrap()
-            .contains(&stranger),
+            .contains(&stranger_key),
         "{error}"
     );
 
-    let (status, error) = post_text(
-        &registry,
-        "/v1/releases/8.1.0/manifest/signatures",
-        b"not a signature".to_vec(),
-    )
-    .await;
+    let (status, error) = add_signature(&registry, "8.1.0", b"not a signature".to_vec()).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (422, Some("invalid_input"))
     );
-    let secret = gpg(
-        home.path(),
-        &["--armor", "--export-secret-keys", &fingerprint],
-    );
-    let (status, error) = post_text(&registry, "/v1/keys", secret).await;
+    let secret = gpg.run(&["--armor", "--export-secret-keys", &fingerprint]);
+    let (status, error) = registry.post_bytes("/v1/keys", secret).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (422, Some("invalid_input"))
@@ -280,69 +165,22 @@ async fn signatures_that_do_not_verify_are_refused_with_the_reason() {
 
 #[tokio::test]
 async fn a_revocation_marks_the_key_and_its_signatures() {
-    let registry = TestRegistry::start().await;
-    assert_eq!(
-        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
-        201
-    );
-    let home = tempfile::tempdir().unwrap();
-    let fingerprint = new_key(home.path(), "Release Signer <release@mpr.invalid>");
-    assert_eq!(
-        post_text(
-            &registry,
-            "/v1/keys",
-            gpg(home.path(), &["--armor", "--export", &fingerprint])
-        )
-        .await
-        .0,
-        201
-    );
-    let manifest = registry
-        .client
-        .get(registry.url("/v1/releases/8.1.0/manifest"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let manifest_path = home.path().join("manifest.json");
-    std::fs::write(&manifest_path, &manifest).unwrap();
-    let signature = gpg(
-        home.path(),
-        &[
-            "--armor",
-            "--detach-sign",
-            "--output",
-            "-",
-            manifest_path.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(
-        post_text(
-            &registry,
-            "/v1/releases/8.1.0/manifest/signatures",
-            signature
-        )
-        .await
-        .0,
-        201
-    );
+    let (registry, gpg, fingerprint) = signing_setup().await;
+    let signature = gpg.sign(&fingerprint, &manifest(&registry, "8.1.0").await, true);
+    assert_eq!(add_signature(&registry, "8.1.0", signature).await.0, 201);
 
-    // gpg keeps a revocation certificate for every key it makes; its first line is escaped.
-    let revocation_path = home
-        .path()
-        .join("openpgp-revocs.d")
-        .join(format!("{fingerprint}.rev"));
-    let revocation = std::fs::read_to_string(&revocation_path)
-        .unwrap()
-        .replace("\n:-----BEGIN", "\n-----BEGIN");
-    let import_path = home.path().join("revocation.asc");
-    std::fs::write(&import_path, revocation).unwrap();
-    gpg(home.path(), &["--import", import_path.to_str().unwrap()]);
-    let revoked = gpg(home.path(), &["--armor", "--export", &fingerprint]);
+    // gpg keeps a revocation certificate for every key it makes; its armor line is escaped.
+    let revocation =
+        std::fs::read_to_string(gpg.path(&format!("openpgp-revocs.d/{fingerprint}.rev")))
+            .unwrap()
+            .replace("\n:-----BEGIN", "\n-----BEGIN");
+    gpg.run(&[
+        "--import",
+        path_str(&gpg.write("revocation.asc", revocation.as_bytes())),
+    ]);
+    let revoked = gpg.export(&fingerprint);
 
-    let (status, key) = post_text(&registry, "/v1/keys", revoked.clone()).await;
+    let (status, key) = registry.post_bytes("/v1/keys", revoked.clone()).await;
     assert_eq!(status, 200, "{key}");
     assert!(key["revoked_at"].is_string());
     let (_, detail) = registry.get("/v1/releases/8.1.0").await;
@@ -357,7 +195,7 @@ async fn a_revocation_marks_the_key_and_its_signatures() {
 
     // A revoked key that was never registered is refused.
     let fresh = TestRegistry::start().await;
-    let (status, error) = post_text(&fresh, "/v1/keys", revoked).await;
+    let (status, error) = fresh.post_bytes("/v1/keys", revoked).await;
     assert_eq!(status, 422, "{error}");
     assert!(error["error"]["message"]
         .as_str()

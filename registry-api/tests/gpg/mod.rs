@@ -1,3 +1,6 @@
+// Shared by the openpgp and signatures test binaries; each uses part of it.
+#![allow(dead_code)]
+
 //! GnuPG driven as a publisher would drive it: keys made, exported and edited, and data signed,
 //! in a throw-away GNUPGHOME.
 
