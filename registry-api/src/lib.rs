@@ -24,6 +24,7 @@ pub mod respond;
 pub mod server;
 pub mod state;
 pub mod submission;
+pub mod testing;
 mod web;
 
 pub use error::ApiError;

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use registry_api::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresConfig};
 use registry_api::{auth, db, server};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::PgPool;
 
 pub struct Cluster {
@@ -182,44 +182,6 @@ fn rand_suffix() -> u32 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A 48-byte value in hex, different for each `seed`.
-pub fn hex48(seed: u64) -> String {
-    format!("{seed:016x}").repeat(6)
-}
-
-/// A 32-byte value in hex, different for each `seed`.
-pub fn hex32(seed: u64) -> String {
-    format!("{seed:016x}").repeat(4)
-}
-
-/// A complete, valid release: Nitro PCRs and two SEV-SNP vCPU counts, all values derived from
-/// `seed` so that releases differ.
-pub fn release(version: &str, seed: u64) -> Value {
-    json!({
-        "version": version,
-        "package": "prover",
-        "source": {"repository": "https://github.com/mpr-dev/mpr", "commit": format!("{:040x}", seed + 1)},
-        "recipe": {"sha256": hex32(seed + 2)},
-        "source_date_epoch": 1_700_000_000 + seed as i64,
-        "build": {
-            "builder": "official",
-            "record_sha256": hex32(seed + 3),
-            "artifacts": [
-                {"name": "proof-server", "size": 22522312, "sha256": hex32(seed + 4), "sha384": hex48(seed + 4)},
-                {"name": "image.tar", "size": 31000000, "sha256": hex32(seed + 5)}
-            ]
-        },
-        "measurement_sets": [{
-            "name": "default",
-            "measurements": [
-                {"platform": "aws-nitro", "registers": {"PCR0": hex48(seed + 10), "PCR1": hex48(seed + 11), "PCR2": hex48(seed + 12)}},
-                {"platform": "sev-snp",
-                 "parameters": {"vcpus": 2, "vmm": "qemu", "vcpu_type": "EPYC-Milan-v2", "firmware_sha256": hex32(seed + 20), "guest_features": "0x1"},
-                 "registers": {"MEASUREMENT": hex48(seed + 21)}},
-                {"platform": "sev-snp",
-                 "parameters": {"vcpus": 4, "vmm": "qemu", "vcpu_type": "EPYC-Milan-v2", "firmware_sha256": hex32(seed + 20), "guest_features": "0x1"},
-                 "registers": {"MEASUREMENT": hex48(seed + 22)}}
-            ]
-        }]
-    })
-}
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use registry_api::testing::{hex32, hex48, sample_release as release};
