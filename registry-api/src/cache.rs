@@ -24,7 +24,8 @@ pub const CHANNEL: &str = "mpr_registry_changed";
 #[derive(Clone)]
 pub struct CachedAnswer {
     pub body: Bytes,
-    pub etag: String,
+    /// Ready to send: built once when the answer is cached, not on every hit.
+    pub etag: axum::http::HeaderValue,
 }
 
 #[derive(Default)]

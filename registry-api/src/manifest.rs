@@ -67,6 +67,11 @@ fn sorted(map: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
+/// The manifest's identity: lower-case hex SHA-256 of its bytes, as stored and as signed.
+pub fn sha256(manifest: &[u8]) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(manifest))
+}
+
 /// Pretty JSON with a final newline: people read and diff manifests.
 pub fn render(release: &ReleaseSubmission) -> Result<Vec<u8>, serde_json::Error> {
     let mut artifacts: Vec<Artifact> = release

@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Postgres, Transaction};
 use utoipa::{IntoParams, ToSchema};
 
@@ -218,7 +217,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let release = submission::parse_release(&body).map_err(ApiError::InvalidInput)?;
     let manifest = crate::manifest::render(&release).map_err(ApiError::internal)?;
-    let manifest_sha256 = hex::encode(Sha256::digest(&manifest));
+    let manifest_sha256 = crate::manifest::sha256(&manifest);
     let mut tx = state.pool.begin().await?;
     insert_release(&mut tx, &release, &manifest, &manifest_sha256).await?;
     tx.commit().await?;

@@ -46,19 +46,20 @@ where
     Ok(json_answer(answer, headers))
 }
 
-fn etag_of(body: &[u8]) -> String {
-    format!("\"{}\"", hex::encode(&Sha256::digest(body)[..12]))
+fn etag_of(body: &[u8]) -> HeaderValue {
+    let tag = format!("\"{}\"", hex::encode(&Sha256::digest(body)[..12]));
+    HeaderValue::from_str(&tag).expect("quoted hex is a valid header value")
 }
 
 fn json_answer(answer: CachedAnswer, headers: &HeaderMap) -> Response {
-    let etag = HeaderValue::from_str(&answer.etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let etag = answer.etag;
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| {
             value
                 .split(',')
-                .any(|tag| tag.trim() == answer.etag || tag.trim() == "*")
+                .any(|tag| tag.trim().as_bytes() == etag.as_bytes() || tag.trim() == "*")
         });
     let cache_control = HeaderValue::from_static(CACHE_CONTROL);
     if matches {

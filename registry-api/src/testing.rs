@@ -33,22 +33,25 @@ pub fn sample_release(version: &str, seed: u64) -> Value {
         "measurement_sets": [{
             "name": "default",
             "measurements": [
-                {"platform": "aws-nitro", "registers": {"PCR0": hex48(seed + 10), "PCR1": hex48(seed + 11), "PCR2": hex48(seed + 12)}},
-                {"platform": "sev-snp",
-                 "parameters": {"vcpus": 2, "vmm": "qemu", "vcpu_type": "EPYC-Milan-v2", "firmware_sha256": hex32(seed + 20), "guest_features": "0x1"},
-                 "registers": {"MEASUREMENT": hex48(seed + 21)}},
-                {"platform": "sev-snp",
-                 "parameters": {"vcpus": 4, "vmm": "qemu", "vcpu_type": "EPYC-Milan-v2", "firmware_sha256": hex32(seed + 20), "guest_features": "0x1"},
-                 "registers": {"MEASUREMENT": hex48(seed + 22)}}
+                nitro(seed + 10),
+                snp(2, seed + 20, seed + 21),
+                snp(4, seed + 20, seed + 22)
             ]
         }]
     })
 }
 
-fn snp(vcpus: u64, seed: u64) -> Value {
+/// Nitro PCR0/1/2 from three consecutive seeds.
+fn nitro(seed: u64) -> Value {
+    json!({"platform": "aws-nitro",
+           "registers": {"PCR0": hex48(seed), "PCR1": hex48(seed + 1), "PCR2": hex48(seed + 2)}})
+}
+
+/// An SEV-SNP launch digest for `vcpus` EPYC-Milan-v2 vCPUs under QEMU.
+fn snp(vcpus: u64, firmware_seed: u64, measurement_seed: u64) -> Value {
     json!({"platform": "sev-snp",
-           "parameters": {"vcpus": vcpus, "vmm": "qemu", "vcpu_type": "EPYC-Milan-v2", "firmware_sha256": hex32(seed), "guest_features": "0x1"},
-           "registers": {"MEASUREMENT": hex48(seed + vcpus)}})
+           "parameters": {"vcpus": vcpus, "vmm": "qemu", "vcpu_type": "EPYC-Milan-v2", "firmware_sha256": hex32(firmware_seed), "guest_features": "0x1"},
+           "registers": {"MEASUREMENT": hex48(measurement_seed)}})
 }
 
 /// A release of `sets` measurement sets, each with Nitro PCRs and `per_set - 1` SEV-SNP vCPU
@@ -57,9 +60,8 @@ pub fn sample_release_sized(version: &str, seed: u64, sets: u64, per_set: u64) -
     let measurement_sets: Vec<Value> = (0..sets)
         .map(|set| {
             let base = seed * 100_000 + set * 100;
-            let mut measurements = vec![json!({"platform": "aws-nitro",
-                "registers": {"PCR0": hex48(base), "PCR1": hex48(base + 1), "PCR2": hex48(base + 2)}})];
-            measurements.extend((1..per_set).map(|vcpus| snp(vcpus, base + 10)));
+            let mut measurements = vec![nitro(base)];
+            measurements.extend((1..per_set).map(|vcpus| snp(vcpus, base + 10, base + 10 + vcpus)));
             json!({"name": format!("set-{set}"), "measurements": measurements})
         })
         .collect();
@@ -80,4 +82,34 @@ pub fn sample_release_sized(version: &str, seed: u64, sets: u64, per_set: u64) -
         },
         "measurement_sets": measurement_sets
     })
+}
+
+/// The rows a release is stored as beyond its release, source, recipe, official build and
+/// manifest rows (one each), counted from its JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReleaseRows {
+    pub artifacts: i64,
+    pub sets: i64,
+    pub measurements: i64,
+    pub values: i64,
+}
+
+pub fn release_rows(release: &Value) -> ReleaseRows {
+    let sets = release["measurement_sets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let measurements: Vec<Value> = sets
+        .iter()
+        .flat_map(|set| set["measurements"].as_array().cloned().unwrap_or_default())
+        .collect();
+    ReleaseRows {
+        artifacts: release["build"]["artifacts"].as_array().map_or(0, Vec::len) as i64,
+        sets: sets.len() as i64,
+        measurements: measurements.len() as i64,
+        values: measurements
+            .iter()
+            .map(|m| m["registers"].as_object().map_or(0, |r| r.len() as i64))
+            .sum(),
+    }
 }

@@ -383,28 +383,16 @@ async fn counts(pool: &PgPool) -> BTreeMap<&'static str, i64> {
 
 /// The rows one release adds, from its JSON (its source and recipe being new).
 fn rows_of(release: &Value) -> BTreeMap<&'static str, i64> {
-    let len = |value: &Value| value.as_array().map_or(0, Vec::len) as i64;
-    let sets = release["measurement_sets"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let measurements: Vec<Value> = sets
-        .iter()
-        .flat_map(|set| set["measurements"].as_array().cloned().unwrap_or_default())
-        .collect();
-    let values = measurements
-        .iter()
-        .map(|m| m["registers"].as_object().map_or(0, |r| r.len() as i64))
-        .sum();
+    let rows = registry_api::testing::release_rows(release);
     BTreeMap::from([
         ("sources", 1),
         ("recipes", 1),
         ("releases", 1),
         ("builds", 1),
-        ("artifacts", len(&release["build"]["artifacts"])),
-        ("measurement_sets", sets.len() as i64),
-        ("measurements", measurements.len() as i64),
-        ("measurement_values", values),
+        ("artifacts", rows.artifacts),
+        ("measurement_sets", rows.sets),
+        ("measurements", rows.measurements),
+        ("measurement_values", rows.values),
         ("manifests", 1),
     ])
 }

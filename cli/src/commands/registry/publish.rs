@@ -88,9 +88,7 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
     if status == reqwest::StatusCode::CONFLICT {
         // Releases are immutable: publishing the same release again (a re-run pipeline) is fine,
         // publishing different content under a recorded version is not.
-        let ours = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
-            registry_api::manifest::render(&submission)?,
-        ));
+        let ours = registry_api::manifest::sha256(&registry_api::manifest::render(&submission)?);
         let recorded = runtime.block_on(recorded_manifest_sha256(
             &client,
             &base,
