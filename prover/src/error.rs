@@ -11,6 +11,9 @@ pub enum AppError {
     /// Malformed, truncated or wrongly tagged input: the client must change its request.
     #[error("{0}")]
     BadRequest(String),
+    /// Nothing here answers this request (404), e.g. a path parameter of the wrong type.
+    #[error("{0}")]
+    NotFound(String),
     /// The job queue is full (429, as the official server answers).
     #[error("{0}")]
     TooManyRequests(String),
@@ -46,6 +49,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = match &self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -7,10 +7,13 @@
 //! - [`attestation`]: platform evidence (AWS Nitro NSM, SEV-SNP or TDX through configfs-tsm) binding
 //!   the wallet's nonce **and** that TLS key, so a relay cannot forward a genuine document while
 //!   terminating TLS somewhere else;
-//! - [`routes`]: the HTTP endpoints, with [`error::AppError`] mapping failures to status codes.
+//! - [`routes`]: the HTTP endpoints, with [`error::AppError`] mapping failures to status codes;
+//! - [`compat`]: what the official server's framework answers (permissive CORS, 404 for a wrong
+//!   method), reproduced in front of the routes.
 
 pub mod app;
 pub mod attestation;
+pub mod compat;
 pub mod config;
 pub mod error;
 pub mod jobs;

@@ -1,90 +1,9 @@
 //! The proof server over real sockets: TLS with the start-up key, the status endpoints, attestation
 //! answers on a machine without a TEE, and graceful shutdown.
 
-use std::time::Duration;
+mod common;
 
-use clap::Parser;
-use prover::attestation::DevicePaths;
-use prover::config::Config;
-use prover::listen::ListenAddr;
-use prover::startup::BoundServer;
-use tokio::sync::oneshot;
-
-struct Running {
-    port: u16,
-    client: reqwest::Client,
-    scheme: &'static str,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-    spki: Option<Vec<u8>>,
-}
-
-impl Running {
-    fn url(&self, path: &str) -> String {
-        let host = if self.scheme == "https" {
-            "localhost"
-        } else {
-            "127.0.0.1"
-        };
-        format!("{}://{host}:{}{path}", self.scheme, self.port)
-    }
-
-    async fn get_text(&self, path: &str) -> String {
-        let response = self.client.get(self.url(path)).send().await.unwrap();
-        assert_eq!(response.status(), 200, "{path}");
-        response.text().await.unwrap()
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server stops within 10 s")
-            .unwrap();
-    }
-}
-
-/// Devices that do not exist, so tests behave the same inside and outside a TEE.
-fn no_tee(dir: &std::path::Path) -> DevicePaths {
-    DevicePaths {
-        nsm: dir.join("nsm"),
-        tsm_reports: dir.join("tsm/report"),
-    }
-}
-
-async fn start(extra: &[&str], devices: DevicePaths) -> Running {
-    let mut args = vec![
-        "proof-server",
-        "--listen",
-        "tcp:127.0.0.1:0",
-        "--no-fetch-params",
-    ];
-    args.extend_from_slice(extra);
-    let config = Config::try_parse_from(args).unwrap();
-    let server = BoundServer::bind(&config, &devices).await.unwrap();
-    let port = match server.local_addrs()[0] {
-        ListenAddr::Tcp(addr) => addr.port(),
-        other => panic!("unexpected listener {other}"),
-    };
-    let identity = server.tls_identity();
-    let mut client = reqwest::Client::builder().timeout(Duration::from_secs(10));
-    if let Some(identity) = &identity {
-        let root = reqwest::Certificate::from_der(identity.certificate_der()).unwrap();
-        client = client.add_root_certificate(root).use_rustls_tls();
-    }
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server.serve(async {
-        let _ = stopped.await;
-    }));
-    Running {
-        port,
-        client: client.build().unwrap(),
-        scheme: if identity.is_some() { "https" } else { "http" },
-        stop,
-        task,
-        spki: identity.map(|i| i.spki_der().to_vec()),
-    }
-}
+use common::running::{no_tee, start};
 
 #[tokio::test]
 async fn status_endpoints_answer_like_the_official_server_over_tls() {

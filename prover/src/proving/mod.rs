@@ -65,8 +65,8 @@ impl Prover {
 
     /// POST /check: which public-transcript operations the preimage skips, without proving.
     pub fn check(&self, body: &[u8]) -> Result<Vec<u8>, ProvingError> {
-        let (preimage, ir): (ProofPreimageVersioned, Option<WrappedIr>) = tagged_deserialize(body)
-            .map_err(|e| bad("a tagged (proof-preimage-versioned, option(wrapped-ir))", e))?;
+        let (preimage, ir): (ProofPreimageVersioned, Option<WrappedIr>) =
+            tagged_deserialize(body).map_err(undecodable)?;
         let ir_bytes = match ir {
             Some(ir) => ir.0,
             None => self.builtin_material(preimage.key_location())?.ir_source,
@@ -93,12 +93,7 @@ impl Prover {
             ProofPreimageVersioned,
             Option<ProvingKeyMaterial>,
             Option<Fr>,
-        ) = tagged_deserialize(body).map_err(|e| {
-            bad(
-                "a tagged (proof-preimage-versioned, option(proving-key-material), option(fr))",
-                e,
-            )
-        })?;
+        ) = tagged_deserialize(body).map_err(undecodable)?;
         let preimage = match preimage {
             ProofPreimageVersioned::V2(preimage) => preimage,
             #[allow(unreachable_patterns)]
@@ -135,12 +130,7 @@ impl Prover {
         let (transaction, keys): (
             UnprovenTransaction,
             HashMap<KeyLocation, ProvingKeyMaterial>,
-        ) = tagged_deserialize(body).map_err(|e| {
-            bad(
-                "a tagged (transaction, map(key-location, proving-key-material))",
-                e,
-            )
-        })?;
+        ) = tagged_deserialize(body).map_err(undecodable)?;
         let resolver = BuiltinThenGiven {
             builtin: self.params.resolver(),
             given: keys,
@@ -244,8 +234,11 @@ fn encode<T: midnight_serialize::Serializable + midnight_serialize::Tagged>(
     Ok(out)
 }
 
-fn bad(expected: &str, error: std::io::Error) -> ProvingError {
-    ProvingError::BadInput(format!("the body is not {expected}: {error}"))
+/// A body that does not decode: the deserialiser's text alone, as the official server answers it.
+/// It names the expected type tag and what was wrong (e.g. `expected header tag 'midnight:…', got
+/// '…'` or `Not all bytes read deserializing '…'; 3 bytes remaining`), and clients match it.
+fn undecodable(error: std::io::Error) -> ProvingError {
+    ProvingError::BadInput(error.to_string())
 }
 
 fn unsupported_version() -> ProvingError {

@@ -90,13 +90,18 @@ impl PublicParams {
         &self.dir
     }
 
+    /// Whether an SRS exists for 2^k (Midnight publishes k <= [`FETCHABLE_K_MAX`]); the error is the
+    /// official server's text, which clients match.
+    pub fn check_fetchable(k: u8) -> Result<(), ProvingError> {
+        if k > FETCHABLE_K_MAX {
+            return Err(ProvingError::BadInput(format!("k={k} out of range")));
+        }
+        Ok(())
+    }
+
     /// GET /fetch-params/{k}: makes the SRS for 2^k available (downloaded and checked if missing).
     pub fn fetch_k(&self, k: u8) -> Result<(), ProvingError> {
-        if k > FETCHABLE_K_MAX {
-            return Err(ProvingError::BadInput(format!(
-                "k = {k} is too large: parameters exist for k <= {FETCHABLE_K_MAX}"
-            )));
-        }
+        PublicParams::check_fetchable(k)?;
         single_thread_runtime()?
             .block_on(self.resolver.get_params(k))
             .map(drop)

@@ -5,45 +5,38 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::Uri;
+use axum::response::Response;
+use percent_encoding::percent_decode_str;
 
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::jobs::JobError;
-use crate::proving::{Prover, ProvingError};
+use crate::proving::{Prover, ProvingError, PublicParams};
 
 /// Largest request body: a /prove with its own key material carries the prover key (5.7 MB for the
 /// k = 14 zswap output circuit, far more for large contracts).
 pub const MAX_BODY_BYTES: usize = 256 << 20;
 
-const BINARY: [(header::HeaderName, &str); 1] =
-    [(header::CONTENT_TYPE, "application/octet-stream")];
-
-pub async fn k(State(state): State<Arc<AppState>>, body: Bytes) -> Result<String, AppError> {
-    run_job(&state, "k", move || Prover::k(&body)).await
+pub async fn k(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, AppError> {
+    let k = run_job(&state, "k", move || Prover::k(&body)).await?;
+    Ok(untyped(k))
 }
 
-pub async fn check(
-    State(state): State<Arc<AppState>>,
-    body: Bytes,
-) -> Result<impl IntoResponse, AppError> {
+pub async fn check(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, AppError> {
     binary_job(&state, "check", move |prover| prover.check(&body)).await
 }
 
-pub async fn prove(
-    State(state): State<Arc<AppState>>,
-    body: Bytes,
-) -> Result<impl IntoResponse, AppError> {
+pub async fn prove(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, AppError> {
     binary_job(&state, "prove", move |prover| prover.prove(&body)).await
 }
 
 pub async fn prove_tx(
     State(state): State<Arc<AppState>>,
     body: Bytes,
-) -> Result<impl IntoResponse, AppError> {
+) -> Result<Response, AppError> {
     binary_job(&state, "prove-tx", move |prover| prover.prove_tx(&body)).await
 }
 
@@ -52,20 +45,37 @@ async fn binary_job(
     state: &AppState,
     endpoint: &'static str,
     job: impl FnOnce(&Prover) -> Result<Vec<u8>, ProvingError> + Send + 'static,
-) -> Result<impl IntoResponse, AppError> {
+) -> Result<Response, AppError> {
     let prover = state.prover.clone();
     let answer = run_job(state, endpoint, move || job(&prover)).await?;
-    Ok((BINARY, answer))
+    Ok(untyped(answer))
+}
+
+/// The official server answers /k, /check, /prove and /prove-tx with a bare body, no Content-Type
+/// (actix's `HttpResponse::Ok().body(…)`); clients see the header, and CORS exposes the list.
+fn untyped(body: impl Into<Body>) -> Response {
+    Response::new(body.into())
 }
 
 pub async fn proof_versions() -> String {
     Prover::proof_versions()
 }
 
+/// The route matches one segment whatever it holds, so the extraction errors are upstream's: actix's
+/// path extractor decodes the segment lossily and answers 404 when it is not a u8.
 pub async fn fetch_params(
     State(state): State<Arc<AppState>>,
-    Path(k): Path<u8>,
+    uri: Uri,
 ) -> Result<&'static str, AppError> {
+    let segment = uri.path().rsplit('/').next().unwrap_or_default();
+    let segment = percent_decode_str(segment).decode_utf8_lossy();
+    let Ok(k) = segment.parse::<u8>() else {
+        return Err(AppError::NotFound(format!(
+            "can not parse {segment:?} to a u8"
+        )));
+    };
+    // Refused before queueing, as upstream does.
+    PublicParams::check_fetchable(k)?;
     let prover = state.prover.clone();
     run_job(&state, "fetch-params", move || prover.params().fetch_k(k)).await?;
     Ok("success")

@@ -6,7 +6,11 @@
 //! built into the Midnight crates, which the server checks on every read) and places it, with links to
 //! the fixtures, in a parameter directory. The server reads it through the same `--params-dir` path
 //! as production.
+//!
+//! [`running`] starts a server on a real socket for the HTTP tests.
 #![allow(dead_code)] // each test binary uses a different subset
+
+pub mod running;
 
 use std::path::{Path, PathBuf};
 
@@ -138,4 +142,42 @@ pub fn square_chain_prove_request(params_dir: &Path, squarings: usize) -> (Vec<u
     let mut out = Vec::new();
     tagged_serialize(&body, &mut out).expect("request encodes");
     (out, ir.k())
+}
+
+/// A /prove-tx body: an unproven transaction with one zswap output made from `seed`, and no extra
+/// keys (the built-in zswap output key proves it).
+pub fn prove_tx_request(seed: u64) -> Vec<u8> {
+    use midnight_ledger::structure::{ProofPreimageMarker, Transaction};
+    use midnight_storage::db::InMemoryDB;
+    use midnight_transient_crypto::commitment::PedersenRandomness;
+    use midnight_transient_crypto::proofs::{KeyLocation, ProofPreimage, ProvingKeyMaterial};
+    use rand::Rng;
+
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    let keys = midnight_zswap::keys::SecretKeys::from_rng_seed(&mut rng);
+    let coin = rng.gen();
+    let output = midnight_zswap::Output::<ProofPreimage, InMemoryDB>::new(
+        &mut rng,
+        &coin,
+        Some(0),
+        &keys.coin_public_key(),
+        None,
+    )
+    .unwrap();
+    let offer = midnight_zswap::Offer::new(vec![], vec![output], vec![]).unwrap();
+    let transaction: Transaction<
+        midnight_base_crypto::signatures::Signature,
+        ProofPreimageMarker,
+        PedersenRandomness,
+        InMemoryDB,
+    > = Transaction::new(
+        "mpr-test",
+        midnight_storage::storage::HashMap::new(),
+        Some(offer),
+        midnight_storage::storage::HashMap::new(),
+    );
+    let mut body = Vec::new();
+    let no_extra_keys = std::collections::HashMap::<KeyLocation, ProvingKeyMaterial>::new();
+    tagged_serialize(&(transaction, no_extra_keys), &mut body).unwrap();
+    body
 }
