@@ -13,6 +13,15 @@ setup_builder_image
 # Docker is part of the test bed here: a test that cannot reach it fails instead of skipping.
 export MPR_REQUIRE_DOCKER=1
 
+# The in-repo prover's deployable release, built once here (about 6 minutes) and shared: the two-clone
+# test rebuilds it from another clone as another user and compares records byte for byte (so the
+# prover is built twice per run), and the QEMU test boots its CVM bundle.
+echo "test: mpr build of the in-repo prover (ci/prover-recipe.sh)"
+prover_dir=$MPR_CACHE/ci-prover
+bash ci/prover-recipe.sh "$prover_dir"
+"$CARGO_TARGET_DIR/release/mpr" build --no-load --recipe "$prover_dir/mpr-recipe.toml" --out "$prover_dir/release"
+export MPR_PROVER_RELEASE=$prover_dir/release
+
 echo "test: cargo fmt --check"
 cargo fmt --all --check
 echo "test: cargo clippy -D warnings"

@@ -69,6 +69,11 @@ pub fn build_env(recipe: &Recipe, source: &SourceArchive, jobs: Option<u32>) -> 
         format!("--remap-path-prefix={SRC}=/src"),
         "--remap-path-prefix=/build/cargo-home=/cargo".to_owned(),
         "-C link-arg=-Wl,--build-id=none".to_owned(),
+        // ThinLTO renames the local symbols it promotes to `name.llvm.<hash of the module's IR>`,
+        // and that hash is not stable between runs (llvm/llvm-project#72206): the prover's binaries
+        // differed only in those names in .strtab. Name promoted locals after their module instead,
+        // which is fixed by the crate and codegen unit.
+        "-C llvm-args=-use-source-filename-for-promoted-locals".to_owned(),
     ];
     rustflags.extend(recipe.builder.rustflags.iter().cloned());
     let mut env = vec![
@@ -125,6 +130,7 @@ pub async fn compile(
         user: Some("0:0".into()),
         hostname: "mpr-builder".into(),
         cpus: jobs,
+        network: false,
     };
     let container = engine.create(&spec).await?;
     let result = run_build(&container, source, work, &mut on_line).await;
@@ -198,13 +204,10 @@ async fn run_build(
 
 fn read_lines(node: &crate::archive::Node) -> Result<Vec<String>, CompileError> {
     let bytes = match &node.kind {
-        crate::archive::NodeKind::File(crate::archive::FileData::Bytes(b)) => b.to_vec(),
-        crate::archive::NodeKind::File(crate::archive::FileData::Disk { path, .. }) => {
-            std::fs::read(path).map_err(|source| CompileError::Io {
-                context: "reading the library list".into(),
-                source,
-            })?
-        }
+        crate::archive::NodeKind::File(data) => data.read().map_err(|source| CompileError::Io {
+            context: "reading the library list".into(),
+            source,
+        })?,
         _ => Vec::new(),
     };
     Ok(String::from_utf8_lossy(&bytes)

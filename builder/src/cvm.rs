@@ -15,7 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::archive::{write_tree_newc, FileData, NewcConventions, Node, Tree};
 use crate::hashing::{sha256_file, BlobDigests, HashingWriter};
 use crate::image::RuntimeConfig;
-use crate::recipe;
+use crate::recipe::{self, CvmNetwork};
+
+mod init;
+mod modules;
+
+pub use init::{init_script, DHCP_SCRIPT};
+pub use modules::{check_modules, kernel_release, read_modinfo, ModInfo, ModuleError};
 
 /// Linux ignores inode numbers and devices in an initramfs; start them at 1 like GNU cpio does.
 const INITRD_CONVENTIONS: NewcConventions = NewcConventions {
@@ -28,6 +34,8 @@ const INITRD_CONVENTIONS: NewcConventions = NewcConventions {
 pub enum CvmError {
     #[error("the CVM bundle: {0}")]
     Bundle(String),
+    #[error(transparent)]
+    Module(#[from] ModuleError),
     #[error("SEV-SNP measurement ({config}): {source}")]
     Snp {
         config: String,
@@ -44,50 +52,65 @@ pub struct BuiltCvm {
     pub snp: Vec<SnpMeasurement>,
 }
 
-/// Quotes a word for the init script (POSIX sh single quotes).
-fn quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', r"'\''"))
-}
-
-/// The `/init` script: mount what the kernel does not (configfs carries the TSM attestation
-/// interface the prover reads), apply the image's environment and working directory, then run the
-/// image's command. When it ends, for any reason, the VM powers off: init exiting would panic the
-/// kernel instead.
-pub fn init_script(runtime: &RuntimeConfig) -> Result<String, CvmError> {
-    let mut argv = runtime.entrypoint.clone();
-    argv.extend(runtime.cmd.iter().cloned());
-    if argv.is_empty() {
-        return Err(CvmError::Bundle(
-            "the runtime config has neither entrypoint nor cmd: nothing to start".into(),
-        ));
+/// The initrd's tree: the rootfs plus busybox, the modules, the DHCP script when asked for, and
+/// `/init`.
+pub fn initrd_tree(
+    spec: &recipe::CvmSpec,
+    rootfs: &Tree,
+    runtime: &RuntimeConfig,
+    source_date_epoch: u64,
+) -> Result<Tree, CvmError> {
+    let on_disk = |path: &Path, mode: u32| -> Result<Node, CvmError> {
+        let size = std::fs::metadata(path)
+            .map_err(|e| CvmError::Bundle(format!("{}: {e}", path.display())))?
+            .len();
+        let data = FileData::Disk {
+            path: path.to_owned(),
+            size,
+        };
+        Ok(Node::file(data, mode, source_date_epoch))
+    };
+    let bytes = |text: &str, mode: u32| {
+        let data = FileData::Bytes(Arc::from(text.as_bytes()));
+        Node::file(data, mode, source_date_epoch)
+    };
+    let mut module_names = Vec::new();
+    let mut entries = vec![(
+        "bin/busybox".to_owned(),
+        on_disk(&spec.busybox.path, 0o755)?,
+    )];
+    for module in &spec.modules {
+        // The recipe refuses module paths without a *.ko file name.
+        let name = module
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let node = on_disk(&module.path, 0o644)?;
+        entries.push((format!("{}/{name}", init::MODULE_DIR), node));
+        module_names.push(name);
     }
-    let mut script = String::from(
-        "#!/bin/busybox sh\n\
-         /bin/busybox mkdir -p /proc /sys /dev /run /tmp\n\
-         /bin/busybox mount -t proc proc /proc\n\
-         /bin/busybox mount -t sysfs sysfs /sys\n\
-         /bin/busybox mount -t devtmpfs devtmpfs /dev\n\
-         /bin/busybox mount -t configfs configfs /sys/kernel/config || true\n\
-         /bin/busybox mount -t tmpfs tmpfs /run\n\
-         /bin/busybox ip link set lo up || true\n",
-    );
-    for var in &runtime.env {
-        if !var.contains('=') {
-            return Err(CvmError::Bundle(format!(
-                "environment entry {var:?} is not NAME=value"
-            )));
-        }
-        script.push_str(&format!("export {}\n", quote(var)));
+    if spec.network == CvmNetwork::Dhcp {
+        entries.push((init::DHCP_SCRIPT_PATH.to_owned(), bytes(DHCP_SCRIPT, 0o755)));
     }
-    if let Some(dir) = &runtime.working_dir {
-        script.push_str(&format!("cd {}\n", quote(dir)));
+    let script = init_script(runtime, &module_names, spec.network)?;
+    entries.push(("init".to_owned(), bytes(&script, 0o755)));
+    for (path, mode) in [
+        ("proc", 0o555),
+        ("sys", 0o555),
+        ("dev", 0o755),
+        ("run", 0o755),
+    ] {
+        entries.push((path.to_owned(), Node::dir(mode, source_date_epoch)));
     }
-    let command: Vec<String> = argv.iter().map(|w| quote(w)).collect();
-    let command = command.join(" ");
-    // The VM is single-purpose and Debian's static busybox has no uid-switching applet, so the
-    // command runs as root there; the OCI image applies `user`.
-    script.push_str(&format!("{command}\n/bin/busybox poweroff -f\n"));
-    Ok(script)
+    let mut initrd = rootfs.clone();
+    for (path, node) in entries {
+        initrd
+            .insert(&path, node)
+            .map_err(|e| CvmError::Bundle(format!("{path}: {e}")))?;
+    }
+    initrd.set_all_mtimes(source_date_epoch);
+    Ok(initrd)
 }
 
 /// Writes `dir/vmlinuz`, `dir/initrd.img` and `dir/cmdline`, and measures them.
@@ -100,34 +123,8 @@ pub fn build_cvm(
     dir: &Path,
 ) -> Result<BuiltCvm, CvmError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| CvmError::Bundle(format!("{what}: {e}"));
-    let mut initrd = rootfs.clone();
-    let busybox_size = std::fs::metadata(&spec.busybox.path)
-        .map_err(|e| fail("busybox", &e))?
-        .len();
-    let busybox = FileData::Disk {
-        path: spec.busybox.path.clone(),
-        size: busybox_size,
-    };
-    let script = init_script(runtime)?;
-    let entries = [
-        ("bin/busybox", Node::file(busybox, 0o755, source_date_epoch)),
-        (
-            "init",
-            Node::file(
-                FileData::Bytes(Arc::from(script.as_bytes())),
-                0o755,
-                source_date_epoch,
-            ),
-        ),
-        ("proc", Node::dir(0o555, source_date_epoch)),
-        ("sys", Node::dir(0o555, source_date_epoch)),
-        ("dev", Node::dir(0o755, source_date_epoch)),
-        ("run", Node::dir(0o755, source_date_epoch)),
-    ];
-    for (path, node) in entries {
-        initrd.insert(path, node).map_err(|e| fail(path, &e))?;
-    }
-    initrd.set_all_mtimes(source_date_epoch);
+    check_modules(&spec.kernel.path, &spec.modules)?;
+    let initrd = initrd_tree(spec, rootfs, runtime, source_date_epoch)?;
 
     let kernel_path = dir.join("vmlinuz");
     std::fs::copy(&spec.kernel.path, &kernel_path).map_err(|e| fail("copying the kernel", &e))?;
@@ -191,26 +188,104 @@ fn measure(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::NodeKind;
+    use crate::recipe::{Recipe, RecipeError};
 
-    #[test]
-    fn init_script_quotes_every_word() {
-        let runtime = RuntimeConfig {
-            entrypoint: vec!["/usr/local/bin/proof-server".into()],
-            cmd: vec!["--port".into(), "6300".into(), "it's".into()],
-            env: vec!["RUST_LOG=info".into()],
-            user: Some("65534:65534".into()),
-            ..RuntimeConfig::default()
-        };
-        let script = init_script(&runtime).unwrap();
-        assert!(script.starts_with("#!/bin/busybox sh\n"));
-        assert!(script.contains("export 'RUST_LOG=info'\n"));
-        assert!(script.contains(
-            "'/usr/local/bin/proof-server' '--port' '6300' 'it'\\''s'\n/bin/busybox poweroff -f\n"
-        ));
+    fn recipe(cvm_extra: &str) -> Result<Recipe, RecipeError> {
+        let text = format!(
+            r#"
+schema = 1
+name = "fixture"
+version = "1.0.0"
+[builder]
+image = "sha256:{zeros}"
+[runtime]
+entrypoint = ["/usr/local/bin/fixture"]
+[cvm]
+cmdline = "console=ttyS0"
+kernel = {{ path = "vmlinuz", sha256 = "{zeros}" }}
+busybox = {{ path = "/bin/busybox", sha256 = "{zeros}" }}
+{cvm_extra}
+"#,
+            zeros = "0".repeat(64)
+        );
+        Recipe::parse(&text, Path::new("r.toml"), Path::new("/recipes"))
     }
 
     #[test]
-    fn nothing_to_run_is_an_error() {
-        assert!(init_script(&RuntimeConfig::default()).is_err());
+    fn modules_and_network_default_to_none() {
+        let cvm = recipe("").unwrap().cvm.unwrap();
+        assert!(cvm.modules.is_empty());
+        assert_eq!(cvm.network, CvmNetwork::None);
+    }
+
+    #[test]
+    fn modules_are_pinned_anchored_and_checked() {
+        let sha = "a".repeat(64);
+        let parsed = recipe(&format!(
+            "network = \"dhcp\"\nmodules = [{{ path = \"mods/virtio.ko\", sha256 = \"{sha}\" }}, {{ path = \"/k/virtio_net.ko\", sha256 = \"{sha}\" }}]"
+        ))
+        .unwrap();
+        let cvm = parsed.cvm.as_ref().unwrap();
+        assert_eq!(cvm.network, CvmNetwork::Dhcp);
+        assert_eq!(cvm.modules[0].path, Path::new("/recipes/mods/virtio.ko"));
+        assert_eq!(cvm.modules[1].path, Path::new("/k/virtio_net.ko"));
+        let pinned: Vec<String> = parsed.pinned_files().into_iter().map(|(f, _)| f).collect();
+        assert!(pinned.contains(&"cvm.modules[1]".to_owned()), "{pinned:?}");
+
+        let bad_sha = recipe("modules = [{ path = \"virtio.ko\", sha256 = \"abc\" }]");
+        let err = bad_sha.unwrap_err().to_string();
+        assert!(err.contains("cvm.modules[0]"), "{err}");
+
+        let xz = recipe(&format!(
+            "modules = [{{ path = \"virtio.ko.xz\", sha256 = \"{sha}\" }}]"
+        ));
+        let err = xz.unwrap_err().to_string();
+        assert!(err.contains("not a kernel module file named *.ko"), "{err}");
+
+        let twice = recipe(&format!(
+            "modules = [{{ path = \"a/virtio.ko\", sha256 = \"{sha}\" }}, {{ path = \"b/virtio.ko\", sha256 = \"{sha}\" }}]"
+        ));
+        let err = twice.unwrap_err().to_string();
+        assert!(err.contains("two files named \"virtio.ko\""), "{err}");
+
+        let err = recipe("network = \"static\"").unwrap_err().to_string();
+        assert!(err.contains("`none`") && err.contains("`dhcp`"), "{err}");
+    }
+
+    #[test]
+    fn the_initrd_carries_modules_and_the_dhcp_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("virtio.ko");
+        std::fs::write(&module, b"module").unwrap();
+        let mut spec = recipe("").unwrap().cvm.unwrap();
+        spec.modules = vec![recipe::PinnedFile {
+            path: module,
+            sha256: String::new(),
+        }];
+        spec.network = CvmNetwork::Dhcp;
+        let runtime = RuntimeConfig {
+            entrypoint: vec!["/usr/local/bin/fixture".into()],
+            ..RuntimeConfig::default()
+        };
+        let tree = initrd_tree(&spec, &Tree::new(), &runtime, 7).unwrap();
+        let module = tree.get("lib/modules/virtio.ko").expect("the module");
+        assert!(matches!(module.kind, NodeKind::File(_)) && module.mode == 0o644);
+        let dhcp = tree
+            .get("usr/share/udhcpc/default.script")
+            .expect("the DHCP script");
+        assert_eq!(
+            dhcp.kind,
+            NodeKind::File(FileData::Bytes(Arc::from(DHCP_SCRIPT.as_bytes())))
+        );
+        let Some(NodeKind::File(FileData::Bytes(init))) = tree.get("init").map(|n| &n.kind) else {
+            panic!("no /init");
+        };
+        let init = std::str::from_utf8(init).unwrap();
+        assert!(init.contains("insmod '/lib/modules/virtio.ko'"), "{init}");
+
+        spec.network = CvmNetwork::None;
+        let tree = initrd_tree(&spec, &Tree::new(), &runtime, 7).unwrap();
+        assert!(tree.get("usr/share/udhcpc/default.script").is_none());
     }
 }

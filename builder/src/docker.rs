@@ -1,19 +1,34 @@
 //! The Docker engine, driven through bollard: connecting with a message that says how to fix a
-//! missing engine, loading image archives, and running one network-less build container with files
-//! going in and out as tar streams.
+//! missing engine, loading image archives, finding pinned images on either image store (`store`),
+//! and running build containers with files going in and out as tar streams. Every container is
+//! labelled with this process's session, so an interrupted build can remove what it started.
 
+mod export;
+mod store;
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerCreateBody, HostConfig, ImageInspect};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, ImportImageOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub use export::{pairs_in_export, DigestPair};
+pub use store::{is_bare_digest, ImageDigests, ImageStore};
+
+/// Label on every container mpr creates: `<pid>-<start time in ns>`, unique to this process.
+pub const SESSION_LABEL: &str = "dev.mpr.session";
+/// Label on every container mpr creates: the pid of the mpr process, for people and tests.
+pub const PID_LABEL: &str = "dev.mpr.pid";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
@@ -34,6 +49,8 @@ pub enum DockerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("reading the digests of image {image} from the engine's export: {detail}")]
+    Export { image: String, detail: String },
 }
 
 fn api(context: impl Into<String>) -> impl FnOnce(BollardError) -> DockerError {
@@ -45,6 +62,7 @@ fn api(context: impl Into<String>) -> impl FnOnce(BollardError) -> DockerError {
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
+    state: store::SharedStoreState,
 }
 
 impl Engine {
@@ -55,9 +73,30 @@ impl Engine {
             detail: e.to_string(),
         };
         let docker = Docker::connect_with_local_defaults().map_err(unreachable)?;
+        Self::negotiate(docker).await
+    }
+
+    /// Connects to the engine listening on the Unix socket `socket` (a second engine, e.g. one
+    /// with the other image store).
+    pub async fn connect_at(socket: &Path) -> Result<Engine, DockerError> {
+        let docker =
+            Docker::connect_with_unix(&socket.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION)
+                .map_err(|e| DockerError::Unreachable {
+                    detail: format!("{}: {e}", socket.display()),
+                })?;
+        Self::negotiate(docker).await
+    }
+
+    async fn negotiate(docker: Docker) -> Result<Engine, DockerError> {
+        let unreachable = |e: BollardError| DockerError::Unreachable {
+            detail: e.to_string(),
+        };
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
-        Ok(Engine { docker })
+        Ok(Engine {
+            docker,
+            state: Default::default(),
+        })
     }
 
     /// The image's inspection, or `None` when the engine does not have it.
@@ -71,18 +110,25 @@ impl Engine {
         }
     }
 
-    /// Like [`Engine::find_image`], but a missing image is an error carrying `fix`.
+    /// The image `reference` names, found as [`Engine::resolve_image`] finds pins; a missing image
+    /// is an error carrying `fix` (and, for a bare digest, what the engine's image store calls IDs).
     pub async fn require_image(
         &self,
         reference: &str,
         fix: &str,
     ) -> Result<ImageInspect, DockerError> {
-        self.find_image(reference)
-            .await?
-            .ok_or_else(|| DockerError::MissingImage {
-                reference: reference.to_owned(),
-                fix: fix.to_owned(),
-            })
+        if let Some(image) = self.resolve_image(reference).await? {
+            return Ok(image);
+        }
+        let fix = if is_bare_digest(reference) {
+            format!("{fix}; {}", self.image_store().await?.pin_fix())
+        } else {
+            fix.to_owned()
+        };
+        Err(DockerError::MissingImage {
+            reference: reference.to_owned(),
+            fix,
+        })
     }
 
     /// `docker load` of an image archive (docker-archive or OCI layout with `manifest.json`),
@@ -113,18 +159,47 @@ impl Engine {
             .map_err(api(format!("removing image {reference}")))
     }
 
-    /// Creates (not starts) a container for `spec`.
+    /// Creates (not starts) a container for `spec`. An image pinned by the digest the engine's
+    /// store does not use is created from under the engine's own name for it.
     pub async fn create(&self, spec: &ContainerSpec) -> Result<Container, DockerError> {
+        match self.create_from(spec, &spec.image).await {
+            Err(DockerError::Api {
+                source:
+                    BollardError::DockerResponseServerError {
+                        status_code: 404, ..
+                    },
+                ..
+            }) if is_bare_digest(&spec.image) => match self.engine_reference(&spec.image).await? {
+                Some(engine_id) => self.create_from(spec, &engine_id).await,
+                None => Err(DockerError::MissingImage {
+                    reference: spec.image.clone(),
+                    fix: self.image_store().await?.pin_fix().to_owned(),
+                }),
+            },
+            other => other,
+        }
+    }
+
+    async fn create_from(
+        &self,
+        spec: &ContainerSpec,
+        image: &str,
+    ) -> Result<Container, DockerError> {
+        let (session, pid) = session();
         let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
+            image: Some(image.to_owned()),
+            labels: Some(HashMap::from([
+                (SESSION_LABEL.to_owned(), session.to_owned()),
+                (PID_LABEL.to_owned(), pid.to_string()),
+            ])),
             cmd: Some(spec.command.clone()),
             env: Some(spec.env.clone()),
             working_dir: spec.working_dir.clone(),
             user: spec.user.clone(),
             hostname: Some(spec.hostname.clone()),
-            network_disabled: Some(true),
+            network_disabled: Some(!spec.network),
             host_config: Some(HostConfig {
-                network_mode: Some("none".to_owned()),
+                network_mode: Some(if spec.network { "bridge" } else { "none" }.to_owned()),
                 cap_drop: Some(vec!["ALL".to_owned()]),
                 security_opt: Some(vec!["no-new-privileges".to_owned()]),
                 nano_cpus: spec.cpus.map(|c| i64::from(c) * 1_000_000_000),
@@ -137,7 +212,7 @@ impl Engine {
             .docker
             .create_container(Some(options), body)
             .await
-            .map_err(api(format!("creating a container from {}", spec.image)))?;
+            .map_err(api(format!("creating a container from {image}")))?;
         Ok(Container {
             docker: self.docker.clone(),
             id: created.id,
@@ -145,7 +220,56 @@ impl Engine {
     }
 }
 
-/// What to run. The container always gets no network, no capabilities and no privilege escalation.
+/// This process's session label value and pid.
+fn session() -> (&'static str, u32) {
+    static SESSION: OnceLock<String> = OnceLock::new();
+    let pid = std::process::id();
+    let session = SESSION.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("{pid}-{nanos}")
+    });
+    (session, pid)
+}
+
+impl Engine {
+    /// Force-removes every container this process created that is still there (running or not),
+    /// e.g. after the future driving a build was dropped on Ctrl-C. Returns the removed IDs.
+    pub async fn remove_session_containers(&self) -> Result<Vec<String>, DockerError> {
+        let (session, _) = session();
+        let label = format!("{SESSION_LABEL}={session}");
+        let filters = HashMap::from([("label", vec![label.as_str()])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(api("listing this build's containers"))?;
+        let mut removed = Vec::new();
+        for id in containers.into_iter().filter_map(|c| c.id) {
+            let options = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(true)
+                .build();
+            match self.docker.remove_container(&id, Some(options)).await {
+                Ok(()) => removed.push(id),
+                // Gone already (its own removal raced with ours).
+                Err(BollardError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => return Err(api(format!("removing container {id}"))(e)),
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// What to run. The container gets no capabilities and no privilege escalation, and no network
+/// unless it is the fetch stage's.
 #[derive(Debug, Clone)]
 pub struct ContainerSpec {
     pub image: String,
@@ -156,6 +280,8 @@ pub struct ContainerSpec {
     pub hostname: String,
     /// CPU limit (whole CPUs); `None` = the engine's default (all).
     pub cpus: Option<u32>,
+    /// The engine's default bridge network: only for fetching (vendoring crates).
+    pub network: bool,
 }
 
 /// A created container; [`Container::remove`] it when done (also after errors).

@@ -45,6 +45,11 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
+    /// How many bytes went through so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.size
+    }
+
     pub fn finish(self) -> (W, BlobDigests) {
         let digests = BlobDigests {
             size: self.size,

@@ -11,11 +11,13 @@ use crate::hashing::{digest_bytes, digest_file};
 use crate::image::{load_image, write_image, Arch, ImageError};
 use crate::nitro::{build_eif, NitroError};
 use crate::recipe::{Recipe, RecipeError};
+use crate::inputs::{fetch_files, stage, InputError, PlacedFile};
+use crate::output_dir::{check_replaceable, mark, publish, OutputDirError};
 use crate::record::{
-    BuildRecord, FileRecord, ImageRecord, Inputs, Outputs, PinnedInput, Release, Tool, RECORD_FILE,
+    BuildRecord, FileRecord, ImageRecord, Inputs, Outputs, Release, Tool, RECORD_FILE,
     RECORD_SCHEMA,
 };
-use crate::source::{fetch, resolve_commit, SourceArchive, SourceError};
+use crate::source::{canonical_url, fetch, resolve_commit, SourceArchive, SourceError, SourceRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -23,6 +25,12 @@ pub enum BuildError {
     Recipe(#[from] RecipeError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    OutputDir(#[from] OutputDirError),
+    #[error(transparent)]
+    BuilderImage(#[from] crate::builder_image::BuilderImageError),
     #[error(transparent)]
     Docker(#[from] DockerError),
     #[error(transparent)]
@@ -53,8 +61,10 @@ pub struct BuildOptions {
     pub out_dir: PathBuf,
     /// Parallel compile jobs and CPUs of the build container; never changes the output.
     pub jobs: Option<u32>,
-    /// Vendored crates by Cargo.lock digest.
+    /// Vendored crates by Cargo.lock digest and builder image.
     pub vendor_cache: PathBuf,
+    /// `[[files]]` fetched from URLs, by SHA-256.
+    pub file_cache: PathBuf,
     /// Load the finished image into Docker.
     pub load: bool,
 }
@@ -72,15 +82,20 @@ pub async fn build(
     on_event: &mut dyn FnMut(Event),
 ) -> Result<BuildRecord, BuildError> {
     on_event(Event::Stage("recipe"));
-    let recipe = Recipe::load(&options.recipe)?;
-    recipe.verify_pins()?;
-    let recipe_sha256 = digest_file(&options.recipe)
-        .map_err(io("reading the recipe"))?
-        .sha256;
+    let mut recipe = Recipe::load(&options.recipe)?;
+    let out_dir = absolute(&options.out_dir)?;
+    // Before minutes of work, not after.
+    check_replaceable(&out_dir)?;
+    let location = recipe.repository_location();
+    let repository_url = canonical_url(
+        recipe.source.url.as_deref(),
+        &recipe.source.repository,
+        &location,
+    )?;
+    let recipe_sha256 = recipe.canonical_sha256(&repository_url);
     // Connect before the long fetch so a stopped engine is reported at once.
     let engine = Engine::connect().await?;
 
-    let out_dir = absolute(&options.out_dir)?;
     let parent = out_dir.parent().unwrap_or(Path::new("/")).to_owned();
     std::fs::create_dir_all(&parent).map_err(io(format!("creating {}", parent.display())))?;
     let staging = tempfile::Builder::new()
@@ -97,15 +112,34 @@ pub async fn build(
     }
 
     on_event(Event::Stage("fetch"));
-    let source = fetch_source(&recipe, &work, &options.vendor_cache)?;
-    let (commit, sde) = (source.commit.clone(), source.source_date_epoch);
+    fetch_files(&recipe, &options.file_cache).await?;
+    let inputs = stage(&mut recipe, &work.join("inputs"), &options.file_cache)?;
+    let builder_image_inputs =
+        crate::builder_image::recorded_inputs(&engine, &recipe.builder.image).await?;
+    let (commit, commit_time) = resolve_commit(&location, &recipe.source.commit)?;
+    let request = SourceRequest {
+        location: &location,
+        repository_url: &repository_url,
+        commit: &commit,
+        source_date_epoch: recipe.source.source_date_epoch.unwrap_or(commit_time),
+        builder_image: &recipe.builder.image,
+    };
+    let source = fetch(
+        &engine,
+        &request,
+        &work,
+        &options.vendor_cache,
+        &mut |line| on_event(Event::Log(line)),
+    )
+    .await?;
+    let sde = source.source_date_epoch;
 
     on_event(Event::Stage("compile"));
     let compiled = compile(&engine, &recipe, &source, options.jobs, &work, |line| {
         on_event(Event::Log(line))
     })
     .await?;
-    let rootfs = runtime_rootfs(compiled.rootfs, sde)?;
+    let rootfs = runtime_rootfs(compiled.rootfs, &inputs.placed, sde)?;
 
     on_event(Event::Stage("image"));
     let reference = format!("{}:{}", recipe.name, recipe.version);
@@ -124,7 +158,7 @@ pub async fn build(
             Some(build_eif(
                 spec,
                 &rootfs,
-                &recipe.runtime,
+                &recipe.eif_runtime(),
                 &recipe.name,
                 &recipe.version,
                 sde,
@@ -140,7 +174,7 @@ pub async fn build(
                 spec,
                 &recipe.snp,
                 &rootfs,
-                &recipe.runtime,
+                &recipe.cvm_runtime(),
                 sde,
                 &result.join("cvm"),
             )?)
@@ -175,28 +209,18 @@ pub async fn build(
         },
         inputs: Inputs {
             recipe_sha256,
-            repository: recipe.source.repository.clone(),
+            repository: repository_url.clone(),
             commit,
             source_date_epoch: sde,
             cargo_lock_sha256: source.cargo_lock_sha256.clone(),
             source_archive: source.archive.clone(),
             builder_image: recipe.builder.image.clone(),
+            builder_image_inputs,
             package: recipe.source.package.clone(),
             binary: recipe.source.binary.clone(),
             build_env: env,
-            files: recipe
-                .pinned_files()
-                .into_iter()
-                .map(|(field, file)| PinnedInput {
-                    field,
-                    file_name: file
-                        .path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    sha256: file.sha256.clone(),
-                })
-                .collect(),
+            files: inputs.pinned,
+            placed_files: inputs.placed.into_iter().map(|(placed, _)| placed).collect(),
         },
         outputs: Outputs {
             binary,
@@ -214,6 +238,7 @@ pub async fn build(
     };
     std::fs::write(result.join(RECORD_FILE), record.to_json())
         .map_err(io("writing the build record"))?;
+    mark(&result)?;
 
     on_event(Event::Stage("publish"));
     publish(&result, &out_dir)?;
@@ -228,31 +253,62 @@ pub async fn build(
     Ok(record)
 }
 
-/// The fetch stage alone: resolves the recipe's commit and vendors its crates into the cache, so
-/// that a later `build` needs no network (and an air-gapped builder can be handed the cache).
-pub fn prefetch(recipe_path: &Path, vendor_cache: &Path) -> Result<SourceArchive, BuildError> {
-    let recipe = Recipe::load(recipe_path)?;
-    let work = tempfile::tempdir().map_err(io("creating a temporary directory"))?;
-    fetch_source(&recipe, work.path(), vendor_cache)
-}
-
-fn fetch_source(
-    recipe: &Recipe,
-    work: &Path,
+/// The fetch stage alone: resolves the recipe's commit, vendors its crates and fetches its
+/// `[[files]]` into the caches, so that a later `build` needs no network (and an air-gapped builder
+/// can be handed the caches).
+pub async fn prefetch(
+    recipe_path: &Path,
     vendor_cache: &Path,
+    file_cache: &Path,
+    on_line: &mut dyn FnMut(&str),
 ) -> Result<SourceArchive, BuildError> {
+    let recipe = Recipe::load(recipe_path)?;
     let location = recipe.repository_location();
+    let repository_url = canonical_url(
+        recipe.source.url.as_deref(),
+        &recipe.source.repository,
+        &location,
+    )?;
+    let engine = Engine::connect().await?;
+    fetch_files(&recipe, file_cache).await?;
     let (commit, commit_time) = resolve_commit(&location, &recipe.source.commit)?;
-    let sde = recipe.source.source_date_epoch.unwrap_or(commit_time);
-    Ok(fetch(&location, &commit, sde, work, vendor_cache)?)
+    let work = tempfile::tempdir().map_err(io("creating a temporary directory"))?;
+    let request = SourceRequest {
+        location: &location,
+        repository_url: &repository_url,
+        commit: &commit,
+        source_date_epoch: recipe.source.source_date_epoch.unwrap_or(commit_time),
+        builder_image: &recipe.builder.image,
+    };
+    Ok(fetch(&engine, &request, work.path(), vendor_cache, on_line).await?)
 }
 
 /// The runtime root file system: what the build produced, plus `/tmp`, every entry owned by root
 /// and stamped with SOURCE_DATE_EPOCH.
-fn runtime_rootfs(mut rootfs: Tree, sde: u64) -> Result<Tree, BuildError> {
+fn runtime_rootfs(
+    mut rootfs: Tree,
+    placed: &[(PlacedFile, PathBuf)],
+    sde: u64,
+) -> Result<Tree, BuildError> {
+    let tree_error = |e| io("assembling the rootfs")(std::io::Error::other(e));
     rootfs
         .insert("tmp", Node::dir(0o1777, sde))
-        .map_err(|e| io("assembling the rootfs")(std::io::Error::other(e)))?;
+        .map_err(tree_error)?;
+    for (file, copy) in placed {
+        if rootfs.get(&file.dest).is_some() {
+            return Err(io("placing the recipe's [[files]]")(std::io::Error::other(format!(
+                "{} would replace what the build produced there; choose another dest",
+                file.dest
+            ))));
+        }
+        let data = FileData::Disk {
+            path: copy.clone(),
+            size: file.size,
+        };
+        rootfs
+            .insert(&file.dest, Node::file(data, file.mode, sde))
+            .map_err(tree_error)?;
+    }
     rootfs.set_all_owners_root();
     rootfs.set_all_mtimes(sde);
     Ok(rootfs)
@@ -272,23 +328,4 @@ fn node_digests(node: Option<&Node>) -> Result<crate::hashing::BlobDigests, Buil
 
 fn absolute(path: &Path) -> Result<PathBuf, BuildError> {
     std::path::absolute(path).map_err(io(format!("resolving {}", path.display())))
-}
-
-/// Moves the complete result into place. An existing output directory is moved aside first and
-/// deleted only after the new one is in place, so a reader never sees a mix of two builds.
-fn publish(result: &Path, out_dir: &Path) -> Result<(), BuildError> {
-    let aside = out_dir.with_extension(format!("old-{}", std::process::id()));
-    let had_old = out_dir.exists();
-    if had_old {
-        std::fs::rename(out_dir, &aside).map_err(io(format!(
-            "moving the previous {} aside",
-            out_dir.display()
-        )))?;
-    }
-    std::fs::rename(result, out_dir)
-        .map_err(io(format!("moving the result to {}", out_dir.display())))?;
-    if had_old {
-        std::fs::remove_dir_all(&aside).map_err(io(format!("removing {}", aside.display())))?;
-    }
-    Ok(())
 }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::hashing::sha256_file;
+use crate::archive::{nitro_cmd_and_env, Tree};
+use crate::hashing::digest_bytes;
 use crate::image::RuntimeConfig;
 
 /// The only schema this version reads; bump it when a field changes meaning.
@@ -61,6 +62,9 @@ pub struct Recipe {
     /// SEV-SNP launch configurations to measure the CVM bundle for.
     #[serde(default)]
     pub snp: Vec<SnpSpec>,
+    /// Extra files (public parameters, keys, modules) placed in the image, the EIF and the CVM.
+    #[serde(default)]
+    pub files: Vec<FileSpec>,
     /// The recipe's directory, against which relative paths were resolved.
     #[serde(skip)]
     pub base: PathBuf,
@@ -86,6 +90,9 @@ pub struct SourceSpec {
     pub install_path: String,
     /// Default: the commit's committer time.
     pub source_date_epoch: Option<u64>,
+    /// The repository's canonical URL, recorded and published as the release's source; default:
+    /// `repository` when it is a URL, else the local clone's `origin` remote.
+    pub url: Option<String>,
 }
 
 fn default_repository() -> String {
@@ -113,6 +120,7 @@ impl Default for SourceSpec {
             binary: default_binary(),
             install_path: default_install_path(),
             source_date_epoch: None,
+            url: None,
         }
     }
 }
@@ -143,6 +151,25 @@ pub struct PinnedFile {
     pub sha256: String,
 }
 
+/// A file placed in the root file system of every output, pinned by its SHA-256 and taken from a
+/// local `path` or fetched from `url` in the fetch stage (into a content-addressed cache).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    /// Where it goes, relative to the root: `params/bls_midnight_2p10`.
+    pub dest: String,
+    pub sha256: String,
+    pub path: Option<PathBuf>,
+    pub url: Option<String>,
+    /// Permission bits (`0o644`, `0o755`).
+    #[serde(default = "default_file_mode")]
+    pub mode: u32,
+}
+
+fn default_file_mode() -> u32 {
+    0o644
+}
+
 /// The Nitro Enclave image: nitro-cli's blob set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,6 +179,9 @@ pub struct EifSpec {
     pub nsm_ko: PinnedFile,
     /// The kernel command line as nitro-cli passes it (its blob without the trailing newline).
     pub cmdline: String,
+    /// The enclave's command, when it differs from the image's (e.g. a vsock listener): the EIF is
+    /// then what nitro-cli makes of the image with this as its only `Cmd`.
+    pub command: Option<Vec<String>>,
     #[serde(default = "default_arch")]
     pub arch: String,
 }
@@ -169,6 +199,54 @@ pub struct CvmSpec {
     /// systems (configfs included, for TSM attestation reports) and execs the runtime command.
     pub busybox: PinnedFile,
     pub cmdline: String,
+    /// The command `/init` runs, when the VM should run another than the image's entrypoint + cmd
+    /// (e.g. TLS on); measured, as it is part of the initrd.
+    pub command: Option<Vec<String>>,
+    /// Kernel modules for what the kernel does not build in (Debian's cloud kernel has virtio,
+    /// virtio-net and configfs as modules): placed under `/lib/modules/` in the initrd and loaded
+    /// by `/init` in this order, so each module's dependencies come before it.
+    #[serde(default, deserialize_with = "module_list")]
+    pub modules: Vec<PinnedFile>,
+    /// How `/init` configures the network before it starts the command.
+    #[serde(default)]
+    pub network: CvmNetwork,
+}
+
+/// The CVM's network set-up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CvmNetwork {
+    /// Only the loopback interface.
+    #[default]
+    None,
+    /// `eth0` configured by DHCP (busybox udhcpc), as cloud VMs are.
+    Dhcp,
+}
+
+/// `cvm.modules`: each a `.ko` file (busybox insmod takes no compressed modules), and no two with
+/// one file name, since they share `/lib/modules/`.
+fn module_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PinnedFile>, D::Error> {
+    use serde::de::Error;
+    let modules = Vec::<PinnedFile>::deserialize(d)?;
+    let mut names = std::collections::BTreeSet::new();
+    for module in &modules {
+        match module.path.file_name().and_then(|n| n.to_str()) {
+            Some(name) if name.len() > 3 && name.ends_with(".ko") => {
+                if !names.insert(name) {
+                    return Err(D::Error::custom(format!(
+                        "cvm.modules lists two files named {name:?}; they would share /lib/modules/{name} in the initrd"
+                    )));
+                }
+            }
+            _ => {
+                return Err(D::Error::custom(format!(
+                    "cvm.modules: {:?} is not a kernel module file named *.ko (decompress .ko.xz or .ko.zst modules first)",
+                    module.path
+                )))
+            }
+        }
+    }
+    Ok(modules)
 }
 
 /// One SEV-SNP launch configuration.
@@ -258,9 +336,15 @@ impl Recipe {
         if let Some(cvm) = &mut self.cvm {
             anchor(&mut cvm.kernel);
             anchor(&mut cvm.busybox);
+            cvm.modules.iter_mut().for_each(anchor);
         }
         for snp in &mut self.snp {
             anchor(&mut snp.ovmf);
+        }
+        for file in &mut self.files {
+            if let Some(path) = file.path.as_mut().filter(|p| p.is_relative()) {
+                *path = base.join(&*path);
+            }
         }
         self.base = base.to_owned();
     }
@@ -360,7 +444,143 @@ impl Recipe {
                 "SEV-SNP measurements need a [cvm] bundle to measure".into(),
             );
         }
+        self.validate_files()?;
+        self.validate_commands()
+    }
+
+    fn validate_files(&self) -> Result<(), RecipeError> {
+        let mut dests = std::collections::BTreeSet::new();
+        for (i, file) in self.files.iter().enumerate() {
+            let field = format!("files[{i}]");
+            let invalid = |message: String| {
+                Err(RecipeError::Invalid {
+                    field: field.clone(),
+                    message,
+                })
+            };
+            let Ok(dest) = Tree::clean_path(&file.dest) else {
+                return invalid(format!(
+                    "dest {:?} must be a relative path inside the root file system, like params/bls_midnight_2p10",
+                    file.dest
+                ));
+            };
+            if dest == Tree::clean_path(&self.source.install_path).unwrap_or_default() {
+                return invalid(format!("dest {dest:?} is where the binary goes"));
+            }
+            if !dests.insert(dest.to_owned()) {
+                return invalid(format!("dest {dest:?} is given twice"));
+            }
+            if !is_hex(&file.sha256, 64) {
+                return invalid(format!(
+                    "sha256 {:?} is not 64 lowercase hex digits",
+                    file.sha256
+                ));
+            }
+            if file.mode > 0o777 {
+                return invalid(format!(
+                    "mode {:#o} has bits beyond 0o777 (no setuid, setgid or sticky files)",
+                    file.mode
+                ));
+            }
+            match (&file.path, &file.url) {
+                (Some(_), None) => {}
+                (None, Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {}
+                (None, Some(url)) => {
+                    return invalid(format!("url {url:?} is neither https:// nor http://"))
+                }
+                _ => return invalid("give exactly one of `path` (a local file) and `url`".into()),
+            }
+        }
         Ok(())
+    }
+
+    /// nitro-cli puts only the image's `Cmd` (when set, else its `Entrypoint`) into the enclave, so a
+    /// recipe whose image sets both would measure an enclave that runs something else than the image.
+    fn validate_commands(&self) -> Result<(), RecipeError> {
+        let platforms = [
+            ("eif.command", self.eif.as_ref().and_then(|e| e.command.as_ref())),
+            ("cvm.command", self.cvm.as_ref().and_then(|c| c.command.as_ref())),
+        ];
+        for (field, command) in platforms {
+            if command.is_some_and(|c| c.is_empty()) {
+                return Err(RecipeError::Invalid {
+                    field: field.into(),
+                    message: "is empty; leave it out to run the image's command".into(),
+                });
+            }
+        }
+        let Some(eif) = &self.eif else { return Ok(()) };
+        let runtime = self.runtime_with(eif.command.as_ref());
+        let image_runs: Vec<String> = runtime
+            .entrypoint
+            .iter()
+            .chain(&runtime.cmd)
+            .cloned()
+            .collect();
+        let enclave_runs = nitro_cmd_and_env(&runtime.entrypoint, &runtime.cmd, &runtime.env)
+            .map(|(cmd, _)| cmd)
+            .unwrap_or_default();
+        if enclave_runs != image_runs {
+            return Err(RecipeError::Invalid {
+                field: "eif".into(),
+                message: format!(
+                    "the enclave would run {enclave_runs:?} while the image runs {image_runs:?}: \
+                     nitro-cli puts the image's Cmd into the EIF when it is set, else its Entrypoint, \
+                     never both. Put the whole command in [runtime] entrypoint and leave cmd empty, \
+                     or give the enclave its own with [eif] command = [...]"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The runtime configuration of the OCI image with a platform's own command, if it has one.
+    fn runtime_with(&self, command: Option<&Vec<String>>) -> RuntimeConfig {
+        let mut runtime = self.runtime.clone();
+        if let Some(command) = command {
+            runtime.entrypoint = Vec::new();
+            runtime.cmd = command.clone();
+        }
+        runtime
+    }
+
+    /// What the enclave runs: nitro-cli's view of an image with the enclave's command.
+    pub fn eif_runtime(&self) -> RuntimeConfig {
+        self.runtime_with(self.eif.as_ref().and_then(|e| e.command.as_ref()))
+    }
+
+    /// What the CVM's `/init` runs.
+    pub fn cvm_runtime(&self) -> RuntimeConfig {
+        self.runtime_with(self.cvm.as_ref().and_then(|c| c.command.as_ref()))
+    }
+
+    /// The recipe's SHA-256 as recorded: of its canonical JSON with every pinned file named by its
+    /// file name (its digest is beside it) and the source by its canonical URL, so that it is the
+    /// same wherever the recipe, its files and the clone sit.
+    pub fn canonical_sha256(&self, repository_url: &str) -> String {
+        fn by_name(value: &mut serde_json::Value) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if map.contains_key("sha256") {
+                        if let Some(serde_json::Value::String(path)) = map.get_mut("path") {
+                            let name = Path::new(path.as_str())
+                                .file_name()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_default();
+                            *path = name;
+                        }
+                    }
+                    map.values_mut().for_each(by_name);
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(by_name),
+                _ => {}
+            }
+        }
+        let mut value = serde_json::to_value(self).expect("a recipe serialises");
+        by_name(&mut value);
+        value["source"]["repository"] = repository_url.into();
+        value["source"]["url"] = serde_json::Value::Null;
+        digest_bytes(value.to_string().as_bytes()).sha256
     }
 
     /// Every pinned file input with the field that names it.
@@ -374,6 +594,9 @@ impl Recipe {
         if let Some(cvm) = &self.cvm {
             files.push(("cvm.kernel".to_owned(), &cvm.kernel));
             files.push(("cvm.busybox".to_owned(), &cvm.busybox));
+            for (i, module) in cvm.modules.iter().enumerate() {
+                files.push((format!("cvm.modules[{i}]"), module));
+            }
         }
         for (i, snp) in self.snp.iter().enumerate() {
             files.push((format!("snp[{i}].ovmf"), &snp.ovmf));
@@ -381,28 +604,24 @@ impl Recipe {
         files
     }
 
-    /// Checks every pinned file against its SHA-256 before anything is built.
-    pub fn verify_pins(&self) -> Result<(), RecipeError> {
-        for (what, file) in self.pinned_files() {
-            let digests = sha256_file(&file.path).map_err(|source| RecipeError::Pin {
-                what: what.clone(),
-                path: file.path.clone(),
-                source,
-            })?;
-            if digests.sha256 != file.sha256 {
-                return Err(RecipeError::PinMismatch {
-                    what,
-                    path: file.path.clone(),
-                    expected: file.sha256.clone(),
-                    actual: digests.sha256,
-                });
-            }
+    /// The same files as [`Recipe::pinned_files`], to point them at staged copies.
+    pub fn pinned_files_mut(&mut self) -> Vec<(String, &mut PinnedFile)> {
+        let mut files = Vec::new();
+        if let Some(eif) = &mut self.eif {
+            files.push(("eif.kernel".to_owned(), &mut eif.kernel));
+            files.push(("eif.init".to_owned(), &mut eif.init));
+            files.push(("eif.nsm_ko".to_owned(), &mut eif.nsm_ko));
         }
-        Ok(())
+        if let Some(cvm) = &mut self.cvm {
+            files.push(("cvm.kernel".to_owned(), &mut cvm.kernel));
+            files.push(("cvm.busybox".to_owned(), &mut cvm.busybox));
+        }
+        for (i, snp) in self.snp.iter_mut().enumerate() {
+            files.push((format!("snp[{i}].ovmf"), &mut snp.ovmf));
+        }
+        files
     }
 }
-
-use crate::archive::Tree;
 
 fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len
@@ -481,11 +700,94 @@ entrypoint = ["/usr/local/bin/fixture"]
             sha(b"kernel"),
             sha(b"other")
         );
-        let recipe = Recipe::parse(&text, Path::new("r.toml"), dir.path()).unwrap();
-        let err = recipe.verify_pins().unwrap_err();
+        let mut recipe = Recipe::parse(&text, Path::new("r.toml"), dir.path()).unwrap();
+        let staged = dir.path().join("staged");
+        let err = crate::inputs::stage(&mut recipe, &staged, dir.path()).unwrap_err();
         assert!(
-            matches!(err, RecipeError::PinMismatch { ref what, .. } if what == "cvm.busybox"),
+            matches!(err, crate::inputs::InputError::Pin(RecipeError::PinMismatch { ref what, .. }) if what == "cvm.busybox"),
             "{err}"
         );
+        // The kernel was copied (it matched); the mismatching busybox copy is gone.
+        let names: Vec<_> = std::fs::read_dir(&staged)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["001-k"]);
     }
+
+    const EIF: &str = r#"
+[eif]
+kernel = { path = "k", sha256 = "0000000000000000000000000000000000000000000000000000000000000000" }
+init = { path = "i", sha256 = "0000000000000000000000000000000000000000000000000000000000000000" }
+nsm_ko = { path = "n", sha256 = "0000000000000000000000000000000000000000000000000000000000000000" }
+cmdline = "console=ttyS0"
+"#;
+
+    #[test]
+    fn an_enclave_that_would_run_something_else_than_the_image_is_refused() {
+        let both = MINIMAL.replace(
+            "entrypoint = [\"/usr/local/bin/fixture\"]",
+            "entrypoint = [\"/usr/local/bin/fixture\"]\ncmd = [\"--port\", \"6300\"]",
+        );
+        let err = parse(&format!("{both}{EIF}")).unwrap_err().to_string();
+        assert!(err.contains("nitro-cli puts the image's Cmd"), "{err}");
+        assert!(err.contains(r#"["--port", "6300"]"#), "{err}");
+        assert!(err.contains("[eif] command"), "{err}");
+        // Without an EIF there is nothing to refuse; with the enclave's own command it is measured.
+        parse(&both).unwrap();
+        let own = format!("{both}{EIF}command = [\"/usr/local/bin/fixture\", \"--listen\", \"vsock:6300\"]\n");
+        let recipe = parse(&own).unwrap();
+        let enclave = recipe.eif_runtime();
+        assert_eq!(
+            crate::archive::nitro_cmd_and_env(&enclave.entrypoint, &enclave.cmd, &enclave.env)
+                .unwrap()
+                .0,
+            ["/usr/local/bin/fixture", "--listen", "vsock:6300"]
+        );
+        assert_eq!(recipe.cvm_runtime(), recipe.runtime);
+        let empty = format!("{both}{EIF}command = []\n");
+        let err = parse(&empty).unwrap_err().to_string();
+        assert!(err.contains("eif.command"), "{err}");
+    }
+
+    #[test]
+    fn files_are_checked() {
+        let file = |body: &str| format!("{MINIMAL}[[files]]\n{body}\n");
+        let sha = "sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"";
+        let ok = parse(&file(&format!("dest = \"params/p\"\n{sha}\nurl = \"https://example.invalid/p\""))).unwrap();
+        assert_eq!(ok.files[0].mode, 0o644);
+        for (body, expected) in [
+            (format!("dest = \"/etc/p\"\n{sha}\npath = \"p\""), "relative path"),
+            (format!("dest = \"p\"\n{sha}"), "exactly one of"),
+            (format!("dest = \"p\"\n{sha}\npath = \"p\"\nurl = \"https://x/p\""), "exactly one of"),
+            (format!("dest = \"p\"\n{sha}\nurl = \"ftp://x/p\""), "neither https"),
+            (format!("dest = \"p\"\n{sha}\npath = \"p\"\nmode = 0o4755"), "setuid"),
+            (format!("dest = \"usr/local/bin/proof-server\"\n{sha}\npath = \"p\""), "where the binary goes"),
+            ("dest = \"p\"\nsha256 = \"abc\"\npath = \"p\"".to_owned(), "64 lowercase hex"),
+        ] {
+            let err = parse(&file(&body)).unwrap_err().to_string();
+            assert!(err.contains("files[0]") && err.contains(expected), "{body}: {err}");
+        }
+        let twice = format!("{}[[files]]\ndest = \"params/p\"\n{sha}\npath = \"q\"\n", file(&format!("dest = \"params/p\"\n{sha}\npath = \"p\"")));
+        let err = parse(&twice).unwrap_err().to_string();
+        assert!(err.contains("files[1]") && err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn the_recorded_digest_does_not_depend_on_where_files_sit() {
+        let text = format!("{MINIMAL}{EIF}[[files]]\ndest = \"params/p\"\nsha256 = \"{}\"\npath = \"p\"\n", "1".repeat(64));
+        let here = Recipe::parse(&text, Path::new("r.toml"), Path::new("/home/a/clone")).unwrap();
+        let there = Recipe::parse(&text, Path::new("r.toml"), Path::new("/srv/b/x/y")).unwrap();
+        let url = "https://github.com/mpr-dev/mpr";
+        assert_eq!(here.canonical_sha256(url), there.canonical_sha256(url));
+        let absolute = text.replace("path = \"k\"", "path = \"/opt/blobs/k\"");
+        let absolute = Recipe::parse(&absolute, Path::new("r.toml"), Path::new("/z")).unwrap();
+        assert_eq!(here.canonical_sha256(url), absolute.canonical_sha256(url));
+        // What is built does change it: another digest, another source.
+        let other = text.replace(&"1".repeat(64), &"2".repeat(64));
+        let other = Recipe::parse(&other, Path::new("r.toml"), Path::new("/home/a/clone")).unwrap();
+        assert_ne!(here.canonical_sha256(url), other.canonical_sha256(url));
+        assert_ne!(here.canonical_sha256(url), here.canonical_sha256("https://example.invalid/fork"));
+    }
+
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cvm::BuiltCvm;
 use crate::hashing::BlobDigests;
+pub use crate::inputs::{PinnedInput, PlacedFile};
 use crate::nitro::BuiltEif;
 
 pub const RECORD_SCHEMA: u32 = 1;
@@ -35,8 +36,10 @@ pub struct Release {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inputs {
-    /// SHA-256 of the recipe file as read.
+    /// SHA-256 of the recipe's canonical form (see `Recipe::canonical_sha256`): the same wherever
+    /// the recipe, its files and the clone sit.
     pub recipe_sha256: String,
+    /// The repository's canonical URL.
     pub repository: String,
     pub commit: String,
     pub source_date_epoch: u64,
@@ -44,21 +47,20 @@ pub struct Inputs {
     /// The deterministic source archive (tree + vendored crates) the container compiled.
     pub source_archive: BlobDigests,
     pub builder_image: String,
+    /// What the builder image was made from, as its labels record it: enough for
+    /// `mpr builder-image create --like` to make it again.
+    pub builder_image_inputs: crate::builder_image::BuilderImageInputs,
     pub package: String,
     pub binary: String,
     /// The build's environment inside the container (RUSTFLAGS, codegen units, …), minus the
     /// job count, which does not change the output.
     pub build_env: Vec<String>,
-    /// Pinned files by recipe field: name and SHA-256.
+    /// Pinned boot files by recipe field: name and the SHA-256 of what was read.
     pub files: Vec<PinnedInput>,
+    /// The recipe's `[[files]]`, as placed in every root file system.
+    pub placed_files: Vec<PlacedFile>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PinnedInput {
-    pub field: String,
-    pub file_name: String,
-    pub sha256: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outputs {

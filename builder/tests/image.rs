@@ -109,7 +109,7 @@ fn layout_files_agree_with_each_other() {
     );
     assert_eq!(
         entry["annotations"]["io.containerd.image.name"],
-        "mpr/test:1"
+        "docker.io/mpr/test:1"
     );
     assert_eq!(
         read_json(&out.join("oci/oci-layout"))["imageLayoutVersion"],
@@ -267,6 +267,7 @@ async fn docker_loads_and_runs_the_image_under_our_config_digest() {
                 user: None,
                 hostname: "mpr-test".into(),
                 cpus: Some(1),
+                network: false,
             })
             .await?;
         let mut lines = Vec::new();

@@ -1,10 +1,11 @@
 //! `mpr`, the Measured Prover Registry command line: a thin front over the library crates.
 
-/// `println!` that returns the write error instead of panicking, so `mpr ... | head` ends quietly.
+/// `println!` that returns the write error (marked as [`StdoutError`]) instead of panicking, so
+/// `mpr ... | head` ends quietly.
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($arg)*)
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::StdoutError::wrap)
     }};
 }
 
@@ -83,11 +84,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// A failed write to our standard output. Only this kind of error may end quietly on a broken
+/// pipe: a broken Docker, database or HTTP connection is a failure like any other.
+#[derive(Debug, thiserror::Error)]
+#[error("writing to standard output: {0}")]
+pub struct StdoutError(pub std::io::Error);
+
+impl StdoutError {
+    /// The same error kind, marked as coming from standard output.
+    pub fn wrap(error: std::io::Error) -> std::io::Error {
+        std::io::Error::new(error.kind(), StdoutError(error))
+    }
+}
+
+/// The reader of our standard output went away (`mpr ... | head`).
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
-        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    error.chain().any(|cause| {
+        let stdout = cause.downcast_ref::<StdoutError>().or_else(|| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<StdoutError>())
+        });
+        stdout.is_some_and(|StdoutError(io)| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_logging(verbose: u8) {
@@ -101,4 +121,26 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broken() -> std::io::Error {
+        std::io::Error::from(std::io::ErrorKind::BrokenPipe)
+    }
+
+    #[test]
+    fn only_a_closed_stdout_ends_quietly() {
+        let stdout = anyhow::Error::new(StdoutError(broken())).context("printing the record");
+        assert!(is_broken_pipe(&stdout));
+        let wrapped = anyhow::Error::new(StdoutError::wrap(broken()));
+        assert!(is_broken_pipe(&wrapped));
+        // A connection to the engine or a server breaking is an error, whatever its kind.
+        let connection = anyhow::Error::new(broken()).context("uploading to the Docker engine");
+        assert!(!is_broken_pipe(&connection));
+        let other_stdout = anyhow::Error::new(StdoutError(std::io::Error::other("disk full")));
+        assert!(!is_broken_pipe(&other_stdout));
+    }
 }

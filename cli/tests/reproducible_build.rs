@@ -88,9 +88,17 @@ fn blob(path: &Path, label: &str, size: usize) -> String {
     hex::encode(Sha256::digest(&data))
 }
 
+/// A file the recipe places through `[[files]]` from a URL, served on loopback to every build.
+const SERVED_PARAMS: &[u8] = b"stand-in public parameters, fetched in the fetch stage\n";
+
 /// Writes the recipe and its pinned inputs into the repository's directory (untracked, so not part
 /// of the commit); the recipe names the repository as ".", so both builds read the same recipe bytes.
-fn recipe(dir: &Path, image: &str) -> PathBuf {
+/// `files_url` serves [`SERVED_PARAMS`] at `/params`.
+fn recipe(dir: &Path, image: &str, files_url: &str) -> PathBuf {
+    let local_file = dir.join("keys.bin");
+    std::fs::write(&local_file, b"stand-in key material\n").unwrap();
+    let local_sha = sha256_file(&local_file);
+    let served_sha = hex::encode(Sha256::digest(SERVED_PARAMS));
     let kernel = blob(&dir.join("bzImage"), "nitro-kernel", 1 << 20);
     let init = blob(&dir.join("init"), "nitro-init", 64 << 10);
     let nsm = blob(&dir.join("nsm.ko"), "nitro-nsm", 16 << 10);
@@ -109,6 +117,7 @@ version = "0.1.0"
 
 [source]
 repository = "."
+url = "https://example.invalid/mpr/hello.git"
 package = "hello"
 binary = "hello"
 install_path = "usr/local/bin/hello"
@@ -137,6 +146,17 @@ cmdline = "console=ttyS0 panic=-1"
 ovmf = {{ path = "OVMF.fd", sha256 = "{ovmf}" }}
 vcpus = [1, 4]
 vcpu_type = "EPYC-Milan"
+
+[[files]]
+dest = "params/keys.bin"
+sha256 = "{local_sha}"
+path = "keys.bin"
+
+[[files]]
+dest = "params/served.bin"
+sha256 = "{served_sha}"
+url = "{files_url}/params"
+mode = 0o640
 "#
     );
     let path = dir.join("mpr-recipe.toml");
@@ -210,6 +230,30 @@ fn copy_dir(from: &Path, to: &Path) {
     assert!(status.success());
 }
 
+/// A host git configuration that would change every file `git archive` or a checkout writes:
+/// CRLF line ends, a smudge filter, export-subst and export-ignore, from the global configuration,
+/// a global attributes file and the clone's own info/attributes. Returns the HOME to use.
+fn hostile_git_home(dir: &Path, repo: &Path) -> PathBuf {
+    let home = dir.join("hostile-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let attributes = home.join("attributes");
+    std::fs::write(&attributes, "* text eol=crlf filter=hostile export-subst\n").unwrap();
+    std::fs::write(
+        home.join(".gitconfig"),
+        format!(
+            "[core]\n\tautocrlf = true\n\teol = crlf\n\tattributesFile = {}\n[filter \"hostile\"]\n\tsmudge = sed s/42/43/\n\tclean = cat\n[tar]\n\tumask = 0\n",
+            attributes.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join(".git/info/attributes"),
+        "*.rs export-subst\nCargo.toml export-ignore\n",
+    )
+    .unwrap();
+    home
+}
+
 fn sha256_file(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
 }
@@ -228,12 +272,40 @@ fn two_builds_under_different_conditions_are_identical() {
         commit,
         "the fixture commit must not depend on its directory"
     );
-    let recipe_a = recipe(&repo_a, &image);
-    let recipe_b = recipe(&repo_b, &image);
+    let files_url = builder::testing::serve_file("/params", SERVED_PARAMS.to_vec(), 16);
+    let recipe_a = recipe(&repo_a, &image, &files_url);
+    let recipe_b = recipe(&repo_b, &image, &files_url);
+    let hostile_home = hostile_git_home(b.path(), &repo_b);
+    // The configuration is hostile indeed: `git archive` of the same commit differs under it.
+    let archive = |repo: &Path, home: &Path| {
+        check(
+            Command::new("git")
+                .arg("-C")
+                .arg(repo)
+                .args(["archive", "--format=tar", "HEAD"])
+                .env("HOME", home)
+                .output()
+                .unwrap(),
+            "git archive",
+        )
+        .stdout
+    };
+    assert_ne!(
+        archive(&repo_a, a.path()),
+        archive(&repo_b, &hostile_home),
+        "the hostile git configuration must change what `git archive` exports"
+    );
 
     let plain = Variation {
         umask: "022",
-        env: vec![("TZ", "UTC".into()), ("LANG", "C.UTF-8".into())],
+        env: vec![
+            ("TZ", "UTC".into()),
+            ("LANG", "C.UTF-8".into()),
+            (
+                "MPR_FILE_CACHE",
+                a.path().join("file-cache").display().to_string(),
+            ),
+        ],
         jobs: 2,
         wrap: vec![],
         mpr: env!("CARGO_BIN_EXE_mpr").into(),
@@ -265,6 +337,12 @@ fn two_builds_under_different_conditions_are_identical() {
             ("SOURCE_DATE_EPOCH", "1".into()),
             ("MPR_UNRELATED_NOISE", "x".repeat(100)),
             ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
+            // The host's git configuration must not reach the source archive.
+            ("HOME", hostile_home.display().to_string()),
+            (
+                "MPR_FILE_CACHE",
+                b.path().join("file-cache").display().to_string(),
+            ),
             // A cold vendor cache: the crates are vendored again from crates.io.
             (
                 "MPR_VENDOR_CACHE",
@@ -289,7 +367,7 @@ fn two_builds_under_different_conditions_are_identical() {
     if let Some(user) = rebuilder_user() {
         let repo_c = c.path().join("repo");
         fixture_repo(&repo_c);
-        let recipe_c = recipe(&repo_c, &image);
+        let recipe_c = recipe(&repo_c, &image, &files_url);
         let mpr_c = c.path().join("mpr");
         std::fs::copy(env!("CARGO_BIN_EXE_mpr"), &mpr_c).unwrap();
         copy_dir(
@@ -310,6 +388,10 @@ fn two_builds_under_different_conditions_are_identical() {
                 (
                     "MPR_VENDOR_CACHE",
                     c.path().join("vendor-cache").display().to_string(),
+                ),
+                (
+                    "MPR_FILE_CACHE",
+                    c.path().join("file-cache").display().to_string(),
                 ),
                 // git refuses repositories of other users unless told they are safe.
                 ("GIT_CONFIG_COUNT", "1".into()),
@@ -365,6 +447,18 @@ fn two_builds_under_different_conditions_are_identical() {
         &Default::default(),
     )
     .unwrap();
+    // The [[files]] are in the image, at their place and mode, and listed in the record.
+    let served = layer_tree.get("params/served.bin").expect("params/served.bin is in the image");
+    assert_eq!(served.mode, 0o640);
+    let builder::archive::NodeKind::File(served) = &served.kind else {
+        panic!("params/served.bin is not a file");
+    };
+    assert_eq!(served.read().unwrap(), SERVED_PARAMS);
+    let placed = record_a["inputs"]["placed_files"].as_array().unwrap();
+    assert_eq!(placed.len(), 2);
+    assert_eq!(placed[1]["dest"], "params/served.bin");
+    assert_eq!(placed[1]["url"], format!("{files_url}/params").as_str());
+    assert_eq!(record_a["inputs"]["repository"], "https://example.invalid/mpr/hello.git");
     let Some(builder::archive::NodeKind::File(builder::archive::FileData::Disk { path, .. })) =
         layer_tree.get("usr/local/bin/hello").map(|node| &node.kind)
     else {

@@ -6,12 +6,15 @@
 //! - [`snp`]: the AMD SEV-SNP launch digest of a direct-boot guest (OVMF + kernel + initrd + cmdline),
 //!   identical to `sev-snp-measure` 0.0.13.
 //!
+//! Every SHA-384 goes through [`sha384`] (OpenSSL's implementation; see there for why).
+//!
 //! It is a pure library: no async runtime, no network, no database. Large inputs are streamed, never
 //! read whole into memory.
 
 pub mod digest;
 pub mod eif;
 pub mod pcr;
+pub mod sha384;
 pub mod snp;
 
 pub use digest::Digest384;

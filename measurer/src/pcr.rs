@@ -10,19 +10,19 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha384};
 
 use crate::digest::Digest384;
 use crate::eif::hashing::{measure_while, Measured};
 use crate::eif::signature::certificate_der;
 use crate::eif::{validate_cmdline, EifError, InputFile};
+use crate::sha384::{sha384, Sha384};
 
 /// A PCR after one extend of the all-zero register with a SHA-384 value.
 pub fn extend(data_sha384: &[u8; 48]) -> Digest384 {
     let mut register = Sha384::new();
-    register.update([0u8; 48]);
+    register.update(&[0u8; 48]);
     register.update(data_sha384);
-    Digest384(register.finalize().into())
+    Digest384(register.finish())
 }
 
 /// The PCR of a whole stream, as `nitro-cli pcr --input FILE` prints it.
@@ -38,14 +38,18 @@ pub fn pcr_of_reader(mut reader: impl Read) -> std::io::Result<Digest384> {
         };
         hasher.update(buffer.get(..n).unwrap_or_default());
     }
-    Ok(extend(&hasher.finalize().into()))
+    Ok(extend(&hasher.finish()))
 }
 
 /// PCR8 for a signing certificate given as PEM (the first CERTIFICATE block) or DER, as
 /// `nitro-cli pcr --signing-certificate` computes it.
 pub fn pcr8_of_certificate(pem_or_der: &[u8]) -> Result<Digest384, EifError> {
-    let der = certificate_der(pem_or_der)?;
-    Ok(extend(&Sha384::digest(&der).into()))
+    Ok(pcr8_of_der(&certificate_der(pem_or_der)?))
+}
+
+/// PCR8 of a certificate already in DER form.
+pub(crate) fn pcr8_of_der(der: &[u8]) -> Digest384 {
+    extend(&sha384(der))
 }
 
 /// The PCRs an EIF built from these inputs will have.
@@ -105,10 +109,12 @@ mod tests {
     #[test]
     fn pcr_of_empty_input_is_the_extend_of_sha384_of_nothing() {
         let empty = pcr_of_reader(std::io::empty()).unwrap();
-        assert_eq!(empty, extend(&Sha384::digest(b"").into()));
-        // Independent check of the extend definition: SHA384(48 zero bytes ‖ SHA384("")).
+        assert_eq!(empty, extend(&sha384(b"")));
+        // Independent check of the extend definition (sha2, not the module under test):
+        // SHA384(48 zero bytes ‖ SHA384("")).
+        use sha2::Digest;
         let mut manual = vec![0u8; 48];
-        manual.extend_from_slice(&Sha384::digest(b""));
-        assert_eq!(empty.0, <[u8; 48]>::from(Sha384::digest(&manual)));
+        manual.extend_from_slice(&sha2::Sha384::digest(b""));
+        assert_eq!(empty.0, <[u8; 48]>::from(sha2::Sha384::digest(&manual)));
     }
 }

@@ -53,7 +53,13 @@ fn toy_vector_describes_with_the_documented_layout() {
     assert_eq!(description.crc32, TOY_CRC);
     assert_eq!(description.file_size, TOY_SIZE);
     assert_eq!(description.cmdline, TOY_CMDLINE);
-    assert_eq!(description.metadata, Some(toy_metadata()));
+    let metadata = description.metadata.as_ref().expect("a metadata section");
+    assert_eq!(metadata.identity, Some(toy_metadata()));
+    assert_eq!(
+        metadata.json.as_str().as_bytes(),
+        toy_metadata_bytes().as_slice()
+    );
+    assert_eq!(description.warnings, []);
     assert_eq!(description.signature, None);
     let offsets: Vec<u64> = description.sections.iter().map(|s| s.offset).collect();
     assert_eq!(offsets, [548, 572, 597, 843, 867, 890]);

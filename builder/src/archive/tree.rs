@@ -22,6 +22,14 @@ impl FileData {
             FileData::Disk { size, .. } => *size,
         }
     }
+
+    /// The whole content, for small files (lists, configuration).
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            FileData::Bytes(bytes) => Ok(bytes.to_vec()),
+            FileData::Disk { path, .. } => std::fs::read(path),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::archive::{add_dir, FileData, Node, NodeKind, Tree};
+use crate::archive::{add_dir, write_tar, FileData, Node, NodeKind, Tree};
+use crate::hashing::HashingWriter;
 
 use super::{io_error, BuilderImageError, BuilderImageOptions};
 
@@ -82,9 +83,35 @@ pub(super) fn run_logged(mut command: Command) -> Result<(), BuilderImageError> 
     Ok(())
 }
 
+/// The toolchain as it goes into the image: [`add_toolchain`] into an empty tree.
+pub(super) fn toolchain_tree(
+    sysroot: &Path,
+    host: &str,
+    mtime: u64,
+) -> Result<Tree, BuilderImageError> {
+    let mut tree = Tree::new();
+    add_toolchain(&mut tree, sysroot, host, mtime)?;
+    Ok(tree)
+}
+
+/// SHA-256 of `toolchain` written as a deterministic tar with every mtime 0: names, modes, link
+/// targets and contents, but not SOURCE_DATE_EPOCH, which is recorded on its own.
+pub(super) fn toolchain_sha256(toolchain: &Tree) -> Result<String, BuilderImageError> {
+    let mut timeless = toolchain.clone();
+    timeless.set_all_mtimes(0);
+    let writer =
+        write_tar(&timeless, HashingWriter::sha256_only(std::io::sink())).map_err(io_error(
+            "hashing the toolchain files listed under",
+            Path::new("opt/rust"),
+        ))?;
+    Ok(writer.finish().1.sha256)
+}
+
 /// Adds what compiling needs from `sysroot` under `opt/rust/`: the compiler drivers, the shared
-/// libraries they load, the host's standard library and rustlib's small metadata files; documentation,
-/// sources and other tools stay out (they are most of a rustup toolchain).
+/// libraries they load and the host's standard library; documentation, sources and other tools stay
+/// out (they are most of a rustup toolchain). So do rustup's bookkeeping files in `lib/rustlib/`
+/// (`components`, `manifest-*`, `multirust-*`): no compiler reads them, and they list which optional
+/// components are installed, which would make two rebuilders' images differ over clippy.
 pub(super) fn add_toolchain(
     tree: &mut Tree,
     sysroot: &Path,
@@ -99,7 +126,7 @@ pub(super) fn add_toolchain(
             ["bin", name] => matches!(*name, "rustc" | "cargo" | "rustdoc"),
             ["lib", "rustlib"] => true,
             ["lib", name] => !is_dir && name.contains(".so"),
-            ["lib", "rustlib", name] => *name == host || !is_dir,
+            ["lib", "rustlib", name] => *name == host,
             _ => true,
         }
     };
@@ -121,7 +148,7 @@ pub(super) fn add_toolchain(
     Ok(())
 }
 
-/// `name version architecture` of every installed package in dpkg's status file, sorted.
+/// `name:architecture=version` of every installed package in dpkg's status file, sorted.
 pub(super) fn installed_packages(tree: &Tree) -> Result<Vec<String>, BuilderImageError> {
     let status = match tree.get("var/lib/dpkg/status").map(|n| &n.kind) {
         Some(NodeKind::File(FileData::Disk { path, .. })) => {
@@ -148,7 +175,7 @@ pub(super) fn installed_packages(tree: &Tree) -> Result<Vec<String>, BuilderImag
             }
             let arch = field("Architecture").unwrap_or("all");
             Some(format!(
-                "{} {} {arch}",
+                "{}:{arch}={}",
                 field("Package")?,
                 field("Version")?
             ))
@@ -171,7 +198,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             installed_packages(&tree).unwrap(),
-            ["base-files 12.4 amd64", "zlib1g 1:1.2.13 amd64"]
+            ["base-files:amd64=12.4", "zlib1g:amd64=1:1.2.13"]
         );
     }
 
@@ -208,10 +235,19 @@ mod tests {
                 "opt/rust/bin/cargo",
                 "opt/rust/bin/rustc",
                 "opt/rust/lib/librustc_driver-1.so",
-                "opt/rust/lib/rustlib/components",
                 &format!("opt/rust/lib/rustlib/{host}/lib/libstd-1.rlib"),
             ]
         );
+        // The digest ignores times but not contents.
+        let digest =
+            |mtime| toolchain_sha256(&toolchain_tree(sysroot.path(), host, mtime).unwrap());
+        assert_eq!(digest(5).unwrap(), digest(1_700_000_000).unwrap());
+        let before = digest(5).unwrap();
+        std::fs::write(sysroot.path().join("lib/rustlib/components"), b"clippy").unwrap();
+        assert_eq!(digest(5).unwrap(), before);
+        std::fs::write(sysroot.path().join("bin/rustc"), b"y").unwrap();
+        assert_ne!(digest(5).unwrap(), before);
+
         let err = add_toolchain(
             &mut Tree::new(),
             sysroot.path(),

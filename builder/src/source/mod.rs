@@ -1,12 +1,19 @@
-//! The fetch stage, the only one with network: resolve the pinned commit, export its tree, vendor
-//! its crates against Cargo.lock, and pack it all as one deterministic source archive that the
-//! network-less build container compiles from.
+//! The fetch stage, the only one with network: resolve the pinned commit, read its tree straight
+//! from git's objects, vendor its crates with the builder image's cargo against Cargo.lock, and pack
+//! it all as one deterministic source archive that the network-less build container compiles from.
+
+mod git;
+mod vendor;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::archive::{add_dir, write_tar, FileData, Node, Tree};
+use crate::archive::{add_dir, write_tar, FileData, Node, NodeKind, Tree};
+use crate::docker::{DockerError, Engine};
 use crate::hashing::{BlobDigests, HashingWriter};
+
+pub use git::{canonical_url, export_commit, is_remote_url, resolve_commit, MAX_SOURCE_FILE_BYTES};
+pub use vendor::cache_dir as vendor_cache_dir;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -16,12 +23,29 @@ pub enum SourceError {
     UnknownCommit(String, String),
     #[error("the source at {commit} has no Cargo.lock; commit one so the build is pinned (`cargo generate-lockfile`)")]
     NoLockfile { commit: String },
+    #[error("{}", no_canonical_url(repository, found.as_deref()))]
+    NoCanonicalUrl {
+        repository: String,
+        found: Option<String>,
+    },
+    #[error("vendoring crates: {0}")]
+    Vendor(String),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
     #[error("{context}: {source}")]
     Io {
         context: String,
         #[source]
         source: std::io::Error,
     },
+}
+
+fn no_canonical_url(repository: &str, found: Option<&str>) -> String {
+    let fix = "set [source] url = \"https://…\" in the recipe (the repository's public URL), or give the clone an origin remote (`git remote add origin URL`)";
+    match found {
+        None => format!("the release's source {repository} is a local clone without an origin remote, and a local path is not a source anyone else can fetch: {fix}"),
+        Some(url) => format!("the release's source URL {url:?} is a local path, which nobody else can fetch: {fix}"),
+    }
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SourceError {
@@ -32,6 +56,7 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SourceError 
 /// The packed source and what it was made from.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct SourceArchive {
+    /// The canonical URL of the repository.
     pub repository: String,
     pub commit: String,
     pub source_date_epoch: u64,
@@ -41,6 +66,16 @@ pub struct SourceArchive {
     pub archive: BlobDigests,
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// Where the source comes from and what to build of it.
+pub struct SourceRequest<'a> {
+    /// A path or URL git can read.
+    pub location: &'a str,
+    pub repository_url: &'a str,
+    pub commit: &'a str,
+    pub source_date_epoch: u64,
+    pub builder_image: &'a str,
 }
 
 /// Runs a command and returns its stdout; a failure carries its stderr.
@@ -62,75 +97,67 @@ pub(crate) fn run(command: &mut Command) -> Result<Vec<u8>, SourceError> {
     Ok(output.stdout)
 }
 
-fn git(repo: &str) -> Command {
-    let mut command = Command::new("git");
-    command.arg("-C").arg(repo);
-    command
-}
-
-/// Resolves `commit` in `repository` to a full hash and its committer time.
-pub fn resolve_commit(repository: &str, commit: &str) -> Result<(String, u64), SourceError> {
-    let hash = run(git(repository)
-        .args(["rev-parse", "--verify", "--quiet"])
-        .arg(format!("{commit}^{{commit}}")))
-    .map_err(|_| SourceError::UnknownCommit(commit.to_owned(), repository.to_owned()))?;
-    let hash = String::from_utf8_lossy(&hash).trim().to_owned();
-    let time = run(git(repository).args(["show", "-s", "--format=%ct", &hash]))?;
-    let time = String::from_utf8_lossy(&time)
-        .trim()
-        .parse()
-        .map_err(|_| SourceError::Command {
-            command: format!("git show -s --format=%ct {hash}"),
-            detail: "not a Unix time".into(),
-        })?;
-    Ok((hash, time))
-}
-
-/// Exports `commit` and vendors its crates into `work/`, then writes the deterministic source
-/// archive `work/source.tar`. Vendored crates are cached under `vendor_cache/<Cargo.lock sha256>`,
-/// so a second build of the same lockfile needs no network.
-pub fn fetch(
-    repository: &str,
-    commit: &str,
-    source_date_epoch: u64,
+/// Exports the commit and vendors its crates into `work/`, then writes the deterministic source
+/// archive `work/source.tar`. Vendored crates are cached under `vendor_cache/`, keyed by
+/// Cargo.lock and builder image, so a second build of the same lockfile needs no network.
+pub async fn fetch(
+    engine: &Engine,
+    request: &SourceRequest<'_>,
     work: &Path,
     vendor_cache: &Path,
+    on_line: &mut dyn FnMut(&str),
 ) -> Result<SourceArchive, SourceError> {
+    let sde = request.source_date_epoch;
     let checkout = work.join("checkout");
     std::fs::create_dir_all(&checkout).map_err(io(format!("creating {}", checkout.display())))?;
-    // `git archive` exports exactly the committed tree: no untracked files, no local changes.
-    let mut export = Command::new("sh");
-    export
-        .arg("-c")
-        .arg(r#"git -C "$1" archive --format=tar "$2" | tar -x -C "$3""#)
-        .args(["sh", repository, commit, &checkout.display().to_string()]);
-    run(&mut export)?;
+    export_commit(request.location, request.commit, &checkout)?;
 
     let lock = checkout.join("Cargo.lock");
     let lock_digest = crate::hashing::digest_file(&lock).map_err(|_| SourceError::NoLockfile {
-        commit: commit.to_owned(),
+        commit: request.commit.to_owned(),
     })?;
-    let cached = vendor_cache.join(&lock_digest.sha256);
-    let config = vendor(&checkout, &cached)?;
+    let cached = vendor::cache_dir(vendor_cache, &lock_digest.sha256, request.builder_image);
+    let vendored = vendor::vendor(
+        engine,
+        request.builder_image,
+        &checkout,
+        &cached,
+        work,
+        on_line,
+    )
+    .await?;
 
     let mut tree = Tree::new();
-    add_dir(&mut tree, &checkout, "src", source_date_epoch, &|_| false)
+    add_dir(&mut tree, &checkout, "src", sde, &|_| false)
         .map_err(io(format!("reading {}", checkout.display())))?;
-    add_dir(
-        &mut tree,
-        &cached.join("vendor"),
-        "src/vendor",
-        source_date_epoch,
-        &|_| false,
-    )
-    .map_err(io(format!("reading {}", cached.display())))?;
-    let config_node = Node::file(FileData::Bytes(config.into()), 0o644, source_date_epoch);
-    tree.insert("src/.cargo/config.toml", config_node)
-        .map_err(|e| SourceError::Io {
-            context: "adding .cargo/config.toml".into(),
+    let tree_error = |context: &str| {
+        let context = context.to_owned();
+        move |e: crate::archive::TreeError| SourceError::Io {
+            context,
             source: std::io::Error::other(e),
-        })?;
-    tree.set_all_mtimes(source_date_epoch);
+        }
+    };
+    for (path, node) in vendored.tree.iter() {
+        let Some(inside) = path.strip_prefix("vendor") else {
+            continue;
+        };
+        let mut node = node.clone();
+        // Modes as a checkout has them, whatever umask the container had.
+        if let NodeKind::File(_) = node.kind {
+            node.mode = if node.mode & 0o111 != 0 { 0o755 } else { 0o644 };
+        } else if node.kind == NodeKind::Dir {
+            node.mode = 0o755;
+        }
+        tree.insert(&format!("src/vendor{inside}"), node)
+            .map_err(tree_error("adding the vendored crates"))?;
+    }
+    if !vendored.config.is_empty() {
+        let config_node = Node::file(FileData::Bytes(vendored.config.into()), 0o644, sde);
+        tree.insert("src/.cargo/config.toml", config_node)
+            .map_err(tree_error("adding .cargo/config.toml"))?;
+    }
+    tree.set_all_owners_root();
+    tree.set_all_mtimes(sde);
 
     let path = work.join("source.tar");
     let file = std::fs::File::create(&path).map_err(io(format!("creating {}", path.display())))?;
@@ -139,48 +166,11 @@ pub fn fetch(
     let (mut buffered, archive) = writer.finish();
     std::io::Write::flush(&mut buffered).map_err(io(format!("writing {}", path.display())))?;
     Ok(SourceArchive {
-        repository: repository.to_owned(),
-        commit: commit.to_owned(),
-        source_date_epoch,
+        repository: request.repository_url.to_owned(),
+        commit: request.commit.to_owned(),
+        source_date_epoch: sde,
         cargo_lock_sha256: lock_digest.sha256,
         archive,
         path,
     })
-}
-
-/// `cargo vendor` into `cached/vendor` unless it is already there; returns the cargo configuration
-/// that points the build at the vendored crates.
-fn vendor(checkout: &Path, cached: &Path) -> Result<Vec<u8>, SourceError> {
-    let config_path = cached.join("config.toml");
-    if let Ok(config) = std::fs::read(&config_path) {
-        return Ok(config);
-    }
-    let parent = cached.parent().unwrap_or(cached);
-    std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".vendor-")
-        .tempdir_in(parent)
-        .map_err(io(format!("creating a directory in {}", parent.display())))?;
-    // Run from the staging directory with a relative destination, so the printed configuration says
-    // `directory = "vendor"`, which cargo resolves next to `.cargo/` in the build container.
-    let config = run(Command::new("cargo")
-        .current_dir(staging.path())
-        .args(["vendor", "--locked", "--versioned-dirs", "--manifest-path"])
-        .arg(checkout.join("Cargo.toml"))
-        .arg("vendor"))?;
-    // `--quiet` would also silence this configuration, which cargo prints on stdout.
-    if !String::from_utf8_lossy(&config).contains("vendored-sources") {
-        return Err(SourceError::Command {
-            command: "cargo vendor".into(),
-            detail: "printed no source-replacement configuration".into(),
-        });
-    }
-    std::fs::write(staging.path().join("config.toml"), &config)
-        .map_err(io(format!("writing {}", config_path.display())))?;
-    // Appears complete or not at all; a concurrent fetch of the same lockfile may have won.
-    let staged = staging.keep();
-    if std::fs::rename(&staged, cached).is_err() {
-        let _ = std::fs::remove_dir_all(&staged);
-    }
-    std::fs::read(&config_path).map_err(io(format!("reading {}", config_path.display())))
 }

@@ -20,9 +20,12 @@ pub struct BuildArgs {
     /// Compile jobs and CPUs for the build container (the output never depends on it).
     #[arg(long)]
     jobs: Option<u32>,
-    /// Vendored crates, by Cargo.lock digest [default: ~/.cache/mpr/vendor].
+    /// Vendored crates, by Cargo.lock digest and builder image [default: ~/.cache/mpr/vendor].
     #[arg(long, env = "MPR_VENDOR_CACHE")]
     vendor_cache: Option<PathBuf>,
+    /// The recipe's [[files]] fetched from URLs, by SHA-256 [default: ~/.cache/mpr/files].
+    #[arg(long, env = "MPR_FILE_CACHE")]
+    file_cache: Option<PathBuf>,
     /// Do not load the image into Docker afterwards.
     #[arg(long)]
     no_load: bool,
@@ -39,15 +42,25 @@ pub fn run(args: BuildArgs, json: bool) -> anyhow::Result<()> {
             args.recipe.display()
         );
     }
-    let vendor_cache = match args.vendor_cache {
-        Some(dir) => dir,
+    let cache = |given: Option<PathBuf>, name: &str| match given {
+        Some(dir) => Ok(dir),
         None => std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .context("HOME is not set; pass --vendor-cache")?
-            .join(".cache/mpr/vendor"),
+            .map(|home| PathBuf::from(home).join(".cache/mpr").join(name))
+            .with_context(|| format!("HOME is not set; pass --{name}-cache")),
     };
+    let vendor_cache = cache(args.vendor_cache, "vendor")?;
+    let file_cache = cache(args.file_cache, "files")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     if args.fetch_only {
-        let source = prefetch(&args.recipe, &vendor_cache)?;
+        let source = runtime.block_on(prefetch(
+            &args.recipe,
+            &vendor_cache,
+            &file_cache,
+            &mut |line| eprintln!("  | {line}"),
+        ))?;
         if json {
             super::print_json(&source)?;
         } else {
@@ -65,19 +78,61 @@ pub fn run(args: BuildArgs, json: bool) -> anyhow::Result<()> {
         out_dir: args.out.clone(),
         jobs: args.jobs,
         vendor_cache,
+        file_cache,
         load: !args.no_load,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let record = runtime.block_on(run_with_progress(&options))?;
+    let record = match runtime.block_on(run_until_interrupted(&options)) {
+        Some(result) => result?,
+        None => {
+            // What a shell reports for a command ended by SIGINT (128 + 2), so scripts see it.
+            std::process::exit(130);
+        }
+    };
     if json {
         super::print_json(&record)?;
     } else {
         print_summary(&record, &args.out)?;
     }
     Ok(())
+}
+
+/// Runs the build until it ends or Ctrl-C (SIGINT) comes. On the signal the build's future is
+/// dropped, which removes its staging directory (`.mpr-build-*`, a temporary directory the future
+/// owns), and every container this process created is force-removed; `None` tells the caller to exit
+/// as interrupted.
+async fn run_until_interrupted(options: &BuildOptions) -> Option<anyhow::Result<BuildRecord>> {
+    tokio::select! {
+        biased;
+        signal = tokio::signal::ctrl_c() => {
+            if let Err(e) = signal {
+                return Some(Err(anyhow::Error::new(e).context("listening for Ctrl-C")));
+            }
+        }
+        result = run_with_progress(options) => return Some(result),
+    }
+    eprintln!("mpr: interrupted; removing the build's containers and staging directory");
+    let leftover = format!(
+        "docker rm -f $(docker ps -aq --filter label={}={})",
+        builder::docker::PID_LABEL,
+        std::process::id()
+    );
+    let cleanup = async {
+        let engine = builder::docker::Engine::connect().await?;
+        engine.remove_session_containers().await
+    };
+    tokio::select! {
+        removed = cleanup => match removed {
+            Ok(removed) => {
+                for id in removed {
+                    eprintln!("mpr: removed container {}", &id[..id.len().min(12)]);
+                }
+            }
+            Err(e) => eprintln!("mpr: could not remove the build's containers ({e}); remove them with `{leftover}`"),
+        },
+        // A second Ctrl-C while the engine is slow to answer: leave, saying what is left.
+        _ = tokio::signal::ctrl_c() => eprintln!("mpr: interrupted again; remove the build's containers with `{leftover}`"),
+    }
+    None
 }
 
 /// A spinner per stage on stderr; the container's log lines scroll above it.

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use builder::builder_image::{self, default_tag, BuilderImage, BuilderImageOptions, RustcInfo};
+use builder::builder_image::{
+    self, default_tag, BuilderImage, BuilderImageError, BuilderImageOptions, RecordedBuilderImage,
+    RustcInfo,
+};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -19,12 +22,13 @@ pub enum BuilderImageCommand {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// Debian suite.
-    #[arg(long, default_value = "bookworm")]
-    suite: String,
-    /// Debian mirror; a snapshot.debian.org URL pins the package versions.
-    #[arg(long, default_value = "http://deb.debian.org/debian")]
-    mirror: String,
+    /// Debian suite [default: bookworm, or the record's with --like].
+    #[arg(long)]
+    suite: Option<String>,
+    /// Debian mirror; a snapshot.debian.org URL (…/archive/debian/YYYYMMDDTHHMMSSZ) pins the package
+    /// versions [default: http://deb.debian.org/debian, or the record's with --like].
+    #[arg(long)]
+    mirror: Option<String>,
     /// Extra Debian package to install besides the compilers and build tools; repeat for each.
     #[arg(long = "package")]
     packages: Vec<String>,
@@ -41,10 +45,16 @@ pub struct CreateArgs {
     /// Scratch space and output directory (default: ~/.cache/mpr/builder-image).
     #[arg(long)]
     work_dir: Option<PathBuf>,
-    /// When Docker already has an image with this tag made from the same toolchain commit, print
-    /// its ID instead of making it again (CI and the demo use this).
+    /// When Docker already has an image with this tag made from the same suite, mirror, packages,
+    /// time and toolchain (version and digest), print its ID instead of making it again (CI and the
+    /// demo use this).
     #[arg(long)]
     reuse: bool,
+    /// Make the builder image a build record (build-record.json) was built with, from the inputs it
+    /// records, and check it has the recorded ID; if an input differs (toolchain, package versions the
+    /// mirror serves now, suite, mirror) list every difference and exit non-zero.
+    #[arg(long, value_name = "RECORD", conflicts_with_all = ["reuse", "packages", "source_date_epoch"])]
+    like: Option<PathBuf>,
 }
 
 pub fn run(command: BuilderImageCommand, json: bool) -> Result<()> {
@@ -54,18 +64,32 @@ pub fn run(command: BuilderImageCommand, json: bool) -> Result<()> {
 }
 
 fn create(args: CreateArgs, json: bool) -> Result<()> {
-    let mut options = match &args.toolchain {
+    let base = match &args.toolchain {
         Some(dir) => BuilderImageOptions::for_toolchain(dir.clone())?,
         None => BuilderImageOptions::host_defaults()?,
     };
-    let rustc = RustcInfo::read(&options.toolchain)?;
-    let release = rustc.release.clone();
+    let rustc = RustcInfo::read(&base.toolchain)?;
+    let recorded = match &args.like {
+        Some(path) => Some(RecordedBuilderImage::read(path)?),
+        None => None,
+    };
+    let mut options = match &recorded {
+        Some(recorded) => recorded.options(&base),
+        None => {
+            let mut options = base;
+            options.packages.extend(args.packages);
+            options
+        }
+    };
+    if let Some(suite) = args.suite {
+        options.suite = suite;
+    }
+    if let Some(mirror) = args.mirror {
+        options.mirror = mirror;
+    }
     options.tag = args
         .tag
-        .unwrap_or_else(|| default_tag(&release, &args.suite));
-    options.suite = args.suite;
-    options.mirror = args.mirror;
-    options.packages.extend(args.packages);
+        .unwrap_or_else(|| default_tag(&rustc.release, &options.suite));
     if let Some(sde) = args.source_date_epoch {
         options.source_date_epoch = sde;
     }
@@ -78,14 +102,21 @@ fn create(args: CreateArgs, json: bool) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     if args.reuse {
-        if let Some(id) = runtime.block_on(existing(&options.tag, &rustc.commit_hash))? {
+        let found = runtime.block_on(async {
+            let engine = builder::docker::Engine::connect().await?;
+            anyhow::Ok(builder_image::reusable(&engine, &options).await?)
+        })?;
+        if let Some(image) = found {
             if json {
-                return print_json(
-                    &serde_json::json!({ "id": id, "reference": options.tag, "reused": true }),
-                );
+                let mut value = serde_json::to_value(&image)?;
+                value["reused"] = true.into();
+                return print_json(&value);
             }
-            outln!("{id}")?;
-            outln!("  reference  {} (reused)", options.tag)?;
+            outln!("{}", image.id)?;
+            outln!("  reference  {} (reused)", image.reference)?;
+            if let Some(manifest) = &image.manifest_digest {
+                outln!("  manifest   {manifest}")?;
+            }
             return Ok(());
         }
     }
@@ -99,9 +130,28 @@ fn create(args: CreateArgs, json: bool) -> Result<()> {
     ));
     spinner.enable_steady_tick(Duration::from_millis(200));
     let started = Instant::now();
-    let result = runtime.block_on(builder_image::create(&options));
+    let result = runtime.block_on(async {
+        match &recorded {
+            Some(recorded) => builder_image::create_like(recorded, &options).await,
+            None => builder_image::create(&options).await,
+        }
+    });
     spinner.finish_and_clear();
-    let image = result.context("creating the builder image")?;
+    let image = match result {
+        Ok(image) => image,
+        Err(BuilderImageError::Differs { differences, hint }) => {
+            if json {
+                print_json(&serde_json::json!({ "differences": differences }))?;
+            }
+            let listed: Vec<String> = differences.iter().map(ToString::to_string).collect();
+            anyhow::bail!(
+                "the builder image cannot be made as {} records it; these inputs differ:\n  {}\n{hint}",
+                args.like.as_deref().unwrap_or(std::path::Path::new("the record")).display(),
+                listed.join("\n  ")
+            );
+        }
+        Err(e) => return Err(e).context("creating the builder image"),
+    };
     if json {
         print_json(&image)
     } else {
@@ -109,26 +159,23 @@ fn create(args: CreateArgs, json: bool) -> Result<()> {
     }
 }
 
-/// The ID of the image tagged `tag`, if it was made from the toolchain commit `commit_hash`.
-async fn existing(tag: &str, commit_hash: &str) -> Result<Option<String>> {
-    let engine = builder::docker::Engine::connect().await?;
-    let Some(image) = engine.find_image(tag).await? else {
-        return Ok(None);
-    };
-    let made_from = image
-        .config
-        .as_ref()
-        .and_then(|config| config.labels.as_ref())
-        .and_then(|labels| labels.get(builder_image::RUSTC_COMMIT_LABEL).cloned());
-    Ok(image
-        .id
-        .filter(|_| made_from.as_deref() == Some(commit_hash)))
-}
-
 fn print_image(image: &BuilderImage, elapsed: Duration) -> std::io::Result<()> {
     outln!("{}", image.id)?;
+    outln!(
+        "  manifest   {} (the ID on Docker's containerd image store)",
+        image.manifest_digest
+    )?;
     outln!("  reference  {}", image.reference)?;
     outln!("  rustc      {}", image.rustc_version)?;
+    outln!("  toolchain  sha256:{}", image.inputs.toolchain.sha256)?;
+    let mirror = match &image.inputs.snapshot {
+        Some(stamp) => format!("snapshot {stamp}"),
+        None => format!(
+            "{} (not a snapshot: package versions move)",
+            image.inputs.mirror
+        ),
+    };
+    outln!("  debian     {} from {mirror}", image.inputs.suite)?;
     outln!(
         "  packages   {} Debian packages, {}",
         image.package_count,

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use measurer::eif::{
     self, Arch, BuildMetadata, EifDescription, EifMetadata, EifSpec, SignatureStatus,
-    SigningMaterial,
+    SigningMaterial, StoredJson,
 };
 use serde::Serialize;
 
@@ -18,7 +18,9 @@ use crate::progress::bytes_bar;
 #[derive(Debug, Subcommand)]
 pub enum EifCommand {
     /// Validate an EIF (magic, version, sections, sizes, CRC, signature) and print its header, sections,
-    /// metadata and measurements. `--json` uses nitro-cli describe-eif's keys.
+    /// metadata and measurements. `--json` uses nitro-cli describe-eif's keys. What AWS's reader ignores
+    /// and no PCR depends on (non-zero unused header fields or section flags, foreign metadata) is
+    /// reported as a warning, not refused.
     Describe {
         /// The EIF file.
         file: PathBuf,
@@ -124,16 +126,21 @@ fn print_description(d: &EifDescription) -> std::io::Result<()> {
         )?;
     }
     outln!("Cmdline: {}", d.cmdline)?;
-    if let Some(m) = &d.metadata {
-        outln!("Image: {} {}", m.image_name, m.image_version)?;
-        outln!(
-            "Built: {} by {} {} (kernel {} {})",
-            m.build.build_time,
-            m.build.build_tool,
-            m.build.build_tool_version,
-            m.build.operating_system,
-            m.build.kernel_version
-        )?;
+    if let Some(section) = &d.metadata {
+        if let Some(m) = &section.identity {
+            outln!("Image: {} {}", m.image_name, m.image_version)?;
+            outln!(
+                "Built: {} by {} {} (kernel {} {})",
+                m.build.build_time,
+                m.build.build_tool,
+                m.build.build_tool_version,
+                m.build.operating_system,
+                m.build.kernel_version
+            )?;
+        }
+        if metadata_is_foreign(d) {
+            outln!("Metadata (as stored): {}", section.json.as_str())?;
+        }
     }
     match &d.signature {
         None => outln!("Signature: none")?,
@@ -148,8 +155,18 @@ fn print_description(d: &EifDescription) -> std::io::Result<()> {
             outln!("  valid   {} .. {}", sig.not_before, sig.not_after)?;
         }
     }
+    for warning in &d.warnings {
+        outln!("Warning: {warning}")?;
+    }
     outln!("Measurements (SHA-384):")?;
     print_pcrs(&d.pcrs)
+}
+
+/// Whether the metadata is anything but exactly nitro-cli's identity metadata, and so is shown as stored.
+fn metadata_is_foreign(d: &EifDescription) -> bool {
+    d.warnings
+        .iter()
+        .any(|w| matches!(w, eif::EifWarning::ForeignMetadata { .. }))
 }
 
 fn arch_name(arch: Arch) -> &'static str {
@@ -182,6 +199,13 @@ struct DescribeDocument {
     image_version: Option<String>,
     #[serde(rename = "Metadata", skip_serializing_if = "Option::is_none")]
     metadata: Option<MetadataDocument>,
+    /// The metadata section verbatim, when it is not exactly nitro-cli's identity metadata (other keys,
+    /// or other JSON altogether).
+    #[serde(rename = "MetadataAsStored", skip_serializing_if = "Option::is_none")]
+    metadata_as_stored: Option<StoredJson>,
+    /// What the reader noticed but did not refuse, as sentences.
+    #[serde(rename = "Warnings", skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
     #[serde(rename = "Arch")]
     arch: Arch,
     #[serde(rename = "Crc32")]
@@ -244,7 +268,8 @@ struct SectionDocument {
 
 impl From<&EifDescription> for DescribeDocument {
     fn from(d: &EifDescription) -> Self {
-        let metadata = d.metadata.as_ref().map(|m| MetadataDocument {
+        let identity = d.metadata.as_ref().and_then(|m| m.identity.as_ref());
+        let metadata = identity.map(|m| MetadataDocument {
             build_time: m.build.build_time.clone(),
             build_tool: m.build.build_tool.clone(),
             build_tool_version: m.build.build_tool_version.clone(),
@@ -280,9 +305,15 @@ impl From<&EifDescription> for DescribeDocument {
                 .signature
                 .as_ref()
                 .map(|s| matches!(s.status, SignatureStatus::Valid)),
-            image_name: d.metadata.as_ref().map(|m| m.image_name.clone()),
-            image_version: d.metadata.as_ref().map(|m| m.image_version.clone()),
+            image_name: identity.map(|m| m.image_name.clone()),
+            image_version: identity.map(|m| m.image_version.clone()),
             metadata,
+            metadata_as_stored: d
+                .metadata
+                .as_ref()
+                .filter(|_| metadata_is_foreign(d))
+                .map(|m| m.json.clone()),
+            warnings: d.warnings.iter().map(ToString::to_string).collect(),
             arch: d.arch,
             crc32: format!("{:#010x}", d.crc32),
             file_size: d.file_size,

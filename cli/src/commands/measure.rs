@@ -134,9 +134,13 @@ pub fn run(command: MeasureCommand, json: bool) -> Result<()> {
 fn nitro(args: NitroArgs, json: bool) -> Result<()> {
     let pcrs: NitroPcrs = match (&args.eif, &args.kernel) {
         (Some(eif_path), _) => {
-            eif::describe(eif_path)
-                .with_context(|| format!("{} is not a valid EIF", eif_path.display()))?
-                .pcrs
+            let description = eif::describe(eif_path)
+                .with_context(|| format!("{} is not a valid EIF", eif_path.display()))?;
+            // stdout carries only the PCRs, which scripts parse; `mpr eif describe` shows the rest.
+            for warning in &description.warnings {
+                tracing::warn!("{}: {warning}", eif_path.display());
+            }
+            description.pcrs
         }
         (None, Some(kernel)) => {
             let cmdline = args.cmdline.as_deref().unwrap_or_default();

@@ -42,9 +42,6 @@ pub enum EifError {
         section: u64,
     },
 
-    #[error("header table slot {index} is unused (only {num_sections} sections) but holds a non-zero offset or size: the header is corrupt")]
-    UnusedSlotNotZero { index: usize, num_sections: u16 },
-
     #[error("section {index} starts at byte {offset}, but the file is only {file_len} bytes, too short for its 12-byte section header: the EIF is truncated")]
     SectionHeaderPastEof {
         index: usize,
@@ -96,7 +93,7 @@ pub enum EifError {
     #[error("CRC mismatch: the header stores {stored:#010x} but the contents give {computed:#010x}: the EIF is corrupt or was modified after it was built")]
     CrcMismatch { stored: u32, computed: u32 },
 
-    #[error("the metadata section is not valid EIF identity metadata JSON: {0}")]
+    #[error("the metadata section is not JSON ({0}): AWS's reader and nitro-cli refuse such an EIF too; rebuild it with JSON metadata")]
     InvalidMetadata(#[source] serde_json::Error),
 
     #[error("the signature section is malformed: {0}")]

@@ -16,6 +16,10 @@ pub const HEADER_SIZE: usize = 548;
 /// The CRC covers the header up to, but excluding, its own trailing field.
 pub const HEADER_CRC_COVERED: usize = 544;
 pub const SECTION_HEADER_SIZE: usize = 12;
+/// Where the header's u16 `reserved` field sits (0 in every EIF AWS's tools write; nothing reads it).
+pub const RESERVED_OFFSET: usize = 0x18;
+/// Where the header's u32 `unused` field sits, just before the CRC (likewise always 0).
+pub const UNUSED_OFFSET: usize = 0x21c;
 /// EifBuilder's value; neither the hypervisor nor nitro-cli reads it.
 pub const DEFAULT_MEM: u64 = 1 << 30;
 /// EifBuilder's value; unused like `DEFAULT_MEM`.
@@ -232,11 +236,11 @@ mod tests {
             flags: 1,
             default_mem: DEFAULT_MEM,
             default_cpus: DEFAULT_CPUS,
-            reserved: 0,
+            reserved: 0x0a0b,
             num_sections: 2,
             section_offsets: [0; MAX_SECTIONS],
             section_sizes: [0; MAX_SECTIONS],
-            unused: 0,
+            unused: 0x0c0d_0e0f,
             crc32: 0xdead_beef,
         };
         header.section_offsets[1] = 0x0102_0304;
@@ -247,6 +251,11 @@ mod tests {
         assert_eq!(&bytes[0x1c + 8..0x1c + 16], &[0, 0, 0, 0, 1, 2, 3, 4]);
         assert_eq!(bytes[0x11c + 31 * 8 + 7], 7);
         assert_eq!(&bytes[0x220..], &[0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(&bytes[RESERVED_OFFSET..RESERVED_OFFSET + 2], &[0x0a, 0x0b]);
+        assert_eq!(
+            &bytes[UNUSED_OFFSET..UNUSED_OFFSET + 4],
+            &[0x0c, 0x0d, 0x0e, 0x0f]
+        );
         assert_eq!(FileHeader::decode(&bytes), header);
 
         let section = SectionHeader::new(SectionKind::Metadata, 234);

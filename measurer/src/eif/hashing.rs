@@ -14,11 +14,10 @@ use std::io::{Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha384};
-
 use super::error::EifError;
 use crate::digest::Digest384;
 use crate::pcr::extend;
+use crate::sha384::Sha384;
 
 /// Large enough that per-chunk overhead (syscall, channel, wake-up) vanishes next to hashing it, small
 /// enough that the bounded queues hold only a few MiB.
@@ -204,7 +203,7 @@ fn hash_pcr0_and_pcr1(pieces: Receiver<Piece>) -> (Digest384, Digest384) {
         match piece.measured {
             Measured::Boot => {
                 if let Some(pcr1) = pcr1_fork.as_mut() {
-                    pcr1.update(piece.bytes.as_slice());
+                    pcr1.update(&piece.bytes);
                 }
             }
             Measured::Application => {
@@ -214,7 +213,7 @@ fn hash_pcr0_and_pcr1(pieces: Receiver<Piece>) -> (Digest384, Digest384) {
             }
             Measured::Unmeasured => continue,
         }
-        pcr0.update(piece.bytes.as_slice());
+        pcr0.update(&piece.bytes);
     }
     let pcr1 = pcr1_fork.unwrap_or_else(|| pcr0.clone());
     (finish(pcr0), finish(pcr1))
@@ -226,14 +225,14 @@ fn hash_pcr2_and_crc(pieces: Receiver<Piece>) -> (Digest384, crc32fast::Hasher) 
     for piece in pieces {
         crc.update(&piece.bytes);
         if piece.measured == Measured::Application {
-            pcr2.update(piece.bytes.as_slice());
+            pcr2.update(&piece.bytes);
         }
     }
     (finish(pcr2), crc)
 }
 
 fn finish(hasher: Sha384) -> Digest384 {
-    extend(&hasher.finalize().into())
+    extend(&hasher.finish())
 }
 
 #[cfg(test)]
@@ -241,7 +240,7 @@ mod tests {
     use super::*;
 
     fn plain_pcr(data: &[u8]) -> Digest384 {
-        extend(&Sha384::digest(data).into())
+        extend(&crate::sha384::sha384(data))
     }
 
     #[test]

@@ -1,10 +1,18 @@
 //! The metadata section (type 5): identity information about the image. It is not measured, so it
 //! never changes a PCR, but it is part of the file bytes and the CRC.
+//!
+//! Our writer stores AWS's `EifIdentityInfo`. The reader takes any JSON, since other tools may store
+//! their own (AWS's reader accepts extra keys, and `null`), and keeps the text exactly as stored.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use super::error::EifError;
 
 /// Mirrors AWS's `EifIdentityInfo`: the field order and JSON key names below are what makes our metadata
 /// section byte-identical to EifBuilder's (compact `serde_json` output, keys in declaration order).
+/// Every key is required, as in AWS's struct; unknown keys are ignored, as there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EifMetadata {
     #[serde(rename = "ImageName")]
@@ -14,10 +22,10 @@ pub struct EifMetadata {
     #[serde(rename = "BuildMetadata")]
     pub build: BuildMetadata,
     /// nitro-cli stores the full `docker image inspect` output here.
-    #[serde(rename = "DockerInfo", default)]
+    #[serde(rename = "DockerInfo")]
     pub docker_info: serde_json::Value,
     /// Free-form JSON; `null` when absent.
-    #[serde(rename = "CustomMetadata", default)]
+    #[serde(rename = "CustomMetadata")]
     pub custom: serde_json::Value,
 }
 
@@ -42,6 +50,107 @@ impl EifMetadata {
     pub fn to_section_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(self)
     }
+}
+
+/// `EifIdentityInfo`'s keys, and `EifBuildInfo`'s: anything else is a key nitro-cli never shows.
+const IDENTITY_KEYS: [&str; 5] = [
+    "ImageName",
+    "ImageVersion",
+    "BuildMetadata",
+    "DockerInfo",
+    "CustomMetadata",
+];
+const BUILD_KEYS: [&str; 5] = [
+    "BuildTime",
+    "BuildTool",
+    "BuildToolVersion",
+    "OperatingSystem",
+    "KernelVersion",
+];
+
+/// JSON text exactly as a file stores it (checked to be valid JSON): key order, spacing and number
+/// spelling are kept, and it serialises verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredJson(String);
+
+impl StoredJson {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for StoredJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
+}
+
+/// A metadata section as found in an EIF.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MetadataSection {
+    /// The section's JSON as stored.
+    pub json: StoredJson,
+    /// The identity fields nitro-cli shows, when the JSON has them all (AWS's `EifIdentityInfo`).
+    pub identity: Option<EifMetadata>,
+}
+
+/// Reads a metadata section: any JSON is accepted. Also returns why the JSON is not exactly nitro-cli's
+/// identity metadata, when it is not.
+pub(crate) fn read_metadata_section(
+    bytes: Vec<u8>,
+) -> Result<(MetadataSection, Option<String>), EifError> {
+    let value: Value = serde_json::from_slice(&bytes).map_err(EifError::InvalidMetadata)?;
+    // Never lossy: serde_json has just checked every byte (strings are UTF-8, the rest ASCII syntax).
+    let json = String::from_utf8_lossy(&bytes).into_owned();
+    let (identity, foreign) = match serde_json::from_value::<EifMetadata>(value.clone()) {
+        Err(_) if value.is_null() => (
+            None,
+            Some("it is JSON null, which AWS's reader reads as no metadata".to_string()),
+        ),
+        Err(e) => (
+            None,
+            Some(format!("AWS's reader and nitro-cli refuse it: {e}")),
+        ),
+        Ok(identity) => {
+            let unknown = unknown_keys(&value);
+            let foreign = (!unknown.is_empty()).then(|| {
+                format!(
+                    "it has keys nitro-cli's format does not have, which AWS's reader ignores: {}",
+                    unknown.join(", ")
+                )
+            });
+            (Some(identity), foreign)
+        }
+    };
+    Ok((
+        MetadataSection {
+            json: StoredJson(json),
+            identity,
+        },
+        foreign,
+    ))
+}
+
+/// Keys of an `EifIdentityInfo`-shaped object that the struct does not have, `BuildMetadata.`-prefixed
+/// for those inside it.
+fn unknown_keys(value: &Value) -> Vec<String> {
+    let mut unknown = Vec::new();
+    if let Value::Object(top) = value {
+        for (key, inner) in top {
+            if !IDENTITY_KEYS.contains(&key.as_str()) {
+                unknown.push(key.clone());
+            } else if let (true, Value::Object(build)) = (key == "BuildMetadata", inner) {
+                unknown.extend(
+                    build
+                        .keys()
+                        .filter(|key| !BUILD_KEYS.contains(&key.as_str()))
+                        .map(|key| format!("BuildMetadata.{key}")),
+                );
+            }
+        }
+    }
+    unknown
 }
 
 const SECONDS_PER_DAY: u64 = 86_400;

@@ -14,6 +14,7 @@ mod metadata;
 mod reader;
 pub(crate) mod signature;
 mod signing;
+mod warning;
 mod writer;
 
 use std::fmt;
@@ -25,10 +26,11 @@ use serde::{Deserialize, Serialize};
 
 pub use error::EifError;
 pub use hashing::Progress;
-pub use metadata::{rfc3339_from_unix, BuildMetadata, EifMetadata};
+pub use metadata::{rfc3339_from_unix, BuildMetadata, EifMetadata, MetadataSection, StoredJson};
 pub use reader::{describe, describe_reader, describe_with_progress, EifDescription, SectionInfo};
 pub use signature::{SignatureInfo, SignatureStatus};
 pub use signing::SigningMaterial;
+pub use warning::EifWarning;
 pub use writer::{write_eif, write_eif_with_progress, EifSpec, WrittenEif};
 
 /// The CPU architecture an EIF boots on (header flags bit 0).

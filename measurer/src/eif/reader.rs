@@ -5,6 +5,10 @@
 //! fast with a precise message before a gigabyte is hashed; then the file is streamed once, front to
 //! back, through the hashing threads. Kernels and ramdisks are never held in memory; the small sections
 //! (cmdline, metadata, signature) are, within the limits of [`super::format`].
+//!
+//! Whatever would make the PCRs ambiguous or shows the file is not an EIF is an error. What AWS's reader
+//! ignores and no PCR depends on (unused header fields, section flags, foreign metadata) is reported as
+//! an [`EifWarning`] in the description instead, so every EIF nitro-cli can describe is measured.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -15,11 +19,14 @@ use serde::Serialize;
 use super::error::EifError;
 use super::format::{
     FileHeader, SectionHeader, HEADER_CRC_COVERED, HEADER_SIZE, MAGIC, MAX_SECTIONS,
+    RESERVED_OFFSET, UNUSED_OFFSET,
 };
 use super::format::{SECTION_HEADER_SIZE, SUPPORTED_VERSIONS};
 use super::hashing::{measure_while, Measured, Progress};
+use super::metadata::{read_metadata_section, MetadataSection};
 use super::signature::{inspect_signature_section, SignatureInfo};
-use super::{Arch, EifMetadata, SectionKind};
+use super::warning::EifWarning;
+use super::{Arch, SectionKind};
 use crate::pcr::NitroPcrs;
 
 /// One section as laid out in the file.
@@ -31,6 +38,8 @@ pub struct SectionInfo {
     pub offset: u64,
     /// Data length, excluding the section header.
     pub size: u64,
+    /// The section header's flags: 0 in every EIF AWS's tools write (see [`EifWarning::SectionFlags`]).
+    pub flags: u16,
 }
 
 /// Everything a verified EIF says about itself, and its PCRs.
@@ -47,9 +56,11 @@ pub struct EifDescription {
     pub sections: Vec<SectionInfo>,
     /// Shown lossily (U+FFFD) if the section is not UTF-8.
     pub cmdline: String,
-    pub metadata: Option<EifMetadata>,
+    pub metadata: Option<MetadataSection>,
     pub signature: Option<SignatureInfo>,
     pub pcrs: NitroPcrs,
+    /// Departures from AWS's writer that do not change the PCRs, in file order.
+    pub warnings: Vec<EifWarning>,
 }
 
 /// Reads, validates and measures the EIF at `path`.
@@ -85,8 +96,18 @@ fn describe_source<R: Read + Seek + Send>(
     let mut header_bytes = [0u8; HEADER_SIZE];
     seek_and_read(&mut source, 0, &mut header_bytes, "the EIF header")?;
     let header = FileHeader::decode(&header_bytes);
-    validate_header(&header)?;
+    let mut warnings = validate_header(&header)?;
     let sections = plan_sections(&mut source, &header, file_len)?;
+    warnings.extend(
+        sections
+            .iter()
+            .filter(|section| section.flags != 0)
+            .map(|section| EifWarning::SectionFlags {
+                index: section.index,
+                kind: section.kind,
+                flags: section.flags,
+            }),
+    );
 
     seek(&mut source, HEADER_SIZE as u64, "the first section")?;
     let (small, measured) = measure_while(progress, |feeder| {
@@ -100,9 +121,11 @@ fn describe_source<R: Read + Seek + Send>(
             let what = format!("section {} ({})", section.index, section.kind);
             let mut section_header = [0u8; SECTION_HEADER_SIZE];
             read_exact(&mut source, &mut section_header, &what)?;
-            if SectionHeader::decode(&section_header)
-                != SectionHeader::new(section.kind, section.size)
-            {
+            let planned = SectionHeader {
+                flags: section.flags,
+                ..SectionHeader::new(section.kind, section.size)
+            };
+            if SectionHeader::decode(&section_header) != planned {
                 return Err(EifError::ChangedWhileReading {
                     what: "the EIF".into(),
                     detail: format!("the header of {what} differs from the first read"),
@@ -159,12 +182,14 @@ fn describe_source<R: Read + Seek + Send>(
             computed,
         });
     }
-    let metadata = small
-        .metadata
-        .map(|bytes| {
-            serde_json::from_slice::<EifMetadata>(&bytes).map_err(EifError::InvalidMetadata)
-        })
-        .transpose()?;
+    let metadata = match small.metadata {
+        Some(bytes) => {
+            let (section, foreign) = read_metadata_section(bytes)?;
+            warnings.extend(foreign.map(|reason| EifWarning::ForeignMetadata { reason }));
+            Some(section)
+        }
+        None => None,
+    };
     let (signature, pcr8) = match small.signature {
         Some(bytes) => {
             let (info, pcr8) = inspect_signature_section(&bytes, &measured.pcr0)?;
@@ -190,6 +215,7 @@ fn describe_source<R: Read + Seek + Send>(
             pcr2: measured.pcr2,
             pcr8,
         },
+        warnings,
     })
 }
 
@@ -200,7 +226,8 @@ struct SmallSections {
     signature: Option<Vec<u8>>,
 }
 
-fn validate_header(header: &FileHeader) -> Result<(), EifError> {
+/// Checks what identifies an EIF; returns what is unusual but harmless.
+fn validate_header(header: &FileHeader) -> Result<Vec<EifWarning>, EifError> {
     if header.magic != MAGIC {
         return Err(EifError::BadMagic {
             found: header.magic,
@@ -210,17 +237,32 @@ fn validate_header(header: &FileHeader) -> Result<(), EifError> {
         return Err(EifError::UnsupportedVersion(header.version));
     }
     let count = header.section_count()?;
+    let mut warnings = Vec::new();
+    for (field, offset, value) in [
+        ("reserved", RESERVED_OFFSET, u32::from(header.reserved)),
+        ("unused", UNUSED_OFFSET, header.unused),
+    ] {
+        if value != 0 {
+            warnings.push(EifWarning::HeaderFieldNotZero {
+                field,
+                offset,
+                value,
+            });
+        }
+    }
     for index in count..MAX_SECTIONS {
         let offset = header.section_offsets.get(index).copied().unwrap_or(0);
         let size = header.section_sizes.get(index).copied().unwrap_or(0);
         if offset != 0 || size != 0 {
-            return Err(EifError::UnusedSlotNotZero {
+            warnings.push(EifWarning::UnusedSlotNotZero {
                 index,
                 num_sections: header.num_sections,
+                offset,
+                size,
             });
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Walks the section headers (seeking, not reading data) and checks every structural rule.
@@ -305,6 +347,7 @@ fn plan_sections(
             kind,
             offset: position,
             size: section_header.size,
+            flags: section_header.flags,
         });
         // Cannot overflow: size <= available = file_len - data_start.
         position = data_start + section_header.size;

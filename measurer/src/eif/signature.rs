@@ -8,7 +8,6 @@
 use p384::ecdsa::signature::Verifier;
 use p384::ecdsa::{Signature, VerifyingKey};
 use serde::Serialize;
-use sha2::{Digest, Sha384};
 use x509_cert::der::Decode;
 use x509_cert::Certificate;
 
@@ -17,7 +16,7 @@ use super::cose;
 use super::error::EifError;
 use super::signing::certificate_public_key;
 use crate::digest::Digest384;
-use crate::pcr::extend;
+use crate::pcr::pcr8_of_der;
 
 /// What the signature section says and whether it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,7 +84,7 @@ pub(crate) fn inspect_signature_section(
 ) -> Result<(SignatureInfo, Digest384), EifError> {
     let entry = decode_section(section).map_err(|e| EifError::MalformedSignature(e.to_string()))?;
     let der = certificate_der(&entry.certificate_pem)?;
-    let pcr8 = extend(&Sha384::digest(&der).into());
+    let pcr8 = pcr8_of_der(&der);
     let certificate = Certificate::from_der(&der)
         .map_err(|e| EifError::Certificate(format!("not an X.509 certificate: {e}")))?;
     let cose = decode_cose_sign1(&entry.cose_sign1)

@@ -10,7 +10,6 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha384};
 
 use super::error::EifError;
 use super::format::{
@@ -19,7 +18,7 @@ use super::format::{
 use super::format::{HEADER_SIZE, MAGIC, MAX_METADATA_SIZE, MAX_SECTIONS, SECTION_HEADER_SIZE};
 use super::hashing::{measure_while, Feeder, Measured, Progress};
 use super::{validate_cmdline, Arch, EifMetadata, InputFile, SectionKind, SigningMaterial};
-use crate::pcr::{extend, NitroPcrs};
+use crate::pcr::{pcr8_of_der, NitroPcrs};
 
 /// The inputs of an EIF.
 #[derive(Debug, Clone)]
@@ -139,7 +138,7 @@ pub fn write_eif_with_progress(
         layout.write(&section)?;
         sections_crc.update(&header);
         sections_crc.update(&section);
-        pcr8 = Some(extend(&Sha384::digest(signing.certificate_der()).into()));
+        pcr8 = Some(pcr8_of_der(signing.certificate_der()));
     }
 
     let mut header = layout.file_header(spec.arch)?;

@@ -4,10 +4,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sha2::{Digest, Sha256, Sha384};
+use sha2::{Digest, Sha256};
 
 use super::gctx::PAGE_SIZE;
-use super::sha384x4::{self, LANES, PAGE_LEN};
+use crate::sha384::sha384;
 
 /// Pages per unit of work: small enough to balance two or four threads, large enough that handing out
 /// work costs nothing.
@@ -96,9 +96,8 @@ pub fn hash_image(image: &[u8], with_sha256: bool) -> ImageHashes {
     }
 }
 
-/// SHA-384 of pages, four at a time where the CPU allows, remembering the hash of pages made of one
-/// repeated byte: erased flash (0xFF) fills a quarter of a typical OVMF image, and those pages all hash
-/// alike.
+/// SHA-384 of pages, remembering the hash of pages made of one repeated byte: erased flash (0xFF) fills
+/// a quarter of a typical OVMF image, and those pages all hash alike.
 #[derive(Default)]
 struct PageHasher {
     uniform: Vec<(u8, [u8; 48])>,
@@ -106,34 +105,9 @@ struct PageHasher {
 
 impl PageHasher {
     fn hash_run(&mut self, pages: &[&[u8]]) -> Vec<[u8; 48]> {
-        let mut hashes: Vec<Option<[u8; 48]>> =
-            pages.iter().map(|page| self.known_hash(page)).collect();
-        let mut pending: Vec<(usize, &[u8; PAGE_LEN])> = pages
+        pages
             .iter()
-            .enumerate()
-            .filter(|(index, _)| hashes.get(*index).is_some_and(Option::is_none))
-            .filter_map(|(index, page)| Some((index, <&[u8; PAGE_LEN]>::try_from(*page).ok()?)))
-            .collect();
-        // Four at a time; a short last group repeats its first page in the spare lanes.
-        while let Some(&(_, first)) = pending.first() {
-            let group: Vec<(usize, &[u8; PAGE_LEN])> =
-                pending.drain(..pending.len().min(LANES)).collect();
-            let lanes: [&[u8; PAGE_LEN]; LANES] =
-                std::array::from_fn(|lane| group.get(lane).map_or(first, |(_, page)| *page));
-            let Some(digests) = sha384x4::sha384_pages(lanes) else {
-                break;
-            };
-            for ((index, _), digest) in group.iter().zip(digests) {
-                if let Some(slot) = hashes.get_mut(*index) {
-                    *slot = Some(digest);
-                }
-            }
-        }
-        // Whatever the four-lane path did not take (no AVX2, odd-sized pages) is hashed one by one.
-        hashes
-            .into_iter()
-            .zip(pages)
-            .map(|(hash, page)| hash.unwrap_or_else(|| Sha384::digest(page).into()))
+            .map(|page| self.known_hash(page).unwrap_or_else(|| sha384(page)))
             .collect()
     }
 
@@ -149,7 +123,7 @@ impl PageHasher {
         if let Some((_, hash)) = self.uniform.iter().find(|(byte, _)| *byte == first) {
             return Some(*hash);
         }
-        let hash: [u8; 48] = Sha384::digest(page).into();
+        let hash = sha384(page);
         self.uniform.push((first, hash));
         Some(hash)
     }
@@ -162,7 +136,7 @@ mod tests {
     fn expected(image: &[u8]) -> (Vec<[u8; 48]>, [u8; 32]) {
         let pages = image
             .chunks(4096)
-            .map(|page| Sha384::digest(page).into())
+            .map(|page| <sha2::Sha384 as Digest>::digest(page).into())
             .collect();
         (pages, Sha256::digest(image).into())
     }

@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha384};
 
 use super::gctx::{Gctx, PageType, VMSA_GPA};
 use super::kernel_hashes::KernelHashes;
 use super::metadata::{MetadataSection, SectionType};
 use super::vmsa::{vmsa_page_hash, VcpuReset, BSP_EIP};
 use super::{Firmware, GuestFeatures, SnpError, VcpuType, VmmType};
+use crate::sha384::sha384;
 use crate::Digest384;
 
 /// KVM accepts more, but no SEV-SNP host offers a guest this many; a larger count is a typo.
@@ -228,7 +228,7 @@ fn kernel_hashes_page(
         inputs.append.as_deref(),
     )?;
     let page = hashes.page(table_gpa & 0xFFF)?;
-    let page_hash = Sha384::digest(page).into();
+    let page_hash = sha384(&page);
     Ok((hashes, page_hash))
 }
 

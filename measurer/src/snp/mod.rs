@@ -16,7 +16,6 @@ mod measure;
 mod metadata;
 mod ovmf;
 mod params;
-mod sha384x4;
 mod vmsa;
 
 #[doc(hidden)]

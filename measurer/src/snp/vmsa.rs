@@ -1,9 +1,8 @@
 //! The initial VM save area (VMSA) of a vCPU, the page SNP_LAUNCH_UPDATE measures for each vCPU. Only the
 //! registers the VMM sets at reset are non-zero; their values differ per VMM.
 
-use sha2::{Digest, Sha384};
-
 use super::{GuestFeatures, VmmType};
+use crate::sha384::sha384;
 
 pub const VMSA_SIZE: usize = 4096;
 
@@ -129,7 +128,7 @@ pub fn vmsa_page(reset: &VcpuReset) -> [u8; VMSA_SIZE] {
 
 /// SHA-384 of the vCPU's VMSA page: the CONTENTS of its VMSA PAGE_INFO.
 pub fn vmsa_page_hash(reset: &VcpuReset) -> [u8; 48] {
-    Sha384::digest(vmsa_page(reset)).into()
+    sha384(&vmsa_page(reset))
 }
 
 #[cfg(test)]

@@ -142,3 +142,95 @@ pub fn toy_sections() -> Vec<(u16, Vec<u8>)> {
         (TYPE_RAMDISK, b"RAMDISK-TWO".to_vec()),
     ]
 }
+
+/// A section as stored: its header's type and flags, and its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSection {
+    pub section_type: u16,
+    pub flags: u16,
+    pub data: Vec<u8>,
+}
+
+/// Splits a well-formed EIF into its header and its sections, walking the section headers.
+pub fn split_eif(file: &[u8]) -> ([u8; 548], Vec<RawSection>) {
+    let header: [u8; 548] = file[..548].try_into().unwrap();
+    let mut sections = Vec::new();
+    let mut position = 548;
+    while position < file.len() {
+        let field =
+            |range: std::ops::Range<usize>| &file[position + range.start..position + range.end];
+        let section_type = u16::from_be_bytes(field(0..2).try_into().unwrap());
+        let flags = u16::from_be_bytes(field(2..4).try_into().unwrap());
+        let size = u64::from_be_bytes(field(4..12).try_into().unwrap()) as usize;
+        sections.push(RawSection {
+            section_type,
+            flags,
+            data: file[position + 12..position + 12 + size].to_vec(),
+        });
+        position += 12 + size;
+    }
+    (header, sections)
+}
+
+/// Joins a header and sections into an EIF: the section count and table are rewritten (slots past the
+/// sections zeroed) and the CRC recomputed; every other header field stays as given.
+pub fn join_eif(header: &[u8; 548], sections: &[RawSection]) -> Vec<u8> {
+    let mut file = header.to_vec();
+    file[0x1a..0x1c].copy_from_slice(&(sections.len() as u16).to_be_bytes());
+    file[0x1c..0x21c].fill(0);
+    let mut position = 548u64;
+    for (index, section) in sections.iter().enumerate() {
+        let size = section.data.len() as u64;
+        file[0x1c + 8 * index..0x1c + 8 * index + 8].copy_from_slice(&position.to_be_bytes());
+        file[0x11c + 8 * index..0x11c + 8 * index + 8].copy_from_slice(&size.to_be_bytes());
+        position += 12 + size;
+    }
+    for section in sections {
+        file.extend_from_slice(&section.section_type.to_be_bytes());
+        file.extend_from_slice(&section.flags.to_be_bytes());
+        file.extend_from_slice(&(section.data.len() as u64).to_be_bytes());
+        file.extend_from_slice(&section.data);
+    }
+    fix_crc(&mut file);
+    file
+}
+
+/// The `ci/eif-reference` binary (AWS's reader and builder), from MPR_EIF_REFERENCE.
+pub fn reference_binary() -> PathBuf {
+    match std::env::var_os("MPR_EIF_REFERENCE") {
+        Some(path) => PathBuf::from(path),
+        None => panic!(
+            "MPR_EIF_REFERENCE is not set: build ci/eif-reference (ci/test.sh does) and point the variable at \
+             its binary, e.g. MPR_EIF_REFERENCE=/root/.cache/mpr/eif-reference-target/release/eif-reference"
+        ),
+    }
+}
+
+/// AWS's reader on `path` (`eif-reference describe`): its JSON report, or its message when it refuses
+/// the file.
+pub fn reference_describe(path: &Path) -> Result<serde_json::Value, String> {
+    let output = std::process::Command::new(reference_binary())
+        .arg("describe")
+        .arg(path)
+        .output()
+        .expect("cannot run eif-reference");
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&output.stdout).expect("eif-reference printed invalid JSON"))
+}
+
+/// The PCRs of an eif-reference report (`describe` or `build`), in our type.
+pub fn reference_pcrs(report: &serde_json::Value) -> measurer::pcr::NitroPcrs {
+    let pcr = |name: &str| -> Option<measurer::Digest384> {
+        report["Measurements"][name]
+            .as_str()
+            .map(|hex| hex.parse().expect("reference PCR is not hex"))
+    };
+    measurer::pcr::NitroPcrs {
+        pcr0: pcr("PCR0").expect("no PCR0"),
+        pcr1: pcr("PCR1").expect("no PCR1"),
+        pcr2: pcr("PCR2").expect("no PCR2"),
+        pcr8: pcr("PCR8"),
+    }
+}

@@ -1,0 +1,316 @@
+//! The CVM bundle that `mpr build` makes really boots: QEMU starts its kernel, initrd and command
+//! line directly (as OVMF does for SEV-SNP), and
+//! - the prover inside answers GET /health and GET /ready through a forwarded port;
+//! - a VM whose command exits non-zero powers itself off, so QEMU exits on its own.
+//!
+//! Needs qemu-system-x86_64 (Debian's qemu-system-x86; ci/setup.sh installs it), /dev/kvm, and
+//! MPR_PROVER_RELEASE: the `mpr build --out` directory of the prover (ci/prover-recipe.sh), whose
+//! kernel both tests boot. MPR_CVM_ACCEL=tcg runs QEMU under software emulation instead of KVM,
+//! for hosts whose /dev/kvm cannot run a stock kernel (a nested PVM host, for one).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use builder::archive::Tree;
+use builder::cvm::build_cvm;
+use builder::recipe::Recipe;
+
+const RELEASE_VAR: &str = "MPR_PROVER_RELEASE";
+const ACCEL_VAR: &str = "MPR_CVM_ACCEL";
+const QEMU: &str = "qemu-system-x86_64";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    fn from_env() -> Accel {
+        match std::env::var(ACCEL_VAR).as_deref() {
+            Err(_) | Ok("kvm") => Accel::Kvm,
+            Ok("tcg") => Accel::Tcg,
+            Ok(other) => panic!("{ACCEL_VAR}={other:?}: use kvm (the default) or tcg"),
+        }
+    }
+
+    fn args(self) -> Vec<&'static str> {
+        match self {
+            Accel::Kvm => {
+                if let Err(e) = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/kvm")
+                {
+                    panic!(
+                        "/dev/kvm cannot be opened ({e}): these tests boot the CVM under QEMU with KVM; \
+                         give this user access to /dev/kvm, or set {ACCEL_VAR}=tcg for software emulation"
+                    );
+                }
+                vec!["-enable-kvm"]
+            }
+            // `max` has the instruction set extensions an x86-64 release binary may use.
+            Accel::Tcg => vec!["-accel", "tcg", "-cpu", "max"],
+        }
+    }
+
+    /// How long a boot may take before the test fails.
+    fn deadline(self) -> Duration {
+        match self {
+            Accel::Kvm => Duration::from_secs(120),
+            Accel::Tcg => Duration::from_secs(420),
+        }
+    }
+
+    /// Why a KVM boot may never get anywhere, for the failure message.
+    fn hint(self) -> String {
+        if self == Accel::Kvm && Path::new("/sys/module/kvm_pvm").exists() {
+            format!(
+                "\nThis host's /dev/kvm is kvm_pvm (nested PVM), which runs a stock kernel instruction by \
+                 instruction: it never finishes booting. Set {ACCEL_VAR}=tcg here."
+            )
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// The `cvm/` directory of the prover release the tests boot.
+fn release_cvm() -> PathBuf {
+    let Some(release) = std::env::var_os(RELEASE_VAR) else {
+        panic!(
+            "{RELEASE_VAR} is not set: set it to the output directory of `mpr build --recipe R --out DIR` \
+             of the prover (recipe written by ci/prover-recipe.sh); building it here would take minutes"
+        );
+    };
+    let cvm = PathBuf::from(release).join("cvm");
+    for file in ["vmlinuz", "initrd.img", "cmdline"] {
+        assert!(
+            cvm.join(file).is_file(),
+            "{} is missing: {RELEASE_VAR} must be an `mpr build --out` directory of a recipe with [cvm]",
+            cvm.join(file).display()
+        );
+    }
+    cvm
+}
+
+/// A running QEMU, killed when dropped (a failing test leaves no VM behind).
+struct Vm {
+    child: Child,
+    console: PathBuf,
+    errors: PathBuf,
+    accel: Accel,
+}
+
+impl Vm {
+    /// Boots `bundle`'s vmlinuz, initrd.img and cmdline; the serial console goes to `logs/console`.
+    fn boot(bundle: &Path, extra: &[String], logs: &Path, accel: Accel) -> Vm {
+        let cmdline = std::fs::read_to_string(bundle.join("cmdline")).unwrap();
+        let console = logs.join("console");
+        let errors = logs.join("qemu-stderr");
+        let child = Command::new(QEMU)
+            .args(accel.args())
+            .args(["-m", "2048", "-nographic", "-no-reboot", "-kernel"])
+            .arg(bundle.join("vmlinuz"))
+            .arg("-initrd")
+            .arg(bundle.join("initrd.img"))
+            .arg("-append")
+            .arg(cmdline.trim_end())
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(File::create(&console).unwrap())
+            .stderr(File::create(&errors).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {QEMU} ({e}): install Debian's qemu-system-x86 (ci/setup.sh does)")
+            });
+        Vm {
+            child,
+            console,
+            errors,
+            accel,
+        }
+    }
+
+    fn console(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.console).unwrap_or_default()).into_owned()
+    }
+
+    /// The console's end and QEMU's errors, for failure messages.
+    fn report(&self) -> String {
+        let console = self.console();
+        let tail: Vec<&str> = console.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let errors = std::fs::read_to_string(&self.errors).unwrap_or_default();
+        format!(
+            "\n--- console (last 40 lines) ---\n{}\n--- {QEMU} stderr ---\n{errors}{}",
+            tail.join("\n"),
+            self.accel.hint()
+        )
+    }
+
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// GETs `path` over plain HTTP, then over TLS (a CVM command may run the prover with `--tls`, whose
+/// certificate is self-signed): the status and JSON body of the first that answers.
+async fn get(client: &reqwest::Client, port: u16, path: &str) -> Option<(u16, serde_json::Value)> {
+    for scheme in ["http", "https"] {
+        let url = format!("{scheme}://127.0.0.1:{port}{path}");
+        if let Ok(response) = client.get(&url).send().await {
+            let status = response.status().as_u16();
+            let body = response.json().await.unwrap_or(serde_json::Value::Null);
+            return Some((status, body));
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_prover_cvm_answers_health_and_ready() {
+    let accel = Accel::from_env();
+    let bundle = release_cvm();
+    let logs = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let network = vec![
+        "-netdev".to_owned(),
+        format!("user,id=n,hostfwd=tcp:127.0.0.1:{port}-:6300"),
+        "-device".to_owned(),
+        "virtio-net-pci,netdev=n".to_owned(),
+    ];
+    let started = Instant::now();
+    let mut vm = Vm::boot(&bundle, &network, logs.path(), accel);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    // QEMU accepts on the forwarded port before the guest listens and then drops the connection,
+    // so the prover is up when an HTTP answer comes back.
+    let health = loop {
+        if let Some(status) = vm.exited() {
+            panic!(
+                "the VM stopped ({status}) before the prover answered /health{}",
+                vm.report()
+            );
+        }
+        if started.elapsed() > accel.deadline() {
+            panic!(
+                "the prover did not answer GET /health through port {port} within {:?} of QEMU's start{}",
+                accel.deadline(),
+                vm.report()
+            );
+        }
+        if let Some(answer) = get(&client, port, "/health").await {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(health.0, 200, "GET /health: {health:?}{}", vm.report());
+    assert_eq!(health.1["status"], "ok", "GET /health: {health:?}");
+    let ready = get(&client, port, "/ready")
+        .await
+        .unwrap_or_else(|| panic!("GET /ready got no answer{}", vm.report()));
+    assert_eq!(ready.0, 200, "GET /ready: {ready:?}{}", vm.report());
+    assert_eq!(ready.1["status"], "ok", "GET /ready: {ready:?}");
+    let console = vm.console();
+    assert!(
+        console.contains("udhcpc") && console.contains("obtained"),
+        "the console shows no DHCP lease{}",
+        vm.report()
+    );
+    println!(
+        "prover answered /health and /ready {:.1?} after QEMU started",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_cvm_whose_command_fails_powers_off() {
+    let accel = Accel::from_env();
+    let kernel = release_cvm().join("vmlinuz");
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.is_file(),
+        "/bin/busybox is missing: install Debian's busybox-static (ci/setup.sh does)"
+    );
+    let zeros = "0".repeat(64);
+    let recipe = format!(
+        r#"schema = 1
+name = "exit-code"
+version = "1.0.0"
+[builder]
+image = "sha256:{zeros}"
+[runtime]
+entrypoint = ["/bin/busybox", "sh", "-c", "echo 'cvm-boot-test: failing on purpose'; exit 3"]
+[cvm]
+kernel = {{ path = {kernel:?}, sha256 = "{zeros}" }}
+busybox = {{ path = "/bin/busybox", sha256 = "{zeros}" }}
+cmdline = "console=ttyS0 panic=-1"
+"#,
+        kernel = kernel.display().to_string()
+    );
+    let recipe = Recipe::parse(&recipe, Path::new("exit-code.toml"), Path::new("/")).unwrap();
+    let spec = recipe.cvm.as_ref().unwrap();
+    let bundle = tempfile::tempdir().unwrap();
+    build_cvm(
+        spec,
+        &[],
+        &Tree::new(),
+        &recipe.runtime,
+        1_700_000_000,
+        bundle.path(),
+    )
+    .unwrap();
+
+    let logs = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut vm = Vm::boot(bundle.path(), &[], logs.path(), accel);
+    let status = loop {
+        if let Some(status) = vm.exited() {
+            break status;
+        }
+        if started.elapsed() > accel.deadline() {
+            panic!(
+                "QEMU still runs {:?} after its start: the VM did not power off{}",
+                accel.deadline(),
+                vm.report()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success(), "QEMU exited with {status}{}", vm.report());
+    let console = vm.console();
+    // -no-reboot would also end QEMU on a kernel panic (init exiting): the power-off is what counts.
+    for line in [
+        "cvm-boot-test: failing on purpose",
+        "init: the command exited with status 3; powering off",
+        "reboot: Power down",
+    ] {
+        assert!(
+            console.contains(line),
+            "the console lacks {line:?}{}",
+            vm.report()
+        );
+    }
+    println!(
+        "the VM powered off {:.1?} after QEMU started",
+        started.elapsed()
+    );
+}
