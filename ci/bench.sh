@@ -23,8 +23,9 @@ mkdir -p "$work"
 
 echo "## SHA-384 implementations, in process, $(nproc) cores"
 echo
-echo "\`cargo bench -p measurer --bench sha384_implementations\` (criterion; one thread; 64 MiB as one message,"
-echo "and 4 KiB messages as the SEV-SNP firmware pages are hashed):"
+echo "\`cargo bench -p measurer --bench sha384_implementations\` (criterion, median; one thread; 64 MiB as one"
+echo "message, and 4 KiB messages as the SEV-SNP firmware pages are hashed). openssl-measurer is OpenSSL's"
+echo "libcrypto through the \`openssl\` crate, i.e. \`measurer::sha384\`:"
 echo
 echo "| implementation | one 64 MiB message (MB/s) | 4 KiB pages (MB/s) |"
 echo "|---|---|---|"

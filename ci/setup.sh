@@ -12,7 +12,7 @@ mkdir -p "$MPR_CACHE"
 export SQLX_OFFLINE=true
 
 # ovmf: Debian's SEV-capable firmware for SNP measurements; openssl: test certificates;
-# libssl-dev + pkg-config: AWS's EIF crate (reference only, never linked into mpr);
+# libssl-dev + pkg-config: OpenSSL's libcrypto, mpr's SHA-384 (measurer/src/sha384.rs), and AWS's EIF crate (reference);
 # mmdebstrap: the builder image's Debian root; busybox-static: the CVM initrd's init;
 # cpio: interop tests of our newc archives; faketime + util-linux: the reproducibility test's
 # variations (clock, host name, CPU set); postgresql: the registry's database server (mpr serve
@@ -53,4 +53,25 @@ setup_references() {
     CARGO_TARGET_DIR=$MPR_CACHE/eif-reference-target \
         cargo build --quiet --release --locked --manifest-path ci/eif-reference/Cargo.toml
     export MPR_EIF_REFERENCE=$MPR_CACHE/eif-reference-target/release/eif-reference
+}
+
+# Docker's containerd image store, for builder/tests/builder_image.rs: Debian trixie's dockerd and
+# containerd unpacked (never installed) under $MPR_CACHE; the test starts them on their own socket,
+# data root, containerd and network namespace, leaving the system's engine alone.
+setup_containerd_dockerd() {
+    local dir=$MPR_CACHE/containerd-dockerd
+    if [ ! -x "$dir/root/usr/sbin/dockerd" ]; then
+        echo "setup: unpacking Debian trixie's docker.io and containerd into $dir (containerd image store test)"
+        mkdir -p "$dir/lists/partial" "$dir/archives/partial"
+        echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" > "$dir/sources.list"
+        local apt=(-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+            -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir" -o Dir::Cache::archives="$dir/archives"
+            -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Sandbox::User=root)
+        apt-get "${apt[@]}" update -qq
+        (cd "$dir/archives" && apt-get "${apt[@]}" download -qq docker.io containerd)
+        rm -rf "$dir/root.tmp"
+        for deb in "$dir"/archives/*.deb; do dpkg-deb -x "$deb" "$dir/root.tmp"; done
+        mv "$dir/root.tmp" "$dir/root"
+    fi
+    export MPR_CONTAINERD_DOCKERD=$dir/root
 }

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 source ci/setup.sh
 setup_references
 setup_builder_image
+setup_containerd_dockerd
 # Docker is part of the test bed here: a test that cannot reach it fails instead of skipping.
 export MPR_REQUIRE_DOCKER=1
 

@@ -81,6 +81,7 @@ fn main() {
         nsm_ko: pinned(&nsm),
         cmdline: "console=ttyS0".into(),
         arch: "x86_64".into(),
+        command: None,
     };
     let runtime = RuntimeConfig {
         entrypoint: vec!["/usr/local/bin/app".into()],

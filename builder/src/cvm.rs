@@ -52,14 +52,15 @@ pub struct BuiltCvm {
     pub snp: Vec<SnpMeasurement>,
 }
 
-/// The initrd's tree: the rootfs plus busybox, the modules, the DHCP script when asked for, and
-/// `/init`.
+/// The initrd's tree: the rootfs plus busybox, the modules (checked against the kernel), the DHCP
+/// script when asked for, and `/init`.
 pub fn initrd_tree(
     spec: &recipe::CvmSpec,
     rootfs: &Tree,
     runtime: &RuntimeConfig,
     source_date_epoch: u64,
 ) -> Result<Tree, CvmError> {
+    let modules = check_modules(&spec.kernel.path, &spec.modules)?;
     let on_disk = |path: &Path, mode: u32| -> Result<Node, CvmError> {
         let size = std::fs::metadata(path)
             .map_err(|e| CvmError::Bundle(format!("{}: {e}", path.display())))?
@@ -79,13 +80,9 @@ pub fn initrd_tree(
         "bin/busybox".to_owned(),
         on_disk(&spec.busybox.path, 0o755)?,
     )];
-    for module in &spec.modules {
-        // The recipe refuses module paths without a *.ko file name.
-        let name = module
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    // Named by the module's own name, not the input's file name (which staging may change).
+    for (module, info) in spec.modules.iter().zip(&modules) {
+        let name = format!("{}.ko", info.name);
         let node = on_disk(&module.path, 0o644)?;
         entries.push((format!("{}/{name}", init::MODULE_DIR), node));
         module_names.push(name);
@@ -123,7 +120,6 @@ pub fn build_cvm(
     dir: &Path,
 ) -> Result<BuiltCvm, CvmError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| CvmError::Bundle(format!("{what}: {e}"));
-    check_modules(&spec.kernel.path, &spec.modules)?;
     let initrd = initrd_tree(spec, rootfs, runtime, source_date_epoch)?;
 
     let kernel_path = dir.join("vmlinuz");
@@ -255,10 +251,26 @@ busybox = {{ path = "/bin/busybox", sha256 = "{zeros}" }}
 
     #[test]
     fn the_initrd_carries_modules_and_the_dhcp_script() {
+        // AWS's nsm.ko (a real module) with a kernel whose setup header names its release.
         let dir = tempfile::tempdir().unwrap();
-        let module = dir.path().join("virtio.ko");
-        std::fs::write(&module, b"module").unwrap();
+        let module = dir.path().join("007-nsm.ko");
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/fixtures/nitro/blobs-x86_64/nsm.ko"
+            ),
+            &module,
+        )
+        .unwrap();
+        let kernel = dir.path().join("vmlinuz");
+        let mut setup = vec![0u8; 0x400];
+        setup[0x202..0x206].copy_from_slice(b"HdrS");
+        setup[0x20e..0x210].copy_from_slice(&0x100u16.to_le_bytes());
+        let release = b"4.14.256-209.484.amzn2.x86_64 #1";
+        setup[0x300..0x300 + release.len()].copy_from_slice(release);
+        std::fs::write(&kernel, setup).unwrap();
         let mut spec = recipe("").unwrap().cvm.unwrap();
+        spec.kernel.path = kernel;
         spec.modules = vec![recipe::PinnedFile {
             path: module,
             sha256: String::new(),
@@ -269,7 +281,9 @@ busybox = {{ path = "/bin/busybox", sha256 = "{zeros}" }}
             ..RuntimeConfig::default()
         };
         let tree = initrd_tree(&spec, &Tree::new(), &runtime, 7).unwrap();
-        let module = tree.get("lib/modules/virtio.ko").expect("the module");
+        let module = tree
+            .get("lib/modules/nsm.ko")
+            .expect("the module, by its own name");
         assert!(matches!(module.kind, NodeKind::File(_)) && module.mode == 0o644);
         let dhcp = tree
             .get("usr/share/udhcpc/default.script")
@@ -282,7 +296,7 @@ busybox = {{ path = "/bin/busybox", sha256 = "{zeros}" }}
             panic!("no /init");
         };
         let init = std::str::from_utf8(init).unwrap();
-        assert!(init.contains("insmod '/lib/modules/virtio.ko'"), "{init}");
+        assert!(init.contains("insmod '/lib/modules/nsm.ko'"), "{init}");
 
         spec.network = CvmNetwork::None;
         let tree = initrd_tree(&spec, &Tree::new(), &runtime, 7).unwrap();

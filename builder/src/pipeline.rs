@@ -86,12 +86,7 @@ pub async fn build(
     let out_dir = absolute(&options.out_dir)?;
     // Before minutes of work, not after.
     check_replaceable(&out_dir)?;
-    let location = recipe.repository_location();
-    let repository_url = canonical_url(
-        recipe.source.url.as_deref(),
-        &recipe.source.repository,
-        &location,
-    )?;
+    let (location, repository_url) = source_origin(&recipe)?;
     let recipe_sha256 = recipe.canonical_sha256(&repository_url);
     // Connect before the long fetch so a stopped engine is reported at once.
     let engine = Engine::connect().await?;
@@ -116,23 +111,16 @@ pub async fn build(
     let inputs = stage(&mut recipe, &work.join("inputs"), &options.file_cache)?;
     let builder_image_inputs =
         crate::builder_image::recorded_inputs(&engine, &recipe.builder.image).await?;
-    let (commit, commit_time) = resolve_commit(&location, &recipe.source.commit)?;
-    let request = SourceRequest {
-        location: &location,
-        repository_url: &repository_url,
-        commit: &commit,
-        source_date_epoch: recipe.source.source_date_epoch.unwrap_or(commit_time),
-        builder_image: &recipe.builder.image,
-    };
-    let source = fetch(
+    let source = fetch_source(
         &engine,
-        &request,
+        &recipe,
+        (&location, &repository_url),
         &work,
         &options.vendor_cache,
         &mut |line| on_event(Event::Log(line)),
     )
     .await?;
-    let sde = source.source_date_epoch;
+    let (commit, sde) = (source.commit.clone(), source.source_date_epoch);
 
     on_event(Event::Stage("compile"));
     let compiled = compile(&engine, &recipe, &source, options.jobs, &work, |line| {
@@ -263,24 +251,44 @@ pub async fn prefetch(
     on_line: &mut dyn FnMut(&str),
 ) -> Result<SourceArchive, BuildError> {
     let recipe = Recipe::load(recipe_path)?;
+    let (location, repository_url) = source_origin(&recipe)?;
+    let engine = Engine::connect().await?;
+    fetch_files(&recipe, file_cache).await?;
+    let work = tempfile::tempdir().map_err(io("creating a temporary directory"))?;
+    let origin = (location.as_str(), repository_url.as_str());
+    fetch_source(&engine, &recipe, origin, work.path(), vendor_cache, on_line).await
+}
+
+/// Where git reads the recipe's source, and the canonical URL it is recorded and published under.
+fn source_origin(recipe: &Recipe) -> Result<(String, String), BuildError> {
     let location = recipe.repository_location();
-    let repository_url = canonical_url(
+    let url = canonical_url(
         recipe.source.url.as_deref(),
         &recipe.source.repository,
         &location,
     )?;
-    let engine = Engine::connect().await?;
-    fetch_files(&recipe, file_cache).await?;
-    let (commit, commit_time) = resolve_commit(&location, &recipe.source.commit)?;
-    let work = tempfile::tempdir().map_err(io("creating a temporary directory"))?;
+    Ok((location, url))
+}
+
+/// The source part of the fetch stage: resolves the commit (and so SOURCE_DATE_EPOCH), exports it
+/// and vendors its crates.
+async fn fetch_source(
+    engine: &Engine,
+    recipe: &Recipe,
+    (location, repository_url): (&str, &str),
+    work: &Path,
+    vendor_cache: &Path,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<SourceArchive, BuildError> {
+    let (commit, commit_time) = resolve_commit(location, &recipe.source.commit)?;
     let request = SourceRequest {
-        location: &location,
-        repository_url: &repository_url,
+        location,
+        repository_url,
         commit: &commit,
         source_date_epoch: recipe.source.source_date_epoch.unwrap_or(commit_time),
         builder_image: &recipe.builder.image,
     };
-    Ok(fetch(&engine, &request, work.path(), vendor_cache, on_line).await?)
+    Ok(fetch(engine, &request, work, vendor_cache, on_line).await?)
 }
 
 /// The runtime root file system: what the build produced, plus `/tmp`, every entry owned by root

@@ -615,6 +615,9 @@ impl Recipe {
         if let Some(cvm) = &mut self.cvm {
             files.push(("cvm.kernel".to_owned(), &mut cvm.kernel));
             files.push(("cvm.busybox".to_owned(), &mut cvm.busybox));
+            for (i, module) in cvm.modules.iter_mut().enumerate() {
+                files.push((format!("cvm.modules[{i}]"), module));
+            }
         }
         for (i, snp) in self.snp.iter_mut().enumerate() {
             files.push((format!("snp[{i}].ovmf"), &mut snp.ovmf));

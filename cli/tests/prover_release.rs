@@ -1,6 +1,6 @@
 //! The real prover is reproducible for every honest rebuilder: a second clone of this repository, in
 //! another directory, with its recipe written there (other absolute paths), built by another,
-//! unprivileged user with cold caches, gives a `build-record.json` byte-identical to the release CI
+//! unprivileged user (with a copy of CI's vendored crates), gives a `build-record.json` byte-identical to the release CI
 //! built from its own clone (`MPR_PROVER_RELEASE`, made by ci/test.sh with ci/prover-recipe.sh), so
 //! the same binary, image digest, EIF PCRs and SEV-SNP digests.
 
@@ -74,6 +74,22 @@ fn a_second_clone_by_another_user_gives_the_same_record() {
     );
     let home = dir.path().join("home");
     std::fs::create_dir(&home).unwrap();
+    // The crates CI vendored (checked against Cargo.lock either way): vendoring the prover's ~500
+    // crates again would add minutes, and the fixture test already shows a cold vendor cache gives
+    // the same record.
+    let vendor_cache = std::env::var_os("MPR_VENDOR_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/mpr/vendor"));
+    std::fs::create_dir_all(home.join(".cache/mpr")).unwrap();
+    check(
+        Command::new("cp")
+            .arg("-a")
+            .arg(&vendor_cache)
+            .arg(home.join(".cache/mpr/vendor"))
+            .output()
+            .unwrap(),
+        "copying the vendor cache",
+    );
     let mpr = dir.path().join("mpr");
     std::fs::copy(env!("CARGO_BIN_EXE_mpr"), &mpr).unwrap();
     check(

@@ -116,8 +116,17 @@ fn hint(recorded: &BuilderImageInputs, found: &[InputDifference]) -> String {
             .split_whitespace()
             .nth(1)
             .unwrap_or("<release>");
+        let same_version = found
+            .iter()
+            .filter(|d| d.input.starts_with("toolchain"))
+            .all(|d| d.input == "toolchain sha256");
+        let why = if same_version {
+            "the host's toolchain is the same release with other files (another build, or a changed toolchain directory)"
+        } else {
+            "the host's toolchain is another release"
+        };
         hints.push(format!(
-            "the recorded toolchain is {}: install it (`rustup toolchain install {release} --profile minimal`) and pass --toolchain \"$(rustc +{release} --print sysroot)\"",
+            "the recorded toolchain is {}; {why}: install rustup's build of it (`rustup toolchain install {release} --profile minimal`) and pass --toolchain \"$(rustc +{release} --print sysroot)\"",
             recorded.toolchain.version
         ));
     }

@@ -158,17 +158,19 @@ pub fn check_order(release: &str, modules: &[(PathBuf, ModInfo)]) -> Result<(), 
     Ok(())
 }
 
-/// Reads and checks the recipe's modules against its kernel; nothing to check without modules.
-pub fn check_modules(kernel: &Path, modules: &[PinnedFile]) -> Result<(), ModuleError> {
+/// Reads and checks the recipe's modules against its kernel (which is not read without modules);
+/// their `.modinfo` in the recipe's order.
+pub fn check_modules(kernel: &Path, modules: &[PinnedFile]) -> Result<Vec<ModInfo>, ModuleError> {
     if modules.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let release = kernel_release(kernel)?;
     let infos = modules
         .iter()
         .map(|m| Ok((m.path.clone(), read_modinfo(&m.path)?)))
         .collect::<Result<Vec<_>, ModuleError>>()?;
-    check_order(&release, &infos)
+    check_order(&release, &infos)?;
+    Ok(infos.into_iter().map(|(_, info)| info).collect())
 }
 
 #[cfg(test)]

@@ -251,6 +251,10 @@ mod tests {
         assert_eq!(ImageStore::from_driver_status(&[]), ImageStore::Classic);
     }
 
+    /// The containerd store's inspection as Docker 29 gives it (API 1.48 added `Descriptor`; the
+    /// shape is the Engine API schema's, the values those the Docker 26 containerd engine of
+    /// `tests/builder_image.rs` gave this image). Docker 26 itself answers API 1.45 without
+    /// `Descriptor`, so there the store comes from `docker info` alone.
     #[test]
     fn store_from_inspect_shape() {
         let containerd: ImageInspect = serde_json::from_str(

@@ -7,13 +7,17 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use measurer::eif::{
     self, Arch, BuildMetadata, EifDescription, EifMetadata, EifSpec, SignatureStatus,
-    SigningMaterial, StoredJson,
+    SigningMaterial,
 };
 use serde::Serialize;
 
 use super::print_json;
-use crate::nitro_json::{print_pcrs, Measurements, MeasurementsDocument};
+use crate::nitro_json::{print_pcrs, MeasurementsDocument};
 use crate::progress::bytes_bar;
+
+mod document;
+
+use document::{metadata_is_foreign, DescribeDocument};
 
 #[derive(Debug, Subcommand)]
 pub enum EifCommand {
@@ -162,173 +166,10 @@ fn print_description(d: &EifDescription) -> std::io::Result<()> {
     print_pcrs(&d.pcrs)
 }
 
-/// Whether the metadata is anything but exactly nitro-cli's identity metadata, and so is shown as stored.
-fn metadata_is_foreign(d: &EifDescription) -> bool {
-    d.warnings
-        .iter()
-        .any(|w| matches!(w, eif::EifWarning::ForeignMetadata { .. }))
-}
-
 fn arch_name(arch: Arch) -> &'static str {
     match arch {
         Arch::X86_64 => "x86_64",
         Arch::Aarch64 => "aarch64",
-    }
-}
-
-/// nitro-cli describe-eif's document (same keys, same order), then mpr's extra keys (arch, CRC value,
-/// size, cmdline, sections).
-#[derive(Debug, Serialize)]
-struct DescribeDocument {
-    #[serde(rename = "EifVersion")]
-    eif_version: u16,
-    #[serde(rename = "Measurements")]
-    measurements: Measurements,
-    #[serde(rename = "IsSigned")]
-    is_signed: bool,
-    #[serde(rename = "SigningCertificate", skip_serializing_if = "Option::is_none")]
-    signing_certificate: Option<CertificateDocument>,
-    /// Always true: describe fails on a CRC mismatch, so a printed document has a good one.
-    #[serde(rename = "CheckCRC")]
-    check_crc: bool,
-    #[serde(rename = "SignatureCheck", skip_serializing_if = "Option::is_none")]
-    signature_check: Option<bool>,
-    #[serde(rename = "ImageName", skip_serializing_if = "Option::is_none")]
-    image_name: Option<String>,
-    #[serde(rename = "ImageVersion", skip_serializing_if = "Option::is_none")]
-    image_version: Option<String>,
-    #[serde(rename = "Metadata", skip_serializing_if = "Option::is_none")]
-    metadata: Option<MetadataDocument>,
-    /// The metadata section verbatim, when it is not exactly nitro-cli's identity metadata (other keys,
-    /// or other JSON altogether).
-    #[serde(rename = "MetadataAsStored", skip_serializing_if = "Option::is_none")]
-    metadata_as_stored: Option<StoredJson>,
-    /// What the reader noticed but did not refuse, as sentences.
-    #[serde(rename = "Warnings", skip_serializing_if = "Vec::is_empty")]
-    warnings: Vec<String>,
-    #[serde(rename = "Arch")]
-    arch: Arch,
-    #[serde(rename = "Crc32")]
-    crc32: String,
-    #[serde(rename = "FileSize")]
-    file_size: u64,
-    #[serde(rename = "Cmdline")]
-    cmdline: String,
-    #[serde(rename = "Sections")]
-    sections: Vec<SectionDocument>,
-}
-
-#[derive(Debug, Serialize)]
-struct CertificateDocument {
-    #[serde(rename = "Subject")]
-    subject: String,
-    /// nitro-cli prints a map of issuer attributes here; mpr prints the RFC 4514 string.
-    #[serde(rename = "IssuerName")]
-    issuer: String,
-    #[serde(rename = "Algorithm")]
-    algorithm: String,
-    #[serde(rename = "NotBefore")]
-    not_before: String,
-    #[serde(rename = "NotAfter")]
-    not_after: String,
-    #[serde(rename = "Problem", skip_serializing_if = "Option::is_none")]
-    problem: Option<String>,
-}
-
-/// nitro-cli's "Metadata": the build metadata next to DockerInfo, with CustomMetadata's keys merged in.
-#[derive(Debug, Serialize)]
-struct MetadataDocument {
-    #[serde(rename = "BuildTime")]
-    build_time: String,
-    #[serde(rename = "BuildTool")]
-    build_tool: String,
-    #[serde(rename = "BuildToolVersion")]
-    build_tool_version: String,
-    #[serde(rename = "OperatingSystem")]
-    operating_system: String,
-    #[serde(rename = "KernelVersion")]
-    kernel_version: String,
-    #[serde(rename = "DockerInfo")]
-    docker_info: serde_json::Value,
-    #[serde(flatten)]
-    custom: serde_json::Map<String, serde_json::Value>,
-}
-
-#[derive(Debug, Serialize)]
-struct SectionDocument {
-    #[serde(rename = "Index")]
-    index: usize,
-    #[serde(rename = "Kind")]
-    kind: String,
-    #[serde(rename = "Offset")]
-    offset: u64,
-    #[serde(rename = "Size")]
-    size: u64,
-}
-
-impl From<&EifDescription> for DescribeDocument {
-    fn from(d: &EifDescription) -> Self {
-        let identity = d.metadata.as_ref().and_then(|m| m.identity.as_ref());
-        let metadata = identity.map(|m| MetadataDocument {
-            build_time: m.build.build_time.clone(),
-            build_tool: m.build.build_tool.clone(),
-            build_tool_version: m.build.build_tool_version.clone(),
-            operating_system: m.build.operating_system.clone(),
-            kernel_version: m.build.kernel_version.clone(),
-            docker_info: m.docker_info.clone(),
-            custom: match &m.custom {
-                serde_json::Value::Object(map) => map.clone(),
-                serde_json::Value::Null => serde_json::Map::new(),
-                // nitro-cli cannot print these at all; keep them visible under their own key.
-                other => {
-                    serde_json::Map::from_iter([("CustomMetadata".to_string(), other.clone())])
-                }
-            },
-        });
-        DescribeDocument {
-            eif_version: d.version,
-            measurements: (&d.pcrs).into(),
-            is_signed: d.signature.is_some(),
-            signing_certificate: d.signature.as_ref().map(|s| CertificateDocument {
-                subject: s.subject.clone(),
-                issuer: s.issuer.clone(),
-                algorithm: s.algorithm.clone(),
-                not_before: s.not_before.clone(),
-                not_after: s.not_after.clone(),
-                problem: match &s.status {
-                    SignatureStatus::Valid => None,
-                    SignatureStatus::Invalid(why) => Some(why.clone()),
-                },
-            }),
-            check_crc: true,
-            signature_check: d
-                .signature
-                .as_ref()
-                .map(|s| matches!(s.status, SignatureStatus::Valid)),
-            image_name: identity.map(|m| m.image_name.clone()),
-            image_version: identity.map(|m| m.image_version.clone()),
-            metadata,
-            metadata_as_stored: d
-                .metadata
-                .as_ref()
-                .filter(|_| metadata_is_foreign(d))
-                .map(|m| m.json.clone()),
-            warnings: d.warnings.iter().map(ToString::to_string).collect(),
-            arch: d.arch,
-            crc32: format!("{:#010x}", d.crc32),
-            file_size: d.file_size,
-            cmdline: d.cmdline.clone(),
-            sections: d
-                .sections
-                .iter()
-                .map(|s| SectionDocument {
-                    index: s.index,
-                    kind: s.kind.to_string(),
-                    offset: s.offset,
-                    size: s.size,
-                })
-                .collect(),
-        }
     }
 }
 

@@ -74,6 +74,12 @@ const BUILD_KEYS: [&str; 5] = [
 pub struct StoredJson(String);
 
 impl StoredJson {
+    /// Keeps `text` as it is, once it is known to be one JSON value.
+    pub fn parse(text: &str) -> Result<StoredJson, serde_json::Error> {
+        serde_json::from_str::<&RawValue>(text)?;
+        Ok(StoredJson(text.to_string()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -88,7 +94,7 @@ impl Serialize for StoredJson {
 
 /// A metadata section as found in an EIF.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MetadataSection {
+pub struct EifMetadataSection {
     /// The section's JSON as stored.
     pub json: StoredJson,
     /// The identity fields nitro-cli shows, when the JSON has them all (AWS's `EifIdentityInfo`).
@@ -99,7 +105,7 @@ pub struct MetadataSection {
 /// identity metadata, when it is not.
 pub(crate) fn read_metadata_section(
     bytes: Vec<u8>,
-) -> Result<(MetadataSection, Option<String>), EifError> {
+) -> Result<(EifMetadataSection, Option<String>), EifError> {
     let value: Value = serde_json::from_slice(&bytes).map_err(EifError::InvalidMetadata)?;
     // Never lossy: serde_json has just checked every byte (strings are UTF-8, the rest ASCII syntax).
     let json = String::from_utf8_lossy(&bytes).into_owned();
@@ -124,7 +130,7 @@ pub(crate) fn read_metadata_section(
         }
     };
     Ok((
-        MetadataSection {
+        EifMetadataSection {
             json: StoredJson(json),
             identity,
         },

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::EifError;
 pub use hashing::Progress;
-pub use metadata::{rfc3339_from_unix, BuildMetadata, EifMetadata, MetadataSection, StoredJson};
+pub use metadata::{rfc3339_from_unix, BuildMetadata, EifMetadata, EifMetadataSection, StoredJson};
 pub use reader::{describe, describe_reader, describe_with_progress, EifDescription, SectionInfo};
 pub use signature::{SignatureInfo, SignatureStatus};
 pub use signing::SigningMaterial;

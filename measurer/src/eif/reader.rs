@@ -23,7 +23,7 @@ use super::format::{
 };
 use super::format::{SECTION_HEADER_SIZE, SUPPORTED_VERSIONS};
 use super::hashing::{measure_while, Measured, Progress};
-use super::metadata::{read_metadata_section, MetadataSection};
+use super::metadata::{read_metadata_section, EifMetadataSection};
 use super::signature::{inspect_signature_section, SignatureInfo};
 use super::warning::EifWarning;
 use super::{Arch, SectionKind};
@@ -56,7 +56,7 @@ pub struct EifDescription {
     pub sections: Vec<SectionInfo>,
     /// Shown lossily (U+FFFD) if the section is not UTF-8.
     pub cmdline: String,
-    pub metadata: Option<MetadataSection>,
+    pub metadata: Option<EifMetadataSection>,
     pub signature: Option<SignatureInfo>,
     pub pcrs: NitroPcrs,
     /// Departures from AWS's writer that do not change the PCRs, in file order.

@@ -19,7 +19,7 @@ pub enum EifWarning {
         size: u64,
     },
 
-    #[error("the header's {field} field (byte {offset:#05x}) is {value:#x}, not 0; AWS's tools write 0 and AWS's reader ignores it, so no PCR depends on it")]
+    #[error("the header's {field} field (byte {offset:#x}) is {value:#x}, not 0; AWS's tools write 0 and AWS's reader ignores it, so no PCR depends on it")]
     HeaderFieldNotZero {
         field: &'static str,
         offset: usize,
