@@ -24,15 +24,28 @@ mkdir -p "$blobs"
 shared=${MPR_SHARED_DIR:-$repo/../shared}
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
-# Debian's cloud kernel: the CVM bundle's kernel (and the Nitro stand-in).
-if [ ! -s "$blobs/vmlinuz" ]; then
-    echo "== fetching Debian's cloud kernel"
+# Debian's cloud kernel: the CVM bundle's kernel (and the Nitro stand-in), with the modules the CVM's
+# /init loads in this order (dependencies first; mpr build checks order and kernel release): virtio
+# PCI and virtio-net for the network, configfs for the TSM attestation interface. Kernel and modules
+# come from one package, so they cannot drift apart.
+cvm_modules=(drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev
+    drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci net/core/failover
+    drivers/net/net_failover drivers/net/virtio_net fs/configfs/configfs)
+if [ ! -s "$blobs/vmlinuz" ] || [ ! -d "$blobs/modules" ]; then
+    echo "== fetching Debian's cloud kernel and its virtio, virtio-net and configfs modules"
     pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/{print $2; exit}')
     tmp=$(mktemp -d)
     (cd "$tmp" && apt-get download -qq "$pkg" 2>/dev/null && dpkg-deb -x ./*.deb root)
+    mkdir "$tmp/modules"
+    for m in "${cvm_modules[@]}"; do cp "$tmp"/root/lib/modules/*/kernel/"$m".ko "$tmp/modules/"; done
+    rm -rf "$blobs/modules" && mv "$tmp/modules" "$blobs/modules"
     cp "$tmp"/root/boot/vmlinuz-* "$blobs/vmlinuz.tmp" && mv "$blobs/vmlinuz.tmp" "$blobs/vmlinuz"
     rm -rf "$tmp"
 fi
+cvm_modules_toml=$(for m in "${cvm_modules[@]}"; do
+    f=$blobs/modules/$(basename "$m").ko
+    printf '    { path = "%s", sha256 = "%s" },\n' "$f" "$(sha "$f")"
+done)
 cp /bin/busybox "$blobs/busybox"
 
 nitro_blobs=${NITRO_CLI_BLOBS:-/usr/share/nitro_enclaves/blobs}
@@ -139,6 +152,10 @@ kernel = { path = "$blobs/vmlinuz", sha256 = "$(sha "$blobs/vmlinuz")" }
 busybox = { path = "$blobs/busybox", sha256 = "$(sha "$blobs/busybox")" }
 cmdline = "console=ttyS0 panic=-1"
 command = ["/usr/local/bin/proof-server", "--port", "6300", "--tls", $serve]
+network = "dhcp"
+modules = [
+$cvm_modules_toml
+]
 
 $(cat "$files_toml")
 TOML

@@ -22,6 +22,9 @@ prover_dir=$MPR_CACHE/ci-prover
 bash ci/prover-recipe.sh "$prover_dir"
 "$CARGO_TARGET_DIR/release/mpr" build --no-load --recipe "$prover_dir/mpr-recipe.toml" --out "$prover_dir/release"
 export MPR_PROVER_RELEASE=$prover_dir/release
+# The QEMU boot tests (cli/tests/cvm_boot.rs) use KVM by default; this kind of machine's /dev/kvm is a
+# nested PVM hypervisor (kvm_pvm) that cannot run a stock kernel, so CI boots under software emulation.
+export MPR_CVM_ACCEL=${MPR_CVM_ACCEL:-tcg}
 
 echo "test: cargo fmt --check"
 cargo fmt --all --check

@@ -140,7 +140,12 @@ fn file_name(path: &Path) -> String {
 
 /// Copies `from` to `to`, hashing the bytes as they pass; a digest other than `expected` is an error
 /// (and the copy is removed).
-fn copy_pinned(what: &str, from: &Path, to: &Path, expected: &str) -> Result<BlobDigests, InputError> {
+fn copy_pinned(
+    what: &str,
+    from: &Path,
+    to: &Path,
+    expected: &str,
+) -> Result<BlobDigests, InputError> {
     let pin_error = |source| {
         InputError::Pin(RecipeError::Pin {
             what: what.to_owned(),
@@ -188,9 +193,14 @@ async fn download(what: &str, url: &str, file: &FileSpec, cache: &Path) -> Resul
         .await
         .and_then(|r| r.error_for_status())
         .map_err(|e| fetch_error(e.to_string()))?;
-    let staging = tempfile::NamedTempFile::new_in(&dir).map_err(io(format!("creating a file in {}", dir.display())))?;
+    let staging = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(io(format!("creating a file in {}", dir.display())))?;
     let mut writer = HashingWriter::sha256_only(std::io::BufWriter::new(staging));
-    while let Some(chunk) = response.chunk().await.map_err(|e| fetch_error(e.to_string()))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| fetch_error(e.to_string()))?
+    {
         writer
             .write_all(&chunk)
             .map_err(io(format!("writing into {}", dir.display())))?;
@@ -243,7 +253,10 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let mut recipe = recipe_with(&format!("{base}/p"), &sha256);
         fetch_files(&recipe, cache.path()).await.unwrap();
-        assert_eq!(std::fs::read(cached_path(cache.path(), &sha256)).unwrap(), body);
+        assert_eq!(
+            std::fs::read(cached_path(cache.path(), &sha256)).unwrap(),
+            body
+        );
         let work = tempfile::tempdir().unwrap();
         let staged = stage(&mut recipe, work.path(), cache.path()).unwrap();
         let (placed, copy) = &staged.placed[0];
@@ -268,13 +281,24 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, InputError::FetchedMismatch { .. }), "{err}");
         let text = err.to_string();
-        assert!(text.contains("files[0] params/p") && text.contains(&pinned), "{text}");
+        assert!(
+            text.contains("files[0] params/p") && text.contains(&pinned),
+            "{text}"
+        );
         assert!(!cached_path(cache.path(), &pinned).exists());
-        assert_eq!(std::fs::read_dir(cache.path().join("sha256")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(cache.path().join("sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
 
-        let err = fetch_files(&recipe_with(&format!("{base}/missing"), &pinned), cache.path())
-            .await
-            .unwrap_err();
+        let err = fetch_files(
+            &recipe_with(&format!("{base}/missing"), &pinned),
+            cache.path(),
+        )
+        .await
+        .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("404") && text.contains("`path`"), "{text}");
     }

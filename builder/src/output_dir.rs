@@ -110,15 +110,24 @@ mod tests {
         let err = publish(&result, &foreign).unwrap_err();
         assert!(matches!(err, OutputDirError::NotOurs(_)), "{err}");
         assert!(err.to_string().contains(MARKER), "{err}");
-        assert_eq!(std::fs::read_to_string(foreign.join("precious")).unwrap(), "keep me");
+        assert_eq!(
+            std::fs::read_to_string(foreign.join("precious")).unwrap(),
+            "keep me"
+        );
         // An empty directory and a plain file are not ours either.
         let empty = parent.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
-        assert!(matches!(check_replaceable(&empty), Err(OutputDirError::NotOurs(_))));
+        assert!(matches!(
+            check_replaceable(&empty),
+            Err(OutputDirError::NotOurs(_))
+        ));
         assert!(empty.is_dir());
         let link = parent.path().join("link");
         std::os::unix::fs::symlink(&foreign, &link).unwrap();
-        assert!(matches!(check_replaceable(&link), Err(OutputDirError::Symlink(_))));
+        assert!(matches!(
+            check_replaceable(&link),
+            Err(OutputDirError::Symlink(_))
+        ));
     }
 
     #[test]
@@ -127,7 +136,10 @@ mod tests {
         let out = parent.path().join("out");
         publish(&result_dir(parent.path(), "first"), &out).unwrap();
         publish(&result_dir(parent.path(), "second"), &out).unwrap();
-        assert_eq!(std::fs::read_to_string(out.join("build-record.json")).unwrap(), "second");
+        assert_eq!(
+            std::fs::read_to_string(out.join("build-record.json")).unwrap(),
+            "second"
+        );
         let left: Vec<_> = std::fs::read_dir(parent.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -144,7 +156,10 @@ mod tests {
         let gone = parent.path().join(".staging-gone");
         let err = publish(&gone, &out).unwrap_err();
         assert!(err.to_string().contains("was restored"), "{err}");
-        assert_eq!(std::fs::read_to_string(out.join("build-record.json")).unwrap(), "first");
+        assert_eq!(
+            std::fs::read_to_string(out.join("build-record.json")).unwrap(),
+            "first"
+        );
         assert!(out.join(MARKER).is_file());
     }
 }

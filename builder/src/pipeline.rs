@@ -9,15 +9,17 @@ use crate::cvm::{build_cvm, CvmError};
 use crate::docker::{DockerError, Engine};
 use crate::hashing::{digest_bytes, digest_file};
 use crate::image::{load_image, write_image, Arch, ImageError};
-use crate::nitro::{build_eif, NitroError};
-use crate::recipe::{Recipe, RecipeError};
 use crate::inputs::{fetch_files, stage, InputError, PlacedFile};
+use crate::nitro::{build_eif, NitroError};
 use crate::output_dir::{check_replaceable, mark, publish, OutputDirError};
+use crate::recipe::{Recipe, RecipeError};
 use crate::record::{
     BuildRecord, FileRecord, ImageRecord, Inputs, Outputs, Release, Tool, RECORD_FILE,
     RECORD_SCHEMA,
 };
-use crate::source::{canonical_url, fetch, resolve_commit, SourceArchive, SourceError, SourceRequest};
+use crate::source::{
+    canonical_url, fetch, resolve_commit, SourceArchive, SourceError, SourceRequest,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -208,7 +210,11 @@ pub async fn build(
             binary: recipe.source.binary.clone(),
             build_env: env,
             files: inputs.pinned,
-            placed_files: inputs.placed.into_iter().map(|(placed, _)| placed).collect(),
+            placed_files: inputs
+                .placed
+                .into_iter()
+                .map(|(placed, _)| placed)
+                .collect(),
         },
         outputs: Outputs {
             binary,
@@ -304,10 +310,12 @@ fn runtime_rootfs(
         .map_err(tree_error)?;
     for (file, copy) in placed {
         if rootfs.get(&file.dest).is_some() {
-            return Err(io("placing the recipe's [[files]]")(std::io::Error::other(format!(
-                "{} would replace what the build produced there; choose another dest",
-                file.dest
-            ))));
+            return Err(io("placing the recipe's [[files]]")(std::io::Error::other(
+                format!(
+                    "{} would replace what the build produced there; choose another dest",
+                    file.dest
+                ),
+            )));
         }
         let data = FileData::Disk {
             path: copy.clone(),

@@ -498,8 +498,14 @@ impl Recipe {
     /// recipe whose image sets both would measure an enclave that runs something else than the image.
     fn validate_commands(&self) -> Result<(), RecipeError> {
         let platforms = [
-            ("eif.command", self.eif.as_ref().and_then(|e| e.command.as_ref())),
-            ("cvm.command", self.cvm.as_ref().and_then(|c| c.command.as_ref())),
+            (
+                "eif.command",
+                self.eif.as_ref().and_then(|e| e.command.as_ref()),
+            ),
+            (
+                "cvm.command",
+                self.cvm.as_ref().and_then(|c| c.command.as_ref()),
+            ),
         ];
         for (field, command) in platforms {
             if command.is_some_and(|c| c.is_empty()) {
@@ -738,7 +744,9 @@ cmdline = "console=ttyS0"
         assert!(err.contains("[eif] command"), "{err}");
         // Without an EIF there is nothing to refuse; with the enclave's own command it is measured.
         parse(&both).unwrap();
-        let own = format!("{both}{EIF}command = [\"/usr/local/bin/fixture\", \"--listen\", \"vsock:6300\"]\n");
+        let own = format!(
+            "{both}{EIF}command = [\"/usr/local/bin/fixture\", \"--listen\", \"vsock:6300\"]\n"
+        );
         let recipe = parse(&own).unwrap();
         let enclave = recipe.eif_runtime();
         assert_eq!(
@@ -757,28 +765,58 @@ cmdline = "console=ttyS0"
     fn files_are_checked() {
         let file = |body: &str| format!("{MINIMAL}[[files]]\n{body}\n");
         let sha = "sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"";
-        let ok = parse(&file(&format!("dest = \"params/p\"\n{sha}\nurl = \"https://example.invalid/p\""))).unwrap();
+        let ok = parse(&file(&format!(
+            "dest = \"params/p\"\n{sha}\nurl = \"https://example.invalid/p\""
+        )))
+        .unwrap();
         assert_eq!(ok.files[0].mode, 0o644);
         for (body, expected) in [
-            (format!("dest = \"/etc/p\"\n{sha}\npath = \"p\""), "relative path"),
+            (
+                format!("dest = \"/etc/p\"\n{sha}\npath = \"p\""),
+                "relative path",
+            ),
             (format!("dest = \"p\"\n{sha}"), "exactly one of"),
-            (format!("dest = \"p\"\n{sha}\npath = \"p\"\nurl = \"https://x/p\""), "exactly one of"),
-            (format!("dest = \"p\"\n{sha}\nurl = \"ftp://x/p\""), "neither https"),
-            (format!("dest = \"p\"\n{sha}\npath = \"p\"\nmode = 0o4755"), "setuid"),
-            (format!("dest = \"usr/local/bin/proof-server\"\n{sha}\npath = \"p\""), "where the binary goes"),
-            ("dest = \"p\"\nsha256 = \"abc\"\npath = \"p\"".to_owned(), "64 lowercase hex"),
+            (
+                format!("dest = \"p\"\n{sha}\npath = \"p\"\nurl = \"https://x/p\""),
+                "exactly one of",
+            ),
+            (
+                format!("dest = \"p\"\n{sha}\nurl = \"ftp://x/p\""),
+                "neither https",
+            ),
+            (
+                format!("dest = \"p\"\n{sha}\npath = \"p\"\nmode = 0o4755"),
+                "setuid",
+            ),
+            (
+                format!("dest = \"usr/local/bin/proof-server\"\n{sha}\npath = \"p\""),
+                "where the binary goes",
+            ),
+            (
+                "dest = \"p\"\nsha256 = \"abc\"\npath = \"p\"".to_owned(),
+                "64 lowercase hex",
+            ),
         ] {
             let err = parse(&file(&body)).unwrap_err().to_string();
-            assert!(err.contains("files[0]") && err.contains(expected), "{body}: {err}");
+            assert!(
+                err.contains("files[0]") && err.contains(expected),
+                "{body}: {err}"
+            );
         }
-        let twice = format!("{}[[files]]\ndest = \"params/p\"\n{sha}\npath = \"q\"\n", file(&format!("dest = \"params/p\"\n{sha}\npath = \"p\"")));
+        let twice = format!(
+            "{}[[files]]\ndest = \"params/p\"\n{sha}\npath = \"q\"\n",
+            file(&format!("dest = \"params/p\"\n{sha}\npath = \"p\""))
+        );
         let err = parse(&twice).unwrap_err().to_string();
         assert!(err.contains("files[1]") && err.contains("twice"), "{err}");
     }
 
     #[test]
     fn the_recorded_digest_does_not_depend_on_where_files_sit() {
-        let text = format!("{MINIMAL}{EIF}[[files]]\ndest = \"params/p\"\nsha256 = \"{}\"\npath = \"p\"\n", "1".repeat(64));
+        let text = format!(
+            "{MINIMAL}{EIF}[[files]]\ndest = \"params/p\"\nsha256 = \"{}\"\npath = \"p\"\n",
+            "1".repeat(64)
+        );
         let here = Recipe::parse(&text, Path::new("r.toml"), Path::new("/home/a/clone")).unwrap();
         let there = Recipe::parse(&text, Path::new("r.toml"), Path::new("/srv/b/x/y")).unwrap();
         let url = "https://github.com/mpr-dev/mpr";
@@ -790,7 +828,9 @@ cmdline = "console=ttyS0"
         let other = text.replace(&"1".repeat(64), &"2".repeat(64));
         let other = Recipe::parse(&other, Path::new("r.toml"), Path::new("/home/a/clone")).unwrap();
         assert_ne!(here.canonical_sha256(url), other.canonical_sha256(url));
-        assert_ne!(here.canonical_sha256(url), here.canonical_sha256("https://example.invalid/fork"));
+        assert_ne!(
+            here.canonical_sha256(url),
+            here.canonical_sha256("https://example.invalid/fork")
+        );
     }
-
 }

@@ -61,7 +61,6 @@ pub struct Inputs {
     pub placed_files: Vec<PlacedFile>,
 }
 
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outputs {
     pub binary: FileRecord,

@@ -7,7 +7,9 @@ use std::net::TcpListener;
 /// `requests` connections, on a thread of its own; returns its base URL (`http://127.0.0.1:PORT`).
 pub fn serve_file(path: &'static str, body: Vec<u8>, requests: usize) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
-    let address = listener.local_addr().expect("a bound listener has an address");
+    let address = listener
+        .local_addr()
+        .expect("a bound listener has an address");
     std::thread::spawn(move || {
         for stream in listener.incoming().take(requests) {
             let Ok(mut stream) = stream else { continue };

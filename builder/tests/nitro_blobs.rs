@@ -8,7 +8,8 @@ use builder::archive::write_bootstrap;
 use builder::hashing::HashingWriter;
 
 fn blobs() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/nitro/blobs-x86_64");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/nitro/blobs-x86_64");
     assert!(
         dir.join("init").is_file(),
         "AWS's Nitro blobs are missing at {}: the shared fixtures must sit beside the repository",

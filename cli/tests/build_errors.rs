@@ -191,7 +191,11 @@ fn a_local_clone_without_a_public_url_is_not_a_release_source() {
     repo_with(dir.path(), "fn main() {}\n");
     let path = recipe(dir.path(), MISSING_IMAGE, "");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("url = \"https://example.invalid/hello.git\"\n", "")).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("url = \"https://example.invalid/hello.git\"\n", ""),
+    )
+    .unwrap();
     let output = build(&path, &dir.path().join("out"), None);
     assert!(!output.status.success());
     let message = stderr(&output);
@@ -209,7 +213,10 @@ fn a_local_clone_without_a_public_url_is_not_a_release_source() {
         .unwrap();
     assert!(origin.success());
     let message = stderr(&build(&path, &dir.path().join("out"), None));
-    assert!(message.contains("\"/srv/git/hello\" is a local path"), "{message}");
+    assert!(
+        message.contains("\"/srv/git/hello\" is a local path"),
+        "{message}"
+    );
     assert_nothing_written(dir.path());
 }
 
@@ -257,9 +264,22 @@ fn a_crate_without_dependencies_builds_and_a_rebuild_replaces_its_output() {
     for args in [
         &["init", "-q", "-b", "main"][..],
         &["add", "."],
-        &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "x",
+        ],
     ] {
-        let status = Command::new("git").arg("-C").arg(&repo).args(args).status().unwrap();
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .status()
+            .unwrap();
         assert!(status.success());
     }
     let recipe = recipe(&repo, &image, "");
@@ -273,14 +293,22 @@ fn a_crate_without_dependencies_builds_and_a_rebuild_replaces_its_output() {
             .env("MPR_VENDOR_CACHE", dir.path().join("vendor"))
             .output()
             .unwrap();
-        assert!(output.status.success(), "{round} build: {}", stderr(&output));
+        assert!(
+            output.status.success(),
+            "{round} build: {}",
+            stderr(&output)
+        );
         assert!(out.join(".mpr-build-output").is_file());
     }
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("build-record.json")).unwrap()).unwrap();
     let run = Command::new("docker")
         .args(["run", "--rm", "--network", "none"])
-        .arg(record["outputs"]["image"]["config_digest"].as_str().unwrap())
+        .arg(
+            record["outputs"]["image"]["config_digest"]
+                .as_str()
+                .unwrap(),
+        )
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&run.stdout), "no dependencies\n");

@@ -4,20 +4,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn check(output: Output, what: &str) -> Output {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+mod build_support;
+use build_support::{builder_image, check};
 
 fn docker(args: &[&str]) -> String {
     let output = Command::new("docker")
@@ -28,62 +20,16 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
-/// The builder image's ID: from CI's environment, or made now.
-fn builder_image() -> String {
-    if let Ok(id) = std::env::var("MPR_BUILDER_IMAGE") {
-        return id;
-    }
-    let output = check(
-        Command::new(env!("CARGO_BIN_EXE_mpr"))
-            .args(["--json", "builder-image", "create", "--reuse"])
-            .output()
-            .unwrap(),
-        "mpr builder-image create",
-    );
-    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    created["id"]
-        .as_str()
-        .expect("builder-image create --json prints an id")
-        .to_owned()
-}
-
 /// The fixture crate as a git repository, with a build script that sleeps for ten minutes: the
 /// compile container is then surely running when the signal comes. Returns the recipe's path.
 fn slow_fixture(dir: &Path, image: &str) -> PathBuf {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hello");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    for file in ["Cargo.toml", "Cargo.lock", "src/main.rs"] {
-        std::fs::copy(fixture.join(file), dir.join(file)).unwrap();
-    }
-    std::fs::write(
-        dir.join("build.rs"),
-        "fn main() { std::thread::sleep(std::time::Duration::from_secs(600)); }\n",
-    )
-    .unwrap();
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &["add", "."],
-        &[
-            "-c",
-            "user.name=mpr",
-            "-c",
-            "user.email=mpr@example.invalid",
-            "commit",
-            "-q",
-            "-m",
-            "slow fixture",
-        ],
-    ] {
-        check(
-            Command::new("git")
-                .arg("-C")
-                .arg(dir)
-                .args(args)
-                .output()
-                .unwrap(),
-            "git",
-        );
-    }
+    build_support::fixture_repo(
+        dir,
+        &[(
+            "build.rs",
+            "fn main() { std::thread::sleep(std::time::Duration::from_secs(600)); }\n",
+        )],
+    );
     let recipe = dir.join("mpr-recipe.toml");
     std::fs::write(
         &recipe,

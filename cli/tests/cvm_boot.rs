@@ -169,14 +169,18 @@ fn free_port() -> u16 {
 }
 
 /// GETs `path` over plain HTTP, then over TLS (a CVM command may run the prover with `--tls`, whose
-/// certificate is self-signed): the status and JSON body of the first that answers.
-async fn get(client: &reqwest::Client, port: u16, path: &str) -> Option<(u16, serde_json::Value)> {
+/// certificate is self-signed): the scheme, status and JSON body of the first that answers.
+async fn get(
+    client: &reqwest::Client,
+    port: u16,
+    path: &str,
+) -> Option<(&'static str, u16, serde_json::Value)> {
     for scheme in ["http", "https"] {
         let url = format!("{scheme}://127.0.0.1:{port}{path}");
         if let Ok(response) = client.get(&url).send().await {
             let status = response.status().as_u16();
             let body = response.json().await.unwrap_or(serde_json::Value::Null);
-            return Some((status, body));
+            return Some((scheme, status, body));
         }
     }
     None
@@ -222,13 +226,13 @@ async fn the_prover_cvm_answers_health_and_ready() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    assert_eq!(health.0, 200, "GET /health: {health:?}{}", vm.report());
-    assert_eq!(health.1["status"], "ok", "GET /health: {health:?}");
+    assert_eq!(health.1, 200, "GET /health: {health:?}{}", vm.report());
+    assert_eq!(health.2["status"], "ok", "GET /health: {health:?}");
     let ready = get(&client, port, "/ready")
         .await
         .unwrap_or_else(|| panic!("GET /ready got no answer{}", vm.report()));
-    assert_eq!(ready.0, 200, "GET /ready: {ready:?}{}", vm.report());
-    assert_eq!(ready.1["status"], "ok", "GET /ready: {ready:?}");
+    assert_eq!(ready.1, 200, "GET /ready: {ready:?}{}", vm.report());
+    assert_eq!(ready.2["status"], "ok", "GET /ready: {ready:?}");
     let console = vm.console();
     assert!(
         console.contains("udhcpc") && console.contains("obtained"),
@@ -236,7 +240,8 @@ async fn the_prover_cvm_answers_health_and_ready() {
         vm.report()
     );
     println!(
-        "prover answered /health and /ready {:.1?} after QEMU started",
+        "prover answered /health and /ready over {} {:.1?} after QEMU started",
+        ready.0,
         started.elapsed()
     );
 }

@@ -5,18 +5,10 @@
 //! the same binary, image digest, EIF PCRs and SEV-SNP digests.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn check(output: Output, what: &str) -> Output {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+mod build_support;
+use build_support::check;
 
 fn required(name: &str, what: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("set {name}: {what} (ci/test.sh does)"))
@@ -25,7 +17,12 @@ fn required(name: &str, what: &str) -> String {
 /// `mpr-rebuilder`, an unprivileged user in the docker group (made if missing; needs root, as CI is).
 fn rebuilder_user() -> &'static str {
     let name = "mpr-rebuilder";
-    let exists = Command::new("id").arg(name).output().unwrap().status.success();
+    let exists = Command::new("id")
+        .arg(name)
+        .output()
+        .unwrap()
+        .status
+        .success();
     if !exists {
         check(
             Command::new("useradd")
@@ -116,7 +113,10 @@ fn a_second_clone_by_another_user_gives_the_same_record() {
         .current_dir(&home)
         .output()
         .unwrap();
-    check(build, "mpr build of the prover by another user in another clone");
+    check(
+        build,
+        "mpr build of the prover by another user in another clone",
+    );
     let rebuilt = std::fs::read(out.join("release/build-record.json")).unwrap();
     if rebuilt != expected {
         let diff = Command::new(env!("CARGO_BIN_EXE_mpr"))

@@ -3,75 +3,15 @@
 //! SEV-SNP launch digest. Needs Docker and a builder image (`MPR_BUILDER_IMAGE`, or one is created).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hello")
-}
+mod build_support;
+use build_support::{builder_image, check};
 
-fn check(output: Output, what: &str) -> Output {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-/// The builder image's ID: from CI's environment, or made now.
-fn builder_image() -> String {
-    if let Ok(id) = std::env::var("MPR_BUILDER_IMAGE") {
-        return id;
-    }
-    let output = check(
-        Command::new(env!("CARGO_BIN_EXE_mpr"))
-            .args(["--json", "builder-image", "create"])
-            .output()
-            .unwrap(),
-        "mpr builder-image create",
-    );
-    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    created["id"]
-        .as_str()
-        .expect("builder-image create --json prints an id")
-        .to_owned()
-}
-
-/// Copies the fixture into `dir` as a git repository with one commit whose hash does not depend on
-/// where or when it is made.
 fn fixture_repo(dir: &Path) -> String {
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    for file in ["Cargo.toml", "Cargo.lock", "src/main.rs"] {
-        std::fs::copy(fixture_dir().join(file), dir.join(file)).unwrap();
-    }
-    let git = |args: &[&str]| {
-        check(
-            Command::new("git")
-                .arg("-C")
-                .arg(dir)
-                .args(args)
-                .env("GIT_AUTHOR_NAME", "mpr")
-                .env("GIT_AUTHOR_EMAIL", "mpr@example.invalid")
-                .env("GIT_AUTHOR_DATE", "1700000000 +0000")
-                .env("GIT_COMMITTER_NAME", "mpr")
-                .env("GIT_COMMITTER_EMAIL", "mpr@example.invalid")
-                .env("GIT_COMMITTER_DATE", "1700000000 +0000")
-                .output()
-                .unwrap(),
-            "git",
-        )
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "fixture"]);
-    String::from_utf8(git(&["rev-parse", "HEAD"]).stdout)
-        .unwrap()
-        .trim()
-        .to_owned()
+    build_support::fixture_repo(dir, &[])
 }
 
 /// Fixed pseudo-random bytes (SHA-256 in counter mode): stand-ins for the Nitro kernel, init and
@@ -448,7 +388,9 @@ fn two_builds_under_different_conditions_are_identical() {
     )
     .unwrap();
     // The [[files]] are in the image, at their place and mode, and listed in the record.
-    let served = layer_tree.get("params/served.bin").expect("params/served.bin is in the image");
+    let served = layer_tree
+        .get("params/served.bin")
+        .expect("params/served.bin is in the image");
     assert_eq!(served.mode, 0o640);
     let builder::archive::NodeKind::File(served) = &served.kind else {
         panic!("params/served.bin is not a file");
@@ -458,7 +400,10 @@ fn two_builds_under_different_conditions_are_identical() {
     assert_eq!(placed.len(), 2);
     assert_eq!(placed[1]["dest"], "params/served.bin");
     assert_eq!(placed[1]["url"], format!("{files_url}/params").as_str());
-    assert_eq!(record_a["inputs"]["repository"], "https://example.invalid/mpr/hello.git");
+    assert_eq!(
+        record_a["inputs"]["repository"],
+        "https://example.invalid/mpr/hello.git"
+    );
     let Some(builder::archive::NodeKind::File(builder::archive::FileData::Disk { path, .. })) =
         layer_tree.get("usr/local/bin/hello").map(|node| &node.kind)
     else {

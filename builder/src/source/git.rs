@@ -141,7 +141,11 @@ pub fn export_commit(repository: &str, commit: &str, dest: &Path) -> Result<(), 
                 ),
             });
         }
-        if entry.path.split('/').any(|c| c.is_empty() || c == "." || c == ".." || c == ".git") {
+        if entry
+            .path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == ".." || c == ".git")
+        {
             return Err(SourceError::Command {
                 command: format!("git ls-tree {commit}"),
                 detail: format!("refusing the path {:?}", entry.path),
@@ -193,12 +197,18 @@ fn write_blobs(
     };
     for entry in entries {
         let mut header = String::new();
-        out.read_line(&mut header).map_err(io("reading git's objects"))?;
+        out.read_line(&mut header)
+            .map_err(io("reading git's objects"))?;
         let size: u64 = match header.trim_end().split(' ').collect::<Vec<_>>()[..] {
-            [object, "blob", size] if object == entry.object => {
-                size.parse().map_err(|_| failed(format!("bad header {header:?}")))?
+            [object, "blob", size] if object == entry.object => size
+                .parse()
+                .map_err(|_| failed(format!("bad header {header:?}")))?,
+            _ => {
+                return Err(failed(format!(
+                    "{}: unexpected answer {header:?}",
+                    entry.path
+                )))
             }
-            _ => return Err(failed(format!("{}: unexpected answer {header:?}", entry.path))),
         };
         if size > MAX_SOURCE_FILE_BYTES {
             return Err(failed(format!(
@@ -216,7 +226,8 @@ fn write_blobs(
         }
         let path = dest.join(&entry.path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+            std::fs::create_dir_all(parent)
+                .map_err(io(format!("creating {}", parent.display())))?;
         }
         match entry.mode.as_str() {
             "120000" => {
@@ -226,7 +237,8 @@ fn write_blobs(
                     .map_err(io(format!("linking {}", path.display())))?;
             }
             "100644" | "100755" => {
-                std::fs::write(&path, &content).map_err(io(format!("writing {}", path.display())))?;
+                std::fs::write(&path, &content)
+                    .map_err(io(format!("writing {}", path.display())))?;
                 let mode = if entry.mode == "100755" { 0o755 } else { 0o644 };
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
@@ -251,7 +263,14 @@ mod tests {
         ] {
             assert!(is_remote_url(url), "{url}");
         }
-        for local in ["/work/main", ".", "../mpr", "file:///work/main", "C:/x", "a/b:c"] {
+        for local in [
+            "/work/main",
+            ".",
+            "../mpr",
+            "file:///work/main",
+            "C:/x",
+            "a/b:c",
+        ] {
             assert!(!is_remote_url(local), "{local}");
         }
     }

@@ -56,15 +56,26 @@ pub async fn vendor(
     if !tar_path.is_file() {
         fill_cache(engine, builder_image, checkout, cached, work, on_line).await?;
     }
-    let file = std::fs::File::open(&tar_path).map_err(io(format!("opening {}", tar_path.display())))?;
+    let file =
+        std::fs::File::open(&tar_path).map_err(io(format!("opening {}", tar_path.display())))?;
     let blobs = work.join("vendored");
     std::fs::create_dir_all(&blobs).map_err(io(format!("creating {}", blobs.display())))?;
     let policy = ImportPolicy {
         strip_components: 1,
         ..ImportPolicy::default()
     };
-    let mut tree = import_tar(std::io::BufReader::new(file), &blobs, &vendor_limits(), &policy)
-        .map_err(|e| SourceError::Vendor(format!("{}: {e}; delete that cache entry and fetch again", tar_path.display())))?;
+    let mut tree = import_tar(
+        std::io::BufReader::new(file),
+        &blobs,
+        &vendor_limits(),
+        &policy,
+    )
+    .map_err(|e| {
+        SourceError::Vendor(format!(
+            "{}: {e}; delete that cache entry and fetch again",
+            tar_path.display()
+        ))
+    })?;
     let config = match tree.remove("config.toml") {
         Some(node) => read_node(&node)?,
         None => Vec::new(),
@@ -110,13 +121,21 @@ async fn fill_cache(
             .map_err(|e| SourceError::Vendor(e.to_string()))?;
         env.push("CARGO_HTTP_CAINFO=/tmp/mpr-tls/roots.pem".to_owned());
     }
-    for name in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"] {
+    for name in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
         if let Ok(value) = std::env::var(name) {
             env.push(format!("{name}={value}"));
         }
     }
     let upload = work.join("checkout.tar");
-    let file = std::fs::File::create(&upload).map_err(io(format!("creating {}", upload.display())))?;
+    let file =
+        std::fs::File::create(&upload).map_err(io(format!("creating {}", upload.display())))?;
     write_tar(&tree, std::io::BufWriter::new(file))
         .and_then(|mut w| std::io::Write::flush(&mut w))
         .map_err(io(format!("writing {}", upload.display())))?;
@@ -191,9 +210,9 @@ fn host_tls_roots() -> Option<PathBuf> {
 
 fn read_node(node: &crate::archive::Node) -> Result<Vec<u8>, SourceError> {
     match &node.kind {
-        crate::archive::NodeKind::File(data) => data
-            .read()
-            .map_err(io("reading the vendored config.toml")),
+        crate::archive::NodeKind::File(data) => {
+            data.read().map_err(io("reading the vendored config.toml"))
+        }
         _ => Err(SourceError::Vendor(
             "the vendored config.toml is not a file".into(),
         )),
