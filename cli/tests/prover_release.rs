@@ -8,31 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod build_support;
-use build_support::check;
+use build_support::{check, copy_dir, rebuilder_user};
 
 fn required(name: &str, what: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("set {name}: {what} (ci/test.sh does)"))
-}
-
-/// `mpr-rebuilder`, an unprivileged user in the docker group (made if missing; needs root, as CI is).
-fn rebuilder_user() -> &'static str {
-    let name = "mpr-rebuilder";
-    let exists = Command::new("id")
-        .arg(name)
-        .output()
-        .unwrap()
-        .status
-        .success();
-    if !exists {
-        check(
-            Command::new("useradd")
-                .args(["--system", "--no-create-home", "--groups", "docker", name])
-                .output()
-                .unwrap(),
-            "useradd (this test must run as root, as CI does)",
-        );
-    }
-    name
 }
 
 #[test]
@@ -78,15 +57,7 @@ fn a_second_clone_by_another_user_gives_the_same_record() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/mpr/vendor"));
     std::fs::create_dir_all(home.join(".cache/mpr")).unwrap();
-    check(
-        Command::new("cp")
-            .arg("-a")
-            .arg(&vendor_cache)
-            .arg(home.join(".cache/mpr/vendor"))
-            .output()
-            .unwrap(),
-        "copying the vendor cache",
-    );
+    copy_dir(&vendor_cache, &home.join(".cache/mpr/vendor"));
     let mpr = dir.path().join("mpr");
     std::fs::copy(env!("CARGO_BIN_EXE_mpr"), &mpr).unwrap();
     check(

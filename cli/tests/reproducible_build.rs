@@ -8,7 +8,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 mod build_support;
-use build_support::{builder_image, check};
+use build_support::{builder_image, check, copy_dir, rebuilder_user};
 
 fn fixture_repo(dir: &Path) -> String {
     build_support::fixture_repo(dir, &[])
@@ -133,41 +133,6 @@ fn run_build(recipe: &Path, out: &Path, variation: &Variation) -> serde_json::Va
     }
     let output = check(command.output().unwrap(), "mpr build");
     serde_json::from_slice(&output.stdout).expect("mpr build --json prints the record")
-}
-
-/// `mpr-rebuilder`, a system user in the docker group, made if missing; only when running as root
-/// (CI does), since only root can make it.
-fn rebuilder_user() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        eprintln!("not root: the build by another user is skipped");
-        return None;
-    }
-    let name = "mpr-rebuilder";
-    let exists = Command::new("id")
-        .arg(name)
-        .output()
-        .unwrap()
-        .status
-        .success();
-    if !exists {
-        let made = Command::new("useradd")
-            .args(["--system", "--no-create-home", "--groups", "docker", name])
-            .status()
-            .unwrap();
-        assert!(made.success(), "useradd {name}");
-    }
-    Some(name.to_owned())
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// A host git configuration that would change every file `git archive` or a checkout writes:
@@ -302,9 +267,10 @@ fn two_builds_under_different_conditions_are_identical() {
     assert_eq!(record_a, record_b);
     assert_eq!(record_a["inputs"]["commit"], commit.as_str());
 
-    // A third build by another, unprivileged user (in the docker group), when we may make one.
+    // A third build by another, unprivileged user (in the docker group).
     let c = tempfile::tempdir().unwrap();
-    if let Some(user) = rebuilder_user() {
+    {
+        let user = rebuilder_user().to_owned();
         let repo_c = c.path().join("repo");
         fixture_repo(&repo_c);
         let recipe_c = recipe(&repo_c, &image, &files_url);

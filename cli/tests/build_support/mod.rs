@@ -75,3 +75,38 @@ pub fn fixture_repo(dir: &Path, extra: &[(&str, &str)]) -> String {
         .trim()
         .to_owned()
 }
+
+/// `mpr-rebuilder`, an unprivileged system user in the docker group, made if missing. Making it
+/// needs root, as CI runs; elsewhere the test fails saying so.
+pub fn rebuilder_user() -> &'static str {
+    let name = "mpr-rebuilder";
+    let exists = Command::new("id")
+        .arg(name)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        check(
+            Command::new("useradd")
+                .args(["--system", "--no-create-home", "--groups", "docker", name])
+                .output()
+                .unwrap(),
+            "useradd mpr-rebuilder (the build by another user needs root to make that user, as CI runs)",
+        );
+    }
+    name
+}
+
+/// `cp -a from to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    check(
+        Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .output()
+            .unwrap(),
+        "cp -a",
+    );
+}
