@@ -69,14 +69,19 @@ fn a_second_clone_by_another_user_gives_the_same_record() {
         "chown",
     );
     // The other user can read the shared fixtures the recipe names (read-only files already).
+    // runuser sets HOME to the user's own; `env` sets it back to the one prepared here.
     let build = Command::new("runuser")
-        .args(["-u", user, "--"])
+        .args(["-u", user, "--", "env"])
+        .arg(format!("HOME={}", home.display()))
         .arg(&mpr)
         .args(["build", "--no-load", "--recipe"])
         .arg(out.join("mpr-recipe.toml"))
         .arg("--out")
         .arg(out.join("release"))
-        .env("HOME", &home)
+        .arg("--vendor-cache")
+        .arg(home.join(".cache/mpr/vendor"))
+        .arg("--file-cache")
+        .arg(home.join(".cache/mpr/files"))
         .env("GIT_CONFIG_COUNT", "1")
         .env("GIT_CONFIG_KEY_0", "safe.directory")
         .env("GIT_CONFIG_VALUE_0", "*")
