@@ -5,7 +5,9 @@
 #     within 1.2x), `sha384sum`, and AWS's EifReader (ci/eif-reference describe): wall time and peak RSS.
 #  3. `mpr measure snp` for 64 vCPUs on Debian's OVMF.fd vs `sha384sum` over the firmware (target:
 #     within 1.2x), `openssl dgst -sha384` and sev-snp-measure 0.0.13, whole processes.
-# Prints a Markdown report; BENCHMARKS.md records its output. MPR_BENCH_RUNS sets hyperfine's runs.
+# Prints a Markdown report, with the load average before each part: wall times only mean something on
+# an otherwise idle machine (mpr's describe needs two SHA-384 chains, PCR0 and PCR2, on two cores).
+# BENCHMARKS.md records its output. MPR_BENCH_RUNS sets hyperfine's runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/setup.sh
@@ -31,8 +33,11 @@ echo "| implementation | one 64 MiB message (MB/s) | 4 KiB pages (MB/s) |"
 echo "|---|---|---|"
 cargo bench --quiet -p measurer --bench sha384_implementations -- --noplot 2>/dev/null \
     | awk '
-        /^sha384\// { split($1, name, "/"); impl = name[2]; size = name[3] }
-        /thrpt:/ {
+        /^sha384\// { split($1, name, "/"); impl = name[2]; size = name[3]; fresh = 1 }
+        # The first thrpt line after a name is the measurement; a later one (under "change:") is the
+        # difference from the baseline criterion saved last time, in percent.
+        /thrpt:/ && fresh {
+            fresh = 0
             v = $4; u = $5; sub(/\]/, "", u)
             if (u == "GiB/s") v *= 1073.741824; else if (u == "MiB/s") v *= 1.048576; else if (u == "KiB/s") v *= 0.001024
             mbs[impl, size] = v; if (!(impl in seen)) { seen[impl] = 1; order[++n] = impl }
@@ -53,6 +58,8 @@ eif=$work/512mib.eif
 
 echo "## mpr eif describe, 512 MiB EIF ($(stat -c %s "$eif") bytes), $(nproc) cores"
 echo
+echo "Load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
 hyperfine --style none --warmup 1 --runs "$runs" --export-json "$work/describe.json" \
     -n "mpr eif describe" "$mpr eif describe $eif" \
     -n "openssl dgst -sha384" "openssl dgst -sha384 $eif" \
@@ -66,10 +73,11 @@ import json, sys
 results = json.load(open(sys.argv[1]))["results"]
 rss = [int(x) for x in sys.argv[2:6]]
 mpr, openssl, sha384sum, aws = results
-print("| command | mean wall (s) | stddev | min (s) | peak RSS (KiB) | wall / mpr's |")
-print("|---|---|---|---|---|---|")
+print("| command | mean wall (s) | stddev | min (s) | CPU, user+sys (s) | peak RSS (KiB) | wall / mpr's |")
+print("|---|---|---|---|---|---|---|")
 for r, m in zip(results, rss):
-    print(f"| {r['command']} | {r['mean']:.3f} | {r['stddev']:.3f} | {r['min']:.3f} | {m} | {r['mean']/mpr['mean']:.2f}x |")
+    cpu = r['user'] + r['system']
+    print(f"| {r['command']} | {r['mean']:.3f} | {r['stddev']:.3f} | {r['min']:.3f} | {cpu:.3f} | {m} | {r['mean']/mpr['mean']:.2f}x |")
 print()
 print(f"- vs one `openssl dgst -sha384` pass: {mpr['mean']/openssl['mean']:.2f}x its wall time (target <= 1.2x)")
 print(f"- vs sha384sum: {mpr['mean']/sha384sum['mean']:.2f}x its wall time")
@@ -77,6 +85,8 @@ print(f"- vs AWS EifReader: {aws['mean']/mpr['mean']:.2f}x faster, {rss[0]/rss[3
 PY
 echo
 echo "## SEV-SNP launch digest, 64 vCPUs, Debian OVMF.fd (EPYC-v4, guest features 0x1), whole process"
+echo
+echo "Load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 ovmf=/usr/share/ovmf/OVMF.fd
 args="--ovmf $ovmf --vcpus 64 --vcpu-type EPYC-v4 --guest-features 0x1"
@@ -93,10 +103,11 @@ python3 - "$work/snp.json" <<'PY'
 import json, sys
 results = json.load(open(sys.argv[1]))["results"]
 mpr, sha384sum, openssl, python = results[:4]
-print("| command | mean wall (ms) | stddev (ms) | min (ms) | wall / mpr's |")
-print("|---|---|---|---|---|")
+print("| command | mean wall (ms) | stddev (ms) | min (ms) | CPU, user+sys (ms) | wall / mpr's |")
+print("|---|---|---|---|---|---|")
 for r in results:
-    print(f"| {r['command']} | {r['mean']*1000:.2f} | {r['stddev']*1000:.2f} | {r['min']*1000:.2f} | {r['mean']/mpr['mean']:.2f}x |")
+    cpu = (r['user'] + r['system']) * 1000
+    print(f"| {r['command']} | {r['mean']*1000:.2f} | {r['stddev']*1000:.2f} | {r['min']*1000:.2f} | {cpu:.2f} | {r['mean']/mpr['mean']:.2f}x |")
 print()
 print(f"- vs one SHA-384 pass over the firmware (sha384sum): {mpr['mean']/sha384sum['mean']:.2f}x its wall time (target <= 1.2x)")
 print(f"- vs openssl dgst -sha384: {mpr['mean']/openssl['mean']:.2f}x its wall time")
