@@ -36,7 +36,13 @@ impl Default for Sha384 {
 
 /// SHA-384 of one message held in memory.
 pub fn sha384(bytes: &[u8]) -> [u8; 48] {
-    openssl::sha::sha384(bytes)
+    // Not `openssl::sha::sha384`: OpenSSL 3 implements its one-shot SHA384() with EVP_Q_digest, which
+    // fetches the algorithm from a provider on every call (locks, a hash-table lookup, an allocation,
+    // and the library's configuration loaded on first use): several times the cost of hashing a
+    // 112-byte PAGE_INFO, and a millisecond at start-up. The incremental API goes straight to the code.
+    let mut hasher = Sha384::new();
+    hasher.update(bytes);
+    hasher.finish()
 }
 
 #[cfg(test)]
