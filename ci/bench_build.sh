@@ -21,30 +21,33 @@ bash ci/prover-recipe.sh "$work" >&2
 commit=$(git rev-parse HEAD)
 mkdir -p "$work/plain"
 git archive "$commit" | tar -x -C "$work/plain"
+loads=("$(cut -d' ' -f1 /proc/loadavg)")
 plain_start=$(date +%s.%N)
 (cd "$work/plain" && CARGO_TARGET_DIR=$work/plain-target cargo build --release --locked --quiet -p prover --bin proof-server)
 plain_end=$(date +%s.%N)
 times=()
 for i in $(seq "$builds"); do
+    loads+=("$(cut -d' ' -f1 /proc/loadavg)")
     start=$(date +%s.%N)
     "$mpr" build --no-load --recipe "$work/mpr-recipe.toml" --out "$work/release-$i" >/dev/null 2>"$work/mpr-build-$i.log"
     end=$(date +%s.%N)
     times+=("$(python3 -c "print($end - $start)")")
 done
-python3 - "$plain_start" "$plain_end" "$commit" "$(nproc)" "$work" "${times[@]}" <<'PY'
+python3 - "$plain_start" "$plain_end" "$commit" "$(nproc)" "$work" "${loads[*]}" "${times[@]}" <<'PY'
 import hashlib, json, pathlib, statistics, sys
 start, plain_end = map(float, sys.argv[1:3])
 commit, cores, work = sys.argv[3], sys.argv[4], pathlib.Path(sys.argv[5])
-times = [float(t) for t in sys.argv[6:]]
+loads = sys.argv[6].split()
+times = [float(t) for t in sys.argv[7:]]
 plain = plain_end - start
 print(f"## mpr build of the prover ({commit[:12]}), {cores} cores")
 print()
-print("| command | wall (s) | ratio to plain cargo |")
-print("|---|---|---|")
-print(f"| plain `cargo build --release --locked -p prover` | {plain:.1f} | 1.000 |")
+print("| command | load average before | wall (s) | ratio to plain cargo |")
+print("|---|---|---|---|")
+print(f"| plain `cargo build --release --locked -p prover` | {loads[0]} | {plain:.1f} | 1.000 |")
 for i, t in enumerate(times, 1):
-    print(f"| `mpr build` #{i} (warm vendor cache) | {t:.1f} | {t/plain:.3f} |")
-print(f"| `mpr build`, median of {len(times)} | {statistics.median(times):.1f} | **{statistics.median(times)/plain:.3f}** |")
+    print(f"| `mpr build` #{i} (warm vendor cache) | {loads[i]} | {t:.1f} | {t/plain:.3f} |")
+print(f"| `mpr build`, median of {len(times)} | | {statistics.median(times):.1f} | **{statistics.median(times)/plain:.3f}** |")
 print()
 rows, records = [], set()
 for i in range(1, len(times) + 1):
