@@ -89,14 +89,15 @@ fn mpr_signatures_verify_with_gpg_and_sqv_and_changes_are_refused_by_all() {
     let gpg = Gpg::new();
     gpg.run(&["--import", path_str(&public)]);
     let (_, status) = gpg.verify(&signature, &statement);
-    // VALIDSIG ... <hash algo 10 = SHA-512> ... <signature class 00 = binary document>
+    // VALIDSIG <fpr> <date> <time> <expiry> <version> <reserved> <pk algo> <hash algo: 10 = SHA-512>
+    // <signature class: 00 = binary document> <primary fpr>
     let validsig = status
         .lines()
         .find(|l| l.contains("VALIDSIG"))
         .unwrap_or_else(|| panic!("no VALIDSIG: {status}"));
     let fields: Vec<&str> = validsig.split_whitespace().collect();
-    assert_eq!(fields[9], "00", "signature class: {validsig}");
-    assert_eq!(fields[8], "10", "hash algorithm: {validsig}");
+    assert_eq!(fields[10], "00", "signature class: {validsig}");
+    assert_eq!(fields[9], "10", "hash algorithm: {validsig}");
     assert_eq!(fields[11], fingerprint, "primary key: {validsig}");
 
     assert_all_accept(&gpg, &public, &signature, &statement, &fingerprint);
