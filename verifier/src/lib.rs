@@ -2,4 +2,5 @@
 //! time is always an input), so native and browser wallets can embed it. It depends on no other
 //! crate of this workspace; the registry and the CLI use it.
 
+pub mod policy;
 pub mod tlog;

@@ -2,6 +2,9 @@
 //! Fixtures in tests/data/tlog are copied from the shared fixtures; their README names the sources.
 
 mod merkle;
+mod notes;
+mod policy;
+mod tiles;
 
 use std::path::Path;
 
