@@ -15,7 +15,12 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 /// Every verifier's verdict on `signature` over `file`, with the output of those that accepted.
-fn verdicts(gpg: &Gpg, keyring: &Path, signature: &Path, file: &Path) -> Vec<(&'static str, bool, String)> {
+fn verdicts(
+    gpg: &Gpg,
+    keyring: &Path,
+    signature: &Path,
+    file: &Path,
+) -> Vec<(&'static str, bool, String)> {
     let (g, g_out) = gpg.verify(signature, file);
     let (s, s_out) = sqv(keyring, signature, file);
     let (m, m_out) = mpr_verify(keyring, signature, file);
@@ -25,7 +30,10 @@ fn verdicts(gpg: &Gpg, keyring: &Path, signature: &Path, file: &Path) -> Vec<(&'
 fn assert_all_accept(gpg: &Gpg, keyring: &Path, signature: &Path, file: &Path, signer: &str) {
     for (tool, accepted, output) in verdicts(gpg, keyring, signature, file) {
         assert!(accepted, "{tool} refused a good signature: {output}");
-        assert!(output.contains(signer), "{tool} did not name {signer}: {output}");
+        assert!(
+            output.contains(signer),
+            "{tool} did not name {signer}: {output}"
+        );
     }
 }
 
@@ -67,7 +75,10 @@ fn tampered_signatures(gpg: &Gpg, dir: &Path, signature: &Path) -> Vec<(PathBuf,
     let binary = write(dir, "tampered.sig", &binary);
     vec![
         (armored, "an armored signature with one character changed"),
-        (binary, "a binary signature with one byte of its value changed"),
+        (
+            binary,
+            "a binary signature with one byte of its value changed",
+        ),
     ]
 }
 
@@ -79,12 +90,22 @@ fn mpr_signatures_verify_with_gpg_and_sqv_and_changes_are_refused_by_all() {
     let statement = write(dir.path(), "statement.json", STATEMENT);
     let signature = dir.path().join("statement.json.asc");
     let out = mpr(
-        &["manifest", "sign", "--key", path_str(&key), "--statement", path_str(&statement)],
+        &[
+            "manifest",
+            "sign",
+            "--key",
+            path_str(&key),
+            "--statement",
+            path_str(&statement),
+        ],
         &[("MPR_KEY_PASSPHRASE", PASSPHRASE)],
     );
     assert_eq!(ok(&out).trim(), path_str(&signature));
     let armored = std::fs::read_to_string(&signature).unwrap();
-    assert!(armored.starts_with("-----BEGIN PGP SIGNATURE-----"), "{armored}");
+    assert!(
+        armored.starts_with("-----BEGIN PGP SIGNATURE-----"),
+        "{armored}"
+    );
 
     let gpg = Gpg::new();
     gpg.run(&["--import", path_str(&public)]);
@@ -117,7 +138,11 @@ fn gpg_signatures_verify_with_mpr() {
     let dir = tempfile::tempdir().unwrap();
     let gpg = Gpg::new();
     let fingerprint = gpg.gen_key("GnuPG Signer <gpg@example.org>", "");
-    let public = write(dir.path(), "gpg.asc", &gpg.run(&["--armor", "--export", &fingerprint]));
+    let public = write(
+        dir.path(),
+        "gpg.asc",
+        &gpg.run(&["--armor", "--export", &fingerprint]),
+    );
     let statement = write(dir.path(), "statement.json", STATEMENT);
     let signature = dir.path().join("statement.json.asc");
     gpg.run(&[
@@ -146,7 +171,10 @@ fn gpg_signatures_verify_with_mpr() {
     let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(report["valid"], true);
     assert_eq!(report["signers"], serde_json::json!([fingerprint]));
-    assert_eq!(report["signatures"][0]["key_fingerprint"], fingerprint.as_str());
+    assert_eq!(
+        report["signatures"][0]["key_fingerprint"],
+        fingerprint.as_str()
+    );
     assert_eq!(
         report["signatures"][0]["user_ids"],
         serde_json::json!(["GnuPG Signer <gpg@example.org>"])
@@ -172,31 +200,64 @@ fn verify_names_every_failing_signature_and_counts_distinct_signers() {
     let ours = dir.path().join("ours.asc");
     ok(&mpr(
         &[
-            "manifest", "sign", "--key", path_str(&key), "--passphrase-file", path_str(&pass),
-            "--statement", path_str(&statement), "--out", path_str(&ours),
+            "manifest",
+            "sign",
+            "--key",
+            path_str(&key),
+            "--passphrase-file",
+            path_str(&pass),
+            "--statement",
+            path_str(&statement),
+            "--out",
+            path_str(&ours),
         ],
         &[],
     ));
     let theirs = dir.path().join("theirs.asc");
     gpg.run(&[
-        "--armor", "--detach-sign", "--local-user", &stranger, "--output", path_str(&theirs),
+        "--armor",
+        "--detach-sign",
+        "--local-user",
+        &stranger,
+        "--output",
+        path_str(&theirs),
         path_str(&statement),
     ]);
     let garbage = write(dir.path(), "garbage.asc", b"not a signature");
     let out = mpr(
         &[
-            "manifest", "verify", "--statement", path_str(&statement), "--signature",
-            path_str(&ours), path_str(&theirs), path_str(&garbage), "--keyring", path_str(&public),
+            "manifest",
+            "verify",
+            "--statement",
+            path_str(&statement),
+            "--signature",
+            path_str(&ours),
+            path_str(&theirs),
+            path_str(&garbage),
+            "--keyring",
+            path_str(&public),
         ],
         &[],
     );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = failed(&out);
-    assert!(stdout.contains(&format!("ours.asc: good signature by {fingerprint}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("ours.asc: good signature by {fingerprint}")),
+        "{stdout}"
+    );
     assert!(stderr.contains("2 of 3 signatures"), "{stderr}");
-    assert!(stderr.contains("theirs.asc: the signature was made by"), "{stderr}");
-    assert!(stderr.contains(&stranger[24..]), "names the unknown signer: {stderr}");
-    assert!(stderr.contains("garbage.asc: the signature is not OpenPGP data"), "{stderr}");
+    assert!(
+        stderr.contains("theirs.asc: the signature was made by"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&stranger[24..]),
+        "names the unknown signer: {stderr}"
+    );
+    assert!(
+        stderr.contains("garbage.asc: the signature is not OpenPGP data"),
+        "{stderr}"
+    );
 
     // Both keys in one keyring (gpg's export appended to ours): both signatures verify.
     let both = dir.path().join("both.asc");
@@ -205,8 +266,15 @@ fn verify_names_every_failing_signature_and_counts_distinct_signers() {
     std::fs::write(&both, ring).unwrap();
     let out = mpr(
         &[
-            "manifest", "verify", "--statement", path_str(&statement), "--signature",
-            path_str(&ours), path_str(&theirs), "--keyring", path_str(&both),
+            "manifest",
+            "verify",
+            "--statement",
+            path_str(&statement),
+            "--signature",
+            path_str(&ours),
+            path_str(&theirs),
+            "--keyring",
+            path_str(&both),
         ],
         &[],
     );
@@ -218,7 +286,11 @@ fn mpr_signs_through_gpg() {
     let dir = tempfile::tempdir().unwrap();
     let gpg = Gpg::new();
     let fingerprint = gpg.gen_key("Token Holder <token@example.org>", PASSPHRASE);
-    let public = write(dir.path(), "gpg.asc", &gpg.run(&["--armor", "--export", &fingerprint]));
+    let public = write(
+        dir.path(),
+        "gpg.asc",
+        &gpg.run(&["--armor", "--export", &fingerprint]),
+    );
     let statement = write(dir.path(), "statement.json", STATEMENT);
     let signature = dir.path().join("gpg-signed.asc");
     let sign = |env: &[(&str, &str)], key_id: &str| {
@@ -226,8 +298,15 @@ fn mpr_signs_through_gpg() {
         vars.extend_from_slice(env);
         mpr(
             &[
-                "--json", "manifest", "sign", "--gpg", key_id, "--statement", path_str(&statement),
-                "--out", path_str(&signature),
+                "--json",
+                "manifest",
+                "sign",
+                "--gpg",
+                key_id,
+                "--statement",
+                path_str(&statement),
+                "--out",
+                path_str(&signature),
             ],
             &vars,
         )
@@ -235,7 +314,10 @@ fn mpr_signs_through_gpg() {
     // A wrong passphrase first: once right, gpg-agent caches it.
     let stderr = failed(&sign(&[("MPR_KEY_PASSPHRASE", "not it")], &fingerprint));
     assert!(stderr.contains("gpg --detach-sign failed"), "{stderr}");
-    assert!(stderr.contains("Bad passphrase"), "gpg's stderr is shown: {stderr}");
+    assert!(
+        stderr.contains("Bad passphrase"),
+        "gpg's stderr is shown: {stderr}"
+    );
     assert!(!signature.exists());
     let stderr = failed(&sign(&[], "0000000000000000000000000000000000000000"));
     assert!(stderr.contains("No secret key"), "{stderr}");

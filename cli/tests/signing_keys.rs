@@ -19,13 +19,22 @@ fn key_file_is_private_and_never_overwritten() {
     let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let text = std::fs::read_to_string(&key).unwrap();
-    assert!(text.starts_with("-----BEGIN PGP PRIVATE KEY BLOCK-----"), "{text}");
+    assert!(
+        text.starts_with("-----BEGIN PGP PRIVATE KEY BLOCK-----"),
+        "{text}"
+    );
 
     let pass = passphrase_file(dir.path());
     let again = mpr(
         &[
-            "key", "generate", "--user-id", USER_ID, "--out", path_str(&key),
-            "--passphrase-file", path_str(&pass),
+            "key",
+            "generate",
+            "--user-id",
+            USER_ID,
+            "--out",
+            path_str(&key),
+            "--passphrase-file",
+            path_str(&pass),
         ],
         &[],
     );
@@ -42,7 +51,15 @@ fn key_file_is_private_and_never_overwritten() {
     // --json, and the passphrase from the environment.
     let other = dir.path().join("other.key");
     let out = mpr(
-        &["--json", "key", "generate", "--user-id", USER_ID, "--out", path_str(&other)],
+        &[
+            "--json",
+            "key",
+            "generate",
+            "--user-id",
+            USER_ID,
+            "--out",
+            path_str(&other),
+        ],
         &[("MPR_KEY_PASSPHRASE", PASSPHRASE)],
     );
     let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
@@ -57,7 +74,14 @@ fn a_passphrase_is_required_unless_refused_explicitly() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k");
     let stderr = failed(&mpr(
-        &["key", "generate", "--user-id", USER_ID, "--out", path_str(&key)],
+        &[
+            "key",
+            "generate",
+            "--user-id",
+            USER_ID,
+            "--out",
+            path_str(&key),
+        ],
         &[],
     ));
     assert!(stderr.contains("--no-passphrase"), "{stderr}");
@@ -65,7 +89,15 @@ fn a_passphrase_is_required_unless_refused_explicitly() {
     assert!(!key.exists());
 
     let out = mpr(
-        &["key", "generate", "--user-id", USER_ID, "--out", path_str(&key), "--no-passphrase"],
+        &[
+            "key",
+            "generate",
+            "--user-id",
+            USER_ID,
+            "--out",
+            path_str(&key),
+            "--no-passphrase",
+        ],
         &[],
     );
     ok(&out);
@@ -73,7 +105,14 @@ fn a_passphrase_is_required_unless_refused_explicitly() {
     let statement = dir.path().join("s.json");
     std::fs::write(&statement, STATEMENT).unwrap();
     ok(&mpr(
-        &["manifest", "sign", "--key", path_str(&key), "--statement", path_str(&statement)],
+        &[
+            "manifest",
+            "sign",
+            "--key",
+            path_str(&key),
+            "--statement",
+            path_str(&statement),
+        ],
         &[],
     ));
     let public = export_key(&key, dir.path());
@@ -91,7 +130,14 @@ fn wrong_or_missing_passphrase_is_a_clear_error() {
     let out_path = dir.path().join("s.json.asc");
     let sign = |env: &[(&str, &str)]| {
         mpr(
-            &["manifest", "sign", "--key", path_str(&key), "--statement", path_str(&statement)],
+            &[
+                "manifest",
+                "sign",
+                "--key",
+                path_str(&key),
+                "--statement",
+                path_str(&statement),
+            ],
             env,
         )
     };
@@ -105,7 +151,14 @@ fn wrong_or_missing_passphrase_is_a_clear_error() {
     // The public certificate is not a secret key.
     let public = export_key(&key, dir.path());
     let stderr = failed(&mpr(
-        &["manifest", "sign", "--key", path_str(&public), "--statement", path_str(&statement)],
+        &[
+            "manifest",
+            "sign",
+            "--key",
+            path_str(&public),
+            "--statement",
+            path_str(&statement),
+        ],
         &[],
     ));
     assert!(stderr.contains("only the public certificate"), "{stderr}");
@@ -135,18 +188,52 @@ fn no_passphrase_or_secret_key_material_is_ever_printed() {
     let k = path_str(&key);
     let s = path_str(&statement);
     let mut outputs = vec![mpr(
-        &["-vv", "key", "generate", "--user-id", USER_ID, "--out", k, "--passphrase-file", path_str(&pass)],
+        &[
+            "-vv",
+            "key",
+            "generate",
+            "--user-id",
+            USER_ID,
+            "--out",
+            k,
+            "--passphrase-file",
+            path_str(&pass),
+        ],
         &trace,
     )];
     ok(&outputs[0]);
     let runs: Vec<(Vec<&str>, &[(&str, &str)])> = vec![
         (vec!["key", "export", "--key", k], &trace),
         (vec!["--json", "key", "export", "--key", k], &trace),
-        (vec!["manifest", "sign", "--key", k, "--statement", s], &with_pass),
-        (vec!["--json", "manifest", "sign", "--key", k, "--statement", s], &with_pass),
-        (vec!["manifest", "sign", "--key", k, "--statement", s], &[("MPR_KEY_PASSPHRASE", "wrong")]),
-        (vec!["key", "generate", "--user-id", USER_ID, "--out", k], &with_pass),
-        (vec!["manifest", "verify", "--statement", s, "--signature", s, "--keyring", k], &trace),
+        (
+            vec!["manifest", "sign", "--key", k, "--statement", s],
+            &with_pass,
+        ),
+        (
+            vec!["--json", "manifest", "sign", "--key", k, "--statement", s],
+            &with_pass,
+        ),
+        (
+            vec!["manifest", "sign", "--key", k, "--statement", s],
+            &[("MPR_KEY_PASSPHRASE", "wrong")],
+        ),
+        (
+            vec!["key", "generate", "--user-id", USER_ID, "--out", k],
+            &with_pass,
+        ),
+        (
+            vec![
+                "manifest",
+                "verify",
+                "--statement",
+                s,
+                "--signature",
+                s,
+                "--keyring",
+                k,
+            ],
+            &trace,
+        ),
     ];
     for (args, env) in &runs {
         let mut args = args.clone();
@@ -154,8 +241,14 @@ fn no_passphrase_or_secret_key_material_is_ever_printed() {
         outputs.push(mpr(&args, env));
     }
     let printed = all_output(&outputs);
-    assert!(contains(&printed, b"BEGIN PGP PUBLIC KEY BLOCK"), "the runs did print");
-    assert!(!contains(&printed, PASSPHRASE.as_bytes()), "the passphrase was printed");
+    assert!(
+        contains(&printed, b"BEGIN PGP PUBLIC KEY BLOCK"),
+        "the runs did print"
+    );
+    assert!(
+        !contains(&printed, PASSPHRASE.as_bytes()),
+        "the passphrase was printed"
+    );
 
     // The armored secret key's lines that are not also in the public certificate.
     let secret_text = std::fs::read_to_string(&key).unwrap();
@@ -166,7 +259,10 @@ fn no_passphrase_or_secret_key_material_is_ever_printed() {
         .collect();
     assert!(secret_lines.len() > 3, "{secret_text}");
     for line in secret_lines {
-        assert!(!contains(&printed, line.as_bytes()), "secret key line printed: {line}");
+        assert!(
+            !contains(&printed, line.as_bytes()),
+            "secret key line printed: {line}"
+        );
     }
     // The decrypted secret scalars, raw and hex.
     let cert = openpgp::Cert::from_bytes(secret_text.as_bytes()).unwrap();

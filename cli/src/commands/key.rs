@@ -127,7 +127,11 @@ fn export(args: ExportArgs, json: bool) -> anyhow::Result<()> {
         }));
     }
     match &args.out {
-        Some(out) => eprintln!("wrote the public key of {} to {}", key.fingerprint(), out.display()),
+        Some(out) => eprintln!(
+            "wrote the public key of {} to {}",
+            key.fingerprint(),
+            out.display()
+        ),
         None => outln!("{}", armored.trim_end())?,
     }
     Ok(())

@@ -48,6 +48,17 @@ pub struct VerifyArgs {
     /// Public certificates (armored or binary, one or more per file) of the accepted signers.
     #[arg(long, required = true, num_args = 1..)]
     keyring: Vec<PathBuf>,
+    /// A trust policy (TOML, verifier::policy): k of its n release keys (rebuilder keys for a
+    /// rebuild report) must be among the signers.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// An offline proof (c2sp.org/tlog-proof@v1) that the statement is in the policy's log,
+    /// under a checkpoint signed by the log and cosigned by the policy's witnesses.
+    #[arg(long, requires = "policy")]
+    proof: Option<PathBuf>,
+    /// What the statement is, as its log entry names it.
+    #[arg(long, default_value = "release", value_parser = ["release", "status", "addendum", "rebuild"])]
+    kind: String,
 }
 
 pub fn run(command: ManifestCommand, json: bool) -> anyhow::Result<()> {
@@ -128,7 +139,7 @@ fn verify(args: VerifyArgs, json: bool) -> anyhow::Result<()> {
         .collect();
     signers.sort_unstable();
     signers.dedup();
-    let failures: Vec<String> = reports
+    let mut failures: Vec<String> = reports
         .iter()
         .filter_map(|r| {
             r.error
@@ -136,14 +147,31 @@ fn verify(args: VerifyArgs, json: bool) -> anyhow::Result<()> {
                 .map(|e| format!("{}: {e}", r.file.display()))
         })
         .collect();
+    let statement_sha256: [u8; 32] = sha2::Sha256::digest(&statement).into();
+    let trust = match &args.policy {
+        Some(path) => {
+            let signer_list: Vec<String> = signers.iter().map(|s| s.to_string()).collect();
+            let report = check_policy(
+                path,
+                args.proof.as_deref(),
+                &args.kind,
+                &signer_list,
+                statement_sha256,
+            )?;
+            failures.extend(report.problems.iter().cloned());
+            Some(report)
+        }
+        None => None,
+    };
 
     if json {
         super::print_json(&serde_json::json!({
             "statement": args.statement,
-            "statement_sha256": hex::encode(sha2::Sha256::digest(&statement)),
+            "statement_sha256": hex::encode(statement_sha256),
             "valid": failures.is_empty(),
             "signatures": reports,
             "signers": signers,
+            "policy": trust,
         }))?;
     } else {
         for report in &reports {
@@ -162,13 +190,23 @@ fn verify(args: VerifyArgs, json: bool) -> anyhow::Result<()> {
                 )?;
             }
         }
+        if let Some(trust) = &trust {
+            for line in &trust.passed {
+                outln!("{line}")?;
+            }
+        }
     }
     if !failures.is_empty() {
+        let failed_signatures = reports.iter().filter(|r| !r.valid).count();
         anyhow::bail!(
-            "{} of {} signatures over {} failed:\n  {}",
-            failures.len(),
-            reports.len(),
+            "{} over {} failed ({failed_signatures} of {} signatures bad):\n  {}",
+            if failures.len() == 1 {
+                "1 check"
+            } else {
+                "checks"
+            },
             args.statement.display(),
+            reports.len(),
             failures.join("\n  ")
         );
     }
@@ -201,9 +239,7 @@ fn read_keyrings(paths: &[PathBuf]) -> anyhow::Result<Vec<PublicKey>> {
 fn check_signature(keys: &[PublicKey], statement: &[u8], file: &Path) -> SignatureReport {
     let outcome = signing::read_limited(file, "a signature", MAX_SIGNATURE_BYTES as u64)
         .map_err(|e| e.to_string())
-        .and_then(|sig| {
-            openpgp::verify_detached(keys, statement, &sig).map_err(|e| e.to_string())
-        });
+        .and_then(|sig| openpgp::verify_detached(keys, statement, &sig).map_err(|e| e.to_string()));
     match outcome {
         Ok(verified) => SignatureReport {
             file: file.to_path_buf(),
@@ -224,4 +260,122 @@ fn check_signature(keys: &[PublicKey], statement: &[u8], file: &Path) -> Signatu
             error: Some(error),
         },
     }
+}
+
+/// What a trust policy and a proof bundle say about a statement and its signers.
+#[derive(serde::Serialize)]
+struct TrustReport {
+    policy: PathBuf,
+    /// Policy keys among the signers (release keys, or rebuilder keys for a rebuild report).
+    matched_keys: Vec<String>,
+    threshold: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: Option<LogReport>,
+    #[serde(skip)]
+    passed: Vec<String>,
+    problems: Vec<String>,
+}
+
+#[derive(serde::Serialize)]
+struct LogReport {
+    origin: String,
+    index: u64,
+    tree_size: u64,
+    witnesses: Vec<String>,
+}
+
+fn check_policy(
+    path: &Path,
+    proof: Option<&Path>,
+    kind: &str,
+    signers: &[String],
+    statement_sha256: [u8; 32],
+) -> anyhow::Result<TrustReport> {
+    use verifier::policy::{TrustPolicy, MAX_POLICY_BYTES};
+    use verifier::tlog::{proof_bundle::MAX_BUNDLE_BYTES, EntryKind, LogEntry};
+
+    let text = read_text(path, "a trust policy", MAX_POLICY_BYTES)?;
+    let policy = TrustPolicy::parse(&text)
+        .with_context(|| format!("reading the trust policy {}", path.display()))?;
+    let kind = EntryKind::parse(kind).context("unknown statement kind")?;
+    let (role, set, outcome) = if kind == EntryKind::Rebuild {
+        (
+            "rebuilder",
+            &policy.rebuilders,
+            policy.check_rebuilders(signers),
+        )
+    } else {
+        (
+            "release",
+            &policy.release,
+            policy.check_release_signers(signers),
+        )
+    };
+    let mut report = TrustReport {
+        policy: path.to_path_buf(),
+        matched_keys: Vec::new(),
+        threshold: set.threshold,
+        log: None,
+        passed: Vec::new(),
+        problems: Vec::new(),
+    };
+    match outcome {
+        Ok(matched) => {
+            report.passed.push(format!(
+                "trust policy {}: {} of the required {} {role} keys signed ({})",
+                path.display(),
+                matched.len(),
+                set.threshold,
+                matched.join(", ")
+            ));
+            report.matched_keys = matched;
+        }
+        Err(e) => report
+            .problems
+            .push(format!("trust policy {}: {e}", path.display())),
+    }
+    if let Some(proof) = proof {
+        let bundle = read_text(proof, "a proof bundle", MAX_BUNDLE_BYTES)?;
+        let entry = LogEntry::new(kind, statement_sha256).encode();
+        match policy.verify_proof_bundle(&bundle, &entry) {
+            Ok(verified) => {
+                let checkpoint = &verified.checkpoint.checkpoint;
+                let witnesses: Vec<String> = verified
+                    .checkpoint
+                    .witnesses
+                    .iter()
+                    .map(|w| w.name.clone())
+                    .collect();
+                report.passed.push(format!(
+                    "log {}: the statement is entry {} of {}, cosigned by {} witness(es){}",
+                    checkpoint.origin,
+                    verified.index,
+                    checkpoint.size,
+                    witnesses.len(),
+                    if witnesses.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", witnesses.join(", "))
+                    }
+                ));
+                report.log = Some(LogReport {
+                    origin: checkpoint.origin.clone(),
+                    index: verified.index,
+                    tree_size: checkpoint.size,
+                    witnesses,
+                });
+            }
+            Err(e) => report.problems.push(format!(
+                "proof {} (log entry: {kind} statement sha256:{}): {e}",
+                proof.display(),
+                hex::encode(statement_sha256)
+            )),
+        }
+    }
+    Ok(report)
+}
+
+fn read_text(path: &Path, what: &'static str, limit: usize) -> anyhow::Result<String> {
+    let bytes = signing::read_limited(path, what, limit as u64)?;
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
 }

@@ -185,7 +185,12 @@ impl Drop for Gpg {
 /// required: Debian's `sqv` package, installed by ci/setup.sh.
 pub fn sqv(keyring: &Path, signature: &Path, file: &Path) -> (bool, String) {
     let out = Command::new("sqv")
-        .args(["--keyring", path_str(keyring), path_str(signature), path_str(file)])
+        .args([
+            "--keyring",
+            path_str(keyring),
+            path_str(signature),
+            path_str(file),
+        ])
         .output()
         .expect("sqv is required for this test: apt-get install sqv (ci/setup.sh does)");
     (

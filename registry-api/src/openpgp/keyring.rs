@@ -43,7 +43,10 @@ pub fn parse_keyring(input: &[u8]) -> Result<Vec<PublicKey>, OpenPgpError> {
             });
         }
         let key = parse_stored_key(&cert)?;
-        if keys.iter().any(|k: &PublicKey| k.fingerprint == key.fingerprint) {
+        if keys
+            .iter()
+            .any(|k: &PublicKey| k.fingerprint == key.fingerprint)
+        {
             return Err(OpenPgpError::NotOpenPgp {
                 what,
                 detail: format!("key {} appears twice in the keyring", key.fingerprint),

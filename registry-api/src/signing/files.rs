@@ -80,11 +80,7 @@ fn sync_parent(path: &Path) -> Result<(), SigningError> {
 }
 
 /// Reads a whole file of at most `limit` bytes.
-pub fn read_limited(
-    path: &Path,
-    what: &'static str,
-    limit: u64,
-) -> Result<Vec<u8>, SigningError> {
+pub fn read_limited(path: &Path, what: &'static str, limit: u64) -> Result<Vec<u8>, SigningError> {
     let file = File::open(path).map_err(SigningError::io("read", path))?;
     let mut bytes = Vec::new();
     file.take(limit + 1)

@@ -23,8 +23,8 @@ use openpgp::serialize::SerializeInto;
 use openpgp::types::KeyFlags;
 use openpgp::{Cert, Profile};
 
-use super::{files, Passphrase, SigningError, MAX_SECRET_KEY_BYTES, MAX_USER_ID_BYTES};
 use super::POLICY;
+use super::{files, Passphrase, SigningError, MAX_SECRET_KEY_BYTES, MAX_USER_ID_BYTES};
 
 /// A freshly generated key: the ASCII-armored secret key (TSK) to write to a file, and what to
 /// tell the user about it.
@@ -226,13 +226,7 @@ impl SecretKey {
                 fingerprint: fingerprint.clone(),
                 detail: format!("the certificate is not valid under the standard policy: {e}"),
             })?;
-        let candidates = || {
-            vc.keys()
-                .supported()
-                .alive()
-                .revoked(false)
-                .for_signing()
-        };
+        let candidates = || vc.keys().supported().alive().revoked(false).for_signing();
         let newest = candidates()
             .secret()
             .max_by_key(|ka| ka.key().creation_time())

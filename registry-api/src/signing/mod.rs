@@ -21,7 +21,9 @@ use std::path::PathBuf;
 
 use sequoia_openpgp as openpgp;
 
-pub use files::{read_limited, read_statement, refuse_existing, write_new_private_file, write_replacing};
+pub use files::{
+    read_limited, read_statement, refuse_existing, write_new_private_file, write_replacing,
+};
 pub use gpg::gpg_sign_detached;
 pub use key::{generate_key, GeneratedKey, SecretKey};
 pub use sign::{sign_detached, DetachedSignature};
@@ -69,13 +71,18 @@ pub enum SigningError {
     #[error("wrong passphrase: it does not unlock secret key {fingerprint}; check --passphrase-file or {PASSPHRASE_ENV}")]
     WrongPassphrase { fingerprint: String },
     #[error("OpenPGP {action} failed: {detail}")]
-    OpenPgp { action: &'static str, detail: String },
+    OpenPgp {
+        action: &'static str,
+        detail: String,
+    },
     #[error("the new signature does not verify against key {fingerprint}: {source}")]
     SelfCheck {
         fingerprint: String,
         source: crate::openpgp::OpenPgpError,
     },
-    #[error("cannot run gpg ({source}); install GnuPG (apt-get install gnupg) or sign with --key FILE")]
+    #[error(
+        "cannot run gpg ({source}); install GnuPG (apt-get install gnupg) or sign with --key FILE"
+    )]
     GpgMissing { source: std::io::Error },
     #[error("invalid gpg key ID {key_id:?}: {detail}")]
     InvalidGpgKeyId { key_id: String, detail: String },

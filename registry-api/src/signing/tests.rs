@@ -16,7 +16,10 @@ fn passphrase() -> Passphrase {
     Passphrase::new(PASSPHRASE.as_bytes().to_vec()).unwrap()
 }
 
-fn written_key(dir: &std::path::Path, passphrase: Option<&Passphrase>) -> (GeneratedKey, SecretKey) {
+fn written_key(
+    dir: &std::path::Path,
+    passphrase: Option<&Passphrase>,
+) -> (GeneratedKey, SecretKey) {
     let generated = generate_key(USER_ID, passphrase).unwrap();
     let path = dir.join("release.key.asc");
     generated.write_secret_key_file(&path).unwrap();
@@ -36,14 +39,14 @@ fn secret_scalars(armored_tsk: &[u8], passphrase: &Passphrase) -> Vec<Vec<u8>> {
                 key.decrypt_secret(passphrase.password()).unwrap()
             };
             match key.optional_secret() {
-                Some(openpgp::packet::key::SecretKeyMaterial::Unencrypted(u)) => u.map(|m| {
-                    match m {
+                Some(openpgp::packet::key::SecretKeyMaterial::Unencrypted(u)) => {
+                    u.map(|m| match m {
                         openpgp::crypto::mpi::SecretKeyMaterial::EdDSA { scalar } => {
                             scalar.value().to_vec()
                         }
                         other => panic!("unexpected secret key material {:?}", other.algo()),
-                    }
-                }),
+                    })
+                }
                 _ => panic!("no unencrypted secret"),
             }
         })
@@ -62,7 +65,10 @@ fn generated_key_is_v4_ed25519_certify_primary_with_signing_subkey() {
     assert_eq!(primary.key_expiration_time(), None);
     let sub = vc.keys().subkeys().next().unwrap();
     assert!(sub.for_signing() && !sub.for_certification());
-    assert_eq!(sub.key().fingerprint().to_hex(), generated.signing_key_fingerprint);
+    assert_eq!(
+        sub.key().fingerprint().to_hex(),
+        generated.signing_key_fingerprint
+    );
     for ka in cert.keys() {
         assert_eq!(
             ka.key().pk_algo(),
@@ -125,7 +131,10 @@ fn signs_sha512_binary_detached_signatures_that_verify() {
     let mut changed = statement.to_vec();
     changed[10] ^= 1;
     let err = verify_detached(&keys, &changed, signature.armored.as_bytes()).unwrap_err();
-    assert!(matches!(err, OpenPgpError::SignatureMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, OpenPgpError::SignatureMismatch { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -138,7 +147,10 @@ fn wrong_or_missing_passphrase_is_named() {
     assert!(err.to_string().contains("wrong passphrase"), "{err}");
     assert!(err.to_string().contains(&generated.fingerprint), "{err}");
     let err = sign_detached(&key, None, b"data").unwrap_err();
-    assert!(matches!(err, SigningError::PassphraseRequired { .. }), "{err}");
+    assert!(
+        matches!(err, SigningError::PassphraseRequired { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains(PASSPHRASE_ENV), "{err}");
 }
 
@@ -165,15 +177,23 @@ fn secrets_stay_out_of_debug_output_and_errors() {
         format!("{key:?}"),
         format!("{:?}", sign_detached(&key, Some(&pass), b"x").unwrap()),
         format!("{:?}", sign_detached(&key, Some(&wrong), b"x").unwrap_err()),
-        sign_detached(&key, Some(&wrong), b"x").unwrap_err().to_string(),
+        sign_detached(&key, Some(&wrong), b"x")
+            .unwrap_err()
+            .to_string(),
         format!("{wrong:?}"),
     ];
     for text in &texts {
         assert!(!text.contains(PASSPHRASE), "passphrase in {text}");
-        assert!(!text.contains("wrong passphrase 1234"), "passphrase in {text}");
+        assert!(
+            !text.contains("wrong passphrase 1234"),
+            "passphrase in {text}"
+        );
         for scalar in &scalars {
             assert!(!text.contains(&hex::encode(scalar)), "secret in {text}");
-            assert!(!text.contains(&hex::encode_upper(scalar)), "secret in {text}");
+            assert!(
+                !text.contains(&hex::encode_upper(scalar)),
+                "secret in {text}"
+            );
             assert!(!text.contains(&format!("{scalar:?}")), "secret in {text}");
         }
     }
@@ -209,7 +229,10 @@ fn bad_user_ids_and_non_secret_key_files_are_refused() {
     std::fs::write(&public, generated.armored_public()).unwrap();
     let err = SecretKey::read(&public).unwrap_err();
     assert!(matches!(err, SigningError::NotASecretKey { .. }), "{err}");
-    assert!(err.to_string().contains("only the public certificate"), "{err}");
+    assert!(
+        err.to_string().contains("only the public certificate"),
+        "{err}"
+    );
     let garbage = dir.path().join("garbage");
     std::fs::write(&garbage, b"not a key").unwrap();
     assert!(matches!(
@@ -250,7 +273,10 @@ fn keyrings_hold_several_certificates_in_one_or_several_blocks() {
 
     let with_secret = [concatenated.as_bytes(), a.armored_secret()].concat();
     let err = parse_keyring(&with_secret).unwrap_err();
-    assert!(matches!(err, OpenPgpError::SecretKeyMaterial { .. }), "{err}");
+    assert!(
+        matches!(err, OpenPgpError::SecretKeyMaterial { .. }),
+        "{err}"
+    );
     let twice = format!("{}\n{}", a.armored_public(), a.armored_public());
     assert!(parse_keyring(twice.as_bytes())
         .unwrap_err()
