@@ -202,7 +202,8 @@ fn no_passphrase_or_secret_key_material_is_ever_printed() {
         &trace,
     )];
     ok(&outputs[0]);
-    let runs: Vec<(Vec<&str>, &[(&str, &str)])> = vec![
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let runs: Vec<(Vec<&str>, Env)> = vec![
         (vec!["key", "export", "--key", k], &trace),
         (vec!["--json", "key", "export", "--key", k], &trace),
         (
