@@ -18,9 +18,10 @@ export SQLX_OFFLINE=true
 # variations (clock, host name, CPU set); postgresql: the registry's database server (mpr serve
 # starts a private cluster from its binaries); gnupg: release-signing interop tests and the demo's
 # signature; chromium: the registry's pages are tested in a real headless browser;
-# qemu-system-x86: the CVM bundle is booted (direct kernel boot) by cli/tests/cvm_boot.rs.
+# qemu-system-x86: the CVM bundle is booted (direct kernel boot) by cli/tests/cvm_boot.rs;
+# sqv: Sequoia's signature verifier, the third verifier of cli/tests/signing_interop.rs.
 packages=(ovmf openssl libssl-dev pkg-config mmdebstrap busybox-static cpio faketime util-linux git
-    postgresql gnupg chromium qemu-system-x86)
+    postgresql gnupg chromium qemu-system-x86 sqv)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -58,6 +58,12 @@ enum Command {
     /// Work with a registry: publisher tokens, publishing releases.
     #[command(subcommand)]
     Registry(commands::registry::RegistryCommand),
+    /// Release keys: generate a passphrase-protected OpenPGP key, export its public part.
+    #[command(subcommand)]
+    Key(commands::key::KeyCommand),
+    /// Sign statements (detached OpenPGP signatures) and verify them against a keyring.
+    #[command(subcommand)]
+    Manifest(commands::manifest::ManifestCommand),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +76,8 @@ fn main() -> ExitCode {
         Command::BuilderImage(command) => commands::builder_image::run(command, cli.json),
         Command::Serve(args) => commands::serve::run(args),
         Command::Registry(command) => commands::registry::run(command, cli.json),
+        Command::Key(command) => commands::key::run(command, cli.json),
+        Command::Manifest(command) => commands::manifest::run(command, cli.json),
         // diff chooses its own exit status (0/1/2, like diff(1)).
         Command::Diff(args) => return commands::diff::main(args, cli.json),
     };

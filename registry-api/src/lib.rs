@@ -22,6 +22,7 @@ pub mod platform;
 pub mod releases;
 pub mod respond;
 pub mod server;
+pub mod signing;
 pub mod state;
 pub mod submission;
 pub mod testing;

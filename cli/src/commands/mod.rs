@@ -4,6 +4,8 @@ pub mod build;
 pub mod builder_image;
 pub mod diff;
 pub mod eif;
+pub mod key;
+pub mod manifest;
 pub mod measure;
 pub mod registry;
 pub mod serve;

@@ -32,6 +32,7 @@
 //!   instead of failing the lookup.
 
 mod decode;
+mod keyring;
 mod verify;
 
 use chrono::{DateTime, Utc};
@@ -45,6 +46,7 @@ use openpgp::serialize::SerializeInto;
 use openpgp::types::{Curve, RevocationStatus};
 use openpgp::Cert;
 
+pub use keyring::{parse_keyring, MAX_KEYRING_BYTES, MAX_KEYRING_CERTS};
 pub use verify::verify_detached;
 
 /// Largest accepted public key upload (armored or binary).

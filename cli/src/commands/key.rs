@@ -1,0 +1,142 @@
+//! `mpr key`: release keys made and kept by mpr (OpenPGP, sequoia).
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use registry_api::signing::{self, Passphrase, SecretKey, PASSPHRASE_ENV};
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a release key (Ed25519: certification primary + signing subkey, OpenPGP v4)
+    /// into a new secret key file (mode 0600, passphrase-protected; never overwritten).
+    Generate(GenerateArgs),
+    /// Print or write the public certificate (ASCII-armored) of a secret key file.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The key's User ID, e.g. "Release Team <release@example.org>".
+    #[arg(long)]
+    user_id: String,
+    /// The new secret key file; an existing file is never replaced.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    passphrase: PassphraseArgs,
+    /// Store the secret key unencrypted (only for throwaway keys, e.g. tests).
+    #[arg(long, conflicts_with = "passphrase_file")]
+    no_passphrase: bool,
+}
+
+/// Where a passphrase comes from: a file, else the MPR_KEY_PASSPHRASE environment variable.
+#[derive(Debug, Args)]
+pub struct PassphraseArgs {
+    /// File whose first line is the passphrase (default: the MPR_KEY_PASSPHRASE variable).
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl PassphraseArgs {
+    /// The passphrase from `--passphrase-file`, else from [`PASSPHRASE_ENV`], else none.
+    pub fn read(&self) -> anyhow::Result<Option<Passphrase>> {
+        if let Some(path) = &self.passphrase_file {
+            return Ok(Some(Passphrase::from_file(path)?));
+        }
+        match std::env::var_os(PASSPHRASE_ENV) {
+            Some(value) => {
+                use std::os::unix::ffi::OsStringExt;
+                Ok(Some(Passphrase::new(value.into_vec())?))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The secret key file (from `mpr key generate`).
+    #[arg(long)]
+    key: PathBuf,
+    /// Write the public certificate here (replacing the file) instead of printing it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(command: KeyCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Generate(args) => generate(args, json),
+        KeyCommand::Export(args) => export(args, json),
+    }
+}
+
+fn generate(args: GenerateArgs, json: bool) -> anyhow::Result<()> {
+    let passphrase = args.passphrase.read()?;
+    match (&passphrase, args.no_passphrase) {
+        (None, false) => anyhow::bail!(
+            "no passphrase for the new secret key: give --passphrase-file FILE or set \
+             {PASSPHRASE_ENV}; pass --no-passphrase to store the key unencrypted on purpose"
+        ),
+        (Some(_), true) => anyhow::bail!(
+            "--no-passphrase was given but {PASSPHRASE_ENV} is set: unset it, or drop --no-passphrase"
+        ),
+        _ => {}
+    }
+    // Before the key exists, so a taken path costs nothing; the write checks again atomically.
+    signing::refuse_existing(&args.out)?;
+    let key = signing::generate_key(&args.user_id, passphrase.as_ref())?;
+    key.write_secret_key_file(&args.out)?;
+    tracing::info!(fingerprint = %key.fingerprint, file = %args.out.display(), "generated a release key");
+    if json {
+        return super::print_json(&serde_json::json!({
+            "fingerprint": key.fingerprint,
+            "signing_key_fingerprint": key.signing_key_fingerprint,
+            "user_id": key.user_id,
+            "key_file": args.out,
+            "encrypted": key.encrypted,
+        }));
+    }
+    outln!("{}", key.fingerprint)?;
+    eprintln!(
+        "wrote the secret key of {} ({}) to {}{}; export the public key with: mpr key export --key {}",
+        key.fingerprint,
+        key.user_id,
+        args.out.display(),
+        if key.encrypted {
+            ""
+        } else {
+            " UNENCRYPTED"
+        },
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn export(args: ExportArgs, json: bool) -> anyhow::Result<()> {
+    let key = read_key(&args.key)?;
+    let armored = key.armored_public()?;
+    if let Some(out) = &args.out {
+        signing::write_replacing(out, armored.as_bytes(), 0o644)?;
+    }
+    if json {
+        return super::print_json(&serde_json::json!({
+            "fingerprint": key.fingerprint(),
+            "user_ids": key.user_ids(),
+            "public_key": armored,
+            "out": args.out,
+        }));
+    }
+    match &args.out {
+        Some(out) => eprintln!(
+            "wrote the public key of {} to {}",
+            key.fingerprint(),
+            out.display()
+        ),
+        None => outln!("{}", armored.trim_end())?,
+    }
+    Ok(())
+}
+
+pub fn read_key(path: &Path) -> anyhow::Result<SecretKey> {
+    Ok(SecretKey::read(path)?)
+}
