@@ -5,6 +5,7 @@ pub mod builder_image;
 pub mod diff;
 pub mod eif;
 pub mod measure;
+pub mod publish;
 pub mod registry;
 pub mod serve;
 
