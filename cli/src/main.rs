@@ -150,7 +150,10 @@ mod tests {
         assert!(log_colours(true, None));
         assert!(!log_colours(false, None));
         assert!(!log_colours(true, Some("1".into())));
-        assert!(log_colours(true, Some("".into())), "an empty NO_COLOR does not count");
+        assert!(
+            log_colours(true, Some("".into())),
+            "an empty NO_COLOR does not count"
+        );
         assert!(!log_colours(false, Some("1".into())));
     }
 

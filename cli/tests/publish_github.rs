@@ -18,8 +18,11 @@ const TOKEN: &str = "ghp_testTOKENnever2appear0in0output";
 /// The files `mpr release` will publish, with contents of their kind.
 fn release_files(dir: &Path) -> Vec<PathBuf> {
     let statement = dir.join("statement.json");
-    fs::write(&statement, br#"{"_type":"https://in-toto.io/Statement/v1","subject":[]}"#)
-        .expect("write");
+    fs::write(
+        &statement,
+        br#"{"_type":"https://in-toto.io/Statement/v1","subject":[]}"#,
+    )
+    .expect("write");
     let signature = dir.join("statement.json.asc");
     fs::write(
         &signature,
@@ -132,12 +135,19 @@ async fn publishes_creates_the_release_uploads_every_asset_and_replaces_them_on_
         assert_eq!(asset.size, fs::metadata(file).expect("meta").len());
         assert_eq!(
             asset.browser_download_url,
-            format!("{}/{OWNER}/{REPO}/releases/download/v1.0.0/{name}", fake.base)
+            format!(
+                "{}/{OWNER}/{REPO}/releases/download/v1.0.0/{name}",
+                fake.base
+            )
         );
     }
 
     // A re-run with a changed statement: the release is reused, every asset replaced.
-    fs::write(&files[0], br#"{"_type":"https://in-toto.io/Statement/v1","v":2}"#).expect("write");
+    fs::write(
+        &files[0],
+        br#"{"_type":"https://in-toto.io/Statement/v1","v":2}"#,
+    )
+    .expect("write");
     let before = fake.requests().len();
     let second = github::publish(&publication(&fake, "v1.0.0", &files), &token())
         .await
@@ -164,7 +174,10 @@ async fn publishes_creates_the_release_uploads_every_asset_and_replaces_them_on_
     for file in &files {
         let name = file.file_name().and_then(|n| n.to_str()).expect("name");
         let asset = stored.iter().find(|a| a.name == name).expect("stored");
-        assert!(asset.bytes == fs::read(file).expect("read"), "{name} stored altered");
+        assert!(
+            asset.bytes == fs::read(file).expect("read"),
+            "{name} stored altered"
+        );
     }
 }
 
@@ -221,7 +234,10 @@ async fn errors_name_the_problem_and_never_the_token() {
     let error = github::publish(&publication(&fake, "v1", &files), &wrong)
         .await
         .expect_err("a wrong token");
-    assert!(matches!(error, GitHubError::BadCredentials { .. }), "{error}");
+    assert!(
+        matches!(error, GitHubError::BadCredentials { .. }),
+        "{error}"
+    );
     assert!(!error.to_string().contains("ghp_wrongTOKEN"), "{error}");
 
     let mut elsewhere = publication(&fake, "v1", &files);
@@ -238,7 +254,10 @@ async fn errors_name_the_problem_and_never_the_token() {
     let error = github::publish(&publication(&fake, "v1", &files), &token())
         .await
         .expect_err("a foreign upload host");
-    assert!(matches!(error, GitHubError::UploadHostNotAllowed { .. }), "{error}");
+    assert!(
+        matches!(error, GitHubError::UploadHostNotAllowed { .. }),
+        "{error}"
+    );
     assert!(other.requests().is_empty(), "{:?}", other.requests());
     fake.world.lock().expect("world").upload_origin = None;
 
@@ -247,7 +266,10 @@ async fn errors_name_the_problem_and_never_the_token() {
         .await
         .expect_err("rate limited");
     assert!(matches!(error, GitHubError::RateLimited { .. }), "{error}");
-    assert!(error.to_string().contains("resets at 2030-03-17"), "{error}");
+    assert!(
+        error.to_string().contains("resets at 2030-03-17"),
+        "{error}"
+    );
 
     // Checked before any request: names GitHub would alter, duplicates, empty files.
     let count = fake.requests().len();
@@ -265,7 +287,8 @@ async fn errors_name_the_problem_and_never_the_token() {
     let empty = dir.path().join("empty.json");
     fs::write(&empty, b"").expect("write");
     let mut bad = publication(&fake, "v1", &files);
-    bad.assets.push(ReleaseAsset::from_path(&empty).expect("asset"));
+    bad.assets
+        .push(ReleaseAsset::from_path(&empty).expect("asset"));
     assert!(matches!(
         github::publish(&bad, &token()).await,
         Err(GitHubError::AssetSize { .. })
@@ -305,7 +328,10 @@ async fn the_command_publishes_prints_urls_and_json_and_keeps_the_token_out_of_i
     }
 
     let run = {
-        let (fake, args) = (fake.clone(), args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let (fake, args) = (
+            fake.clone(),
+            args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        );
         move |extra: &[&str], token: Option<&str>| {
             let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
             all.extend(extra);
@@ -329,7 +355,10 @@ async fn the_command_publishes_prints_urls_and_json_and_keeps_the_token_out_of_i
     );
     for file in &files {
         let name = file.file_name().and_then(|n| n.to_str()).expect("name");
-        let url = format!("{}/{OWNER}/{REPO}/releases/download/v3.0.0/{name}", fake.base);
+        let url = format!(
+            "{}/{OWNER}/{REPO}/releases/download/v3.0.0/{name}",
+            fake.base
+        );
         assert!(stdout.contains(&url), "{url} not printed:\n{stdout}");
     }
     assert_eq!(
@@ -343,7 +372,11 @@ async fn the_command_publishes_prints_urls_and_json_and_keeps_the_token_out_of_i
     })
     .await
     .expect("task");
-    assert!(json.status.success(), "{}", String::from_utf8_lossy(&json.stderr));
+    assert!(
+        json.status.success(),
+        "{}",
+        String::from_utf8_lossy(&json.stderr)
+    );
     let summary: Value = serde_json::from_slice(&json.stdout).expect("JSON summary");
     assert_eq!(summary["created"], false);
     assert_eq!(summary["tag"], "v3.0.0");
@@ -378,7 +411,10 @@ async fn the_command_publishes_prints_urls_and_json_and_keeps_the_token_out_of_i
         for stream in [&output.stdout, &output.stderr] {
             let stream = String::from_utf8_lossy(stream);
             assert!(!stream.contains(TOKEN), "the token leaked:\n{stream}");
-            assert!(!stream.contains("ghp_revokedTOKEN"), "the token leaked:\n{stream}");
+            assert!(
+                !stream.contains("ghp_revokedTOKEN"),
+                "the token leaked:\n{stream}"
+            );
         }
     }
 }

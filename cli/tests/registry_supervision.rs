@@ -44,13 +44,20 @@ async fn read_until_stopped(
             Ok(response) => response.status().as_u16(),
             Err(_) => 0,
         };
-        *statuses.lock().expect("statuses").entry(status).or_default() += 1;
+        *statuses
+            .lock()
+            .expect("statuses")
+            .entry(status)
+            .or_default() += 1;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mpr_serve_restarts_a_killed_embedded_postgresql_and_answers_again() {
+    // The log must be colourless because it goes to a file, not because the caller said NO_COLOR.
+    // The only test in this binary: no other thread reads the environment meanwhile.
+    std::env::remove_var("NO_COLOR");
     let dir = traversable_tempdir();
     let data_dir = dir.path().join("pg");
     let token_file = dir.path().join("token");
@@ -109,8 +116,7 @@ async fn mpr_serve_restarts_a_killed_embedded_postgresql_and_answers_again() {
         let back = loop {
             let ready = client.get(server.url("/readyz")).send().await;
             let list = client.get(server.url("/v1/releases/1.0.0")).send().await;
-            if matches!((&ready, &list), (Ok(r), Ok(l)) if r.status() == 200 && l.status() == 200)
-            {
+            if matches!((&ready, &list), (Ok(r), Ok(l)) if r.status() == 200 && l.status() == 200) {
                 break killed.elapsed();
             }
             assert!(

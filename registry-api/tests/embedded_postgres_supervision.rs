@@ -49,7 +49,11 @@ fn postmaster_pid(data_dir: &Path) -> i32 {
 
 fn sigkill(pid: i32) {
     // SAFETY: kill(2) takes plain integers; the PID is our cluster's live postmaster.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0, "SIGKILL {pid}");
+    assert_eq!(
+        unsafe { libc::kill(pid, libc::SIGKILL) },
+        0,
+        "SIGKILL {pid}"
+    );
 }
 
 /// postgres processes whose working directory is `data_dir` (the postmaster and its children).
@@ -80,7 +84,11 @@ fn a_killed_postmaster_is_restarted_with_its_data() {
 
     for round in 1..=2 {
         let old = postmaster_pid(&data);
-        assert_eq!(pg.pid(), Some(old), "round {round}: pid() is the postmaster");
+        assert_eq!(
+            pg.pid(),
+            Some(old),
+            "round {round}: pid() is the postmaster"
+        );
         let killed = Instant::now();
         sigkill(old);
         let back = loop {

@@ -195,7 +195,10 @@ fn answer(world: &mut World, base: &str, request: &Incoming<'_>) -> (StatusCode,
         method, uri, body, ..
     } = *request;
     if world.rate_limited {
-        return error(StatusCode::FORBIDDEN, "API rate limit exceeded for user ID 1.");
+        return error(
+            StatusCode::FORBIDDEN,
+            "API rate limit exceeded for user ID 1.",
+        );
     }
     if request.authorization != Some(format!("Bearer {}", world.token)) {
         return error(StatusCode::UNAUTHORIZED, "Bad credentials");
@@ -249,7 +252,10 @@ fn answer(world: &mut World, base: &str, request: &Incoming<'_>) -> (StatusCode,
             body: request["body"].as_str().map(str::to_owned),
         };
         world.releases.push(release.clone());
-        return (StatusCode::CREATED, Some(release_json(world, base, &release)));
+        return (
+            StatusCode::CREATED,
+            Some(release_json(world, base, &release)),
+        );
     }
     if let (true, Some(id)) = (method == Method::DELETE, rest.strip_prefix("/assets/")) {
         let before = world.assets.len();

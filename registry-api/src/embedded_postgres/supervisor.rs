@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use super::log::LogFile;
 use super::process::{self, Server};
 use super::system::{self, User};
-use super::{cluster, describe, shutdown, Running, START_TIMEOUT, STOP_TIMEOUT};
 use super::EmbeddedPostgresError as Error;
+use super::{cluster, describe, shutdown, Running, START_TIMEOUT, STOP_TIMEOUT};
 
 /// The first restart waits this long, each further one twice as long as the previous, up to
 /// `MAX_DELAY`; a server that stayed up for `STABLE` starts the sequence again.

@@ -238,7 +238,9 @@ impl Endpoints {
             .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
         let scheme = uri.scheme_str().unwrap_or("");
         if scheme != "https" && scheme != "http" {
-            return Err(invalid("it must start with https:// (or http:// for a test server)"));
+            return Err(invalid(
+                "it must start with https:// (or http:// for a test server)",
+            ));
         }
         let authority = uri.authority().ok_or_else(|| invalid("it has no host"))?;
         if uri.query().is_some() {
@@ -392,7 +394,8 @@ impl GitHub {
         };
         let exhausted = header("x-ratelimit-remaining").as_deref() == Some("0");
         let rate_limited = status == 429
-            || (status == 403 && (exhausted || message.to_ascii_lowercase().contains("rate limit")));
+            || (status == 403
+                && (exhausted || message.to_ascii_lowercase().contains("rate limit")));
         let repository = self.repository.to_string();
         match status {
             _ if rate_limited => Error::RateLimited {

@@ -127,7 +127,10 @@ mod tests {
     #[test]
     fn repositories() {
         let repo = Repository::parse("mpr-dev/mpr.rs").expect("valid");
-        assert_eq!((repo.owner.as_str(), repo.name.as_str()), ("mpr-dev", "mpr.rs"));
+        assert_eq!(
+            (repo.owner.as_str(), repo.name.as_str()),
+            ("mpr-dev", "mpr.rs")
+        );
         let long_owner = format!("{}/r", "x".repeat(40));
         for bad in ["mpr", "/mpr", "mpr/", "a/b/c", "a b/c", "o/..", &long_owner] {
             assert!(Repository::parse(bad).is_err(), "{bad:?} accepted");
@@ -149,7 +152,14 @@ mod tests {
         for good in ["statement.json", "statement.json.asc", "prover-1.0.0.eif"] {
             check_asset_name(good).expect(good);
         }
-        for bad in ["", ".hidden", "a b", "dir/file", "naïve.json", &"x".repeat(256)] {
+        for bad in [
+            "",
+            ".hidden",
+            "a b",
+            "dir/file",
+            "naïve.json",
+            &"x".repeat(256),
+        ] {
             assert!(check_asset_name(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -157,7 +167,10 @@ mod tests {
     #[test]
     fn content_types() {
         assert_eq!(content_type("statement.json"), "application/json");
-        assert_eq!(content_type("statement.json.asc"), "application/pgp-signature");
+        assert_eq!(
+            content_type("statement.json.asc"),
+            "application/pgp-signature"
+        );
         assert_eq!(content_type("release-key.pgp"), "application/pgp-keys");
         assert_eq!(content_type("prover.EIF"), "application/octet-stream");
         assert_eq!(content_type("noextension"), "application/octet-stream");
