@@ -64,6 +64,9 @@ enum Command {
     /// Sign statements (detached OpenPGP signatures) and verify them against a keyring.
     #[command(subcommand)]
     Manifest(commands::manifest::ManifestCommand),
+    /// Publish a release's files elsewhere: GitHub Releases.
+    #[command(subcommand)]
+    Publish(commands::publish::PublishCommand),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Registry(command) => commands::registry::run(command, cli.json),
         Command::Key(command) => commands::key::run(command, cli.json),
         Command::Manifest(command) => commands::manifest::run(command, cli.json),
+        Command::Publish(command) => commands::publish::run(command, cli.json),
         // diff chooses its own exit status (0/1/2, like diff(1)).
         Command::Diff(args) => return commands::diff::main(args, cli.json),
     };
@@ -128,7 +132,17 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR"),
+        ))
         .init();
+}
+
+/// Colour codes only for a person at a terminal: a log file or the journal would keep them as
+/// escape sequences. NO_COLOR (https://no-color.org: set and non-empty) turns them off anywhere.
+fn log_colours(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 #[cfg(test)]
@@ -137,6 +151,18 @@ mod tests {
 
     fn broken() -> std::io::Error {
         std::io::Error::from(std::io::ErrorKind::BrokenPipe)
+    }
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(log_colours(true, None));
+        assert!(!log_colours(false, None));
+        assert!(!log_colours(true, Some("1".into())));
+        assert!(
+            log_colours(true, Some("".into())),
+            "an empty NO_COLOR does not count"
+        );
+        assert!(!log_colours(false, Some("1".into())));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod db;
 pub mod embedded_postgres;
 pub mod error;
+pub mod github;
 pub mod health;
 pub mod keys;
 pub mod manifest;

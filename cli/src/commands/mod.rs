@@ -7,6 +7,7 @@ pub mod eif;
 pub mod key;
 pub mod manifest;
 pub mod measure;
+pub mod publish;
 pub mod registry;
 pub mod serve;
 

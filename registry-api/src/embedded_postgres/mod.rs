@@ -8,7 +8,8 @@
 //!   user, or `/tmp/mpr-postgres-<hash>` when that path would be too long for a socket address.
 //!
 //! The server is a foreground child with a parent-death signal rather than a `pg_ctl` daemon, so it
-//! cannot outlive us. The superuser `mpr` is trusted without password on that socket, which is safe
+//! cannot outlive us. Once it has started it is supervised: if the postmaster dies, it is started
+//! again (crash recovery, growing delays between attempts, a warning in the log each time). The superuser `mpr` is trusted without password on that socket, which is safe
 //! because only root and the server's user can reach it.
 //!
 //! Interrupted first starts leave `D.initdb-<pid>`, which the next start removes; a non-empty `D`
@@ -19,6 +20,7 @@ mod error;
 mod log;
 mod paths;
 mod process;
+mod supervisor;
 mod system;
 
 use std::fmt;
@@ -30,6 +32,7 @@ pub use error::EmbeddedPostgresError;
 use cluster::DataDirState;
 use log::LogFile;
 use process::Server;
+use supervisor::{Launch, Supervisor};
 use system::User;
 
 use EmbeddedPostgresError as Error;
@@ -88,14 +91,17 @@ impl EmbeddedPostgresConfig {
     }
 }
 
-/// A running private cluster; stopped by [`stop`](Self::stop) or when dropped.
+/// A running private cluster, restarted if its server dies; stopped by [`stop`](Self::stop) or
+/// when dropped.
 pub struct EmbeddedPostgres {
     database_url: String,
     socket_dir: PathBuf,
     port: u16,
     data_dir: PathBuf,
     log_path: PathBuf,
+    /// The server while it starts; handed to the supervisor once ready.
     running: Option<Running>,
+    supervisor: Option<Supervisor>,
 }
 
 struct Running {
@@ -152,15 +158,17 @@ impl EmbeddedPostgres {
         let socket_lock = socket_dir.join(format!(".s.PGSQL.{}.lock", config.port));
         cluster::clear_stale_lock(&socket_lock, &data_dir, Some(&socket))?;
 
-        let server = spawn_server(
-            &postgres,
-            &data_dir,
-            &socket_dir,
-            config.port,
-            &user,
+        let launch = Launch {
+            postgres,
+            data_dir: data_dir.clone(),
+            socket_dir: socket_dir.clone(),
+            port: config.port,
+            user,
             switch,
-            &log,
-        )?;
+        };
+        // Created before the first server, so that its death is heard from the start.
+        let (events, receiver) = supervisor::channel();
+        let server = launch.spawn(&log, &events)?;
         let pid = server.pid();
         let log_path = log.path.clone();
         let mut this = Self {
@@ -170,6 +178,7 @@ impl EmbeddedPostgres {
             data_dir,
             log_path,
             running: Some(Running { server, log }),
+            supervisor: None,
         };
         // From here on, an error drops `this`, which stops the server.
         this.wait_ready()?;
@@ -180,6 +189,9 @@ impl EmbeddedPostgres {
             &config.database,
             &this.log_path,
         )?;
+        if let Some(running) = this.running.take() {
+            this.supervisor = Some(Supervisor::start(running, launch, events, receiver)?);
+        }
         tracing::info!(
             data_dir = %this.data_dir.display(),
             pid,
@@ -218,9 +230,19 @@ impl EmbeddedPostgres {
         self.shutdown()
     }
 
-    /// SIGKILLs the postmaster, as a crash would: the next start must recover. For tests.
+    /// The postmaster's PID while one runs (it changes when the supervisor restarts it).
+    pub fn pid(&self) -> Option<i32> {
+        match (&self.running, &self.supervisor) {
+            (Some(running), _) => Some(running.server.pid()),
+            (None, Some(supervisor)) => supervisor.pid(),
+            (None, None) => None,
+        }
+    }
+
+    /// SIGKILLs the postmaster, as a crash would, without restarting it: the next start must
+    /// recover. For tests.
     pub fn kill(mut self) {
-        if let Some(Running { mut server, log }) = self.running.take() {
+        if let Some(Running { mut server, log }) = self.take_running() {
             server.signal(libc::SIGKILL);
             server.wait(STOP_TIMEOUT);
             tracing::info!(pid = server.pid(), "killed PostgreSQL");
@@ -230,8 +252,15 @@ impl EmbeddedPostgres {
         }
     }
 
+    /// Ends supervision and takes the server that runs now, if any.
+    fn take_running(&mut self) -> Option<Running> {
+        let running = self.running.take();
+        let supervised = self.supervisor.take().and_then(|mut s| s.stop());
+        running.or(supervised)
+    }
+
     fn shutdown(&mut self) -> Result<(), Error> {
-        let Some(running) = self.running.take() else {
+        let Some(running) = self.take_running() else {
             return Ok(());
         };
         let result = shutdown(running);
@@ -293,7 +322,7 @@ impl fmt::Debug for EmbeddedPostgres {
         f.debug_struct("EmbeddedPostgres")
             .field("database_url", &self.database_url)
             .field("data_dir", &self.data_dir)
-            .field("pid", &self.running.as_ref().map(|r| r.server.pid()))
+            .field("pid", &self.pid())
             .finish()
     }
 }
@@ -327,32 +356,6 @@ fn shutdown(running: Running) -> Result<(), Error> {
     Err(Error::ForcedStop {
         secs: STOP_TIMEOUT.as_secs(),
         log: log.path.clone(),
-    })
-}
-
-fn spawn_server(
-    postgres: &Path,
-    data_dir: &Path,
-    socket_dir: &Path,
-    port: u16,
-    user: &User,
-    switch: bool,
-    log: &LogFile,
-) -> Result<Server, Error> {
-    let mut cmd = std::process::Command::new(postgres);
-    cmd.arg("-D")
-        .arg(data_dir)
-        .arg("-k")
-        .arg(socket_dir)
-        .args(["-c", "listen_addresses=", "-p", &port.to_string()])
-        .stdin(std::process::Stdio::null())
-        .stdout(log.for_child()?)
-        .stderr(log.for_child()?);
-    // SIGINT is a fast shutdown: if we die, the cluster stops cleanly.
-    process::prepare(&mut cmd, switch.then_some(user), libc::SIGINT);
-    Server::spawn(cmd).map_err(|source| Error::Spawn {
-        program: postgres.to_owned(),
-        source,
     })
 }
 

@@ -82,7 +82,12 @@ struct State {
 }
 
 impl Server {
-    pub(super) fn spawn(mut cmd: Command) -> io::Result<Self> {
+    /// Calls `on_exit` from the keeper thread once the child has exited and been reaped (the
+    /// supervisor's wake-up call).
+    pub(super) fn spawn_with_notice(
+        mut cmd: Command,
+        on_exit: impl FnOnce() + Send + 'static,
+    ) -> io::Result<Self> {
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel();
         let keeper_shared = Arc::clone(&shared);
@@ -98,6 +103,7 @@ impl Server {
                 };
                 let _ = tx.send(Ok(child.id()));
                 keep(child, &keeper_shared);
+                on_exit();
             })?;
         let pid = match rx.recv() {
             Ok(Ok(pid)) => pid,

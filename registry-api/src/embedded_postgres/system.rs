@@ -171,6 +171,20 @@ pub(super) fn is_postgres_in(pid: i32, data_dir: &Path) -> PostgresProcess {
     }
 }
 
+/// PIDs of the postgres processes serving `data_dir`: after the postmaster was killed, its backends
+/// linger until they notice, and a new postmaster refuses to start while they hold the old shared
+/// memory.
+pub(super) fn postgres_processes_in(data_dir: &Path) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| is_postgres_in(pid, data_dir) == PostgresProcess::Ours)
+        .collect()
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum PostgresProcess {
     /// A postgres serving our data directory.
