@@ -2,7 +2,8 @@
 //! them to wallets (JSON under /v1) and people (HTML pages).
 //!
 //! One module per resource, each with its handlers and queries side by side: `releases`,
-//! `measurements`, `builds`, `keys`, `manifests`; `health` for operations. Requests are checked in
+//! `measurements`, `builds`, `keys`, `manifests` (a release's statement), `statements` (signed
+//! status changes and addenda; `statement` renders them); `health` for operations. Requests are checked in
 //! `submission` (shared with the fuzz target), rendered to JSON through `respond`'s cache, and every
 //! failure is an [`error::ApiError`].
 
@@ -14,7 +15,6 @@ pub mod embedded_postgres;
 pub mod error;
 pub mod health;
 pub mod keys;
-pub mod manifest;
 pub mod manifests;
 pub mod measurements;
 pub mod openpgp;
@@ -23,6 +23,8 @@ pub mod releases;
 pub mod respond;
 pub mod server;
 pub mod state;
+pub mod statement;
+pub mod statements;
 pub mod submission;
 pub mod testing;
 mod web;
