@@ -46,6 +46,8 @@ pub struct MeasurementSetView {
     /// The latest status statement about the set; absent while it has the status it was published
     /// with (active).
     pub status_statement: Option<StatementRef>,
+    /// The sequence of that status statement (0 without one): the next one has this plus one.
+    pub status_sequence: i32,
     pub measurements: Vec<MeasurementView>,
 }
 
@@ -215,7 +217,7 @@ pub(crate) async fn sets_for_release(
     release_id: i64,
 ) -> Result<Vec<MeasurementSetView>, sqlx::Error> {
     let sets = sqlx::query!(
-        r#"SELECT s.name, st.status AS "status!", s.created_at,
+        r#"SELECT s.name, st.status AS "status!", st.sequence AS "sequence!", s.created_at,
                   origin.kind AS origin_kind, origin.sha256 AS origin_sha256,
                   changed.kind AS "changed_kind?", changed.sha256 AS "changed_sha256?",
                   changed.created_at AS "changed_at?"
@@ -244,6 +246,7 @@ pub(crate) async fn sets_for_release(
             name: set.name,
             deprecated_at: set.changed_at.filter(|_| set.status == "deprecated"),
             status: set.status,
+            status_sequence: set.sequence,
             created_at: set.created_at,
             statement: StatementRef::new(set.origin_kind, set.origin_sha256),
             status_statement: set

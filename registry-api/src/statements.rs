@@ -125,7 +125,7 @@ pub(crate) async fn verify_all<'a>(
     let keys = crate::keys::usable(pool).await?;
     signatures
         .iter()
-        .map(|signature| {
+        .map(|signature| -> Result<(&'a str, VerifiedSignature), ApiError> {
             let armored = armored_signature(signature)?;
             let verified = openpgp::verify_detached(&keys, body, armored.as_bytes())?;
             Ok((armored, verified))
@@ -147,7 +147,7 @@ pub(crate) async fn insert_signatures(
                VALUES ($1, $2, $3, $4, $5) ON CONFLICT (statement_id, key_fingerprint) DO NOTHING"#,
             statement_id,
             verified.key_fingerprint,
-            armored,
+            *armored,
             verified.signed_at,
             submitted_by
         )
@@ -528,17 +528,19 @@ pub async fn submit(
     let verified = verify_all(&state.pool, bytes, &upload.signatures).await?;
     let sha256 = shape::sha256_hex(bytes);
 
-    let (status, new_signatures) =
-        match apply(&state.pool, kind, bytes, &sha256, &verified, &publisher.name).await {
-            Ok(applied) => applied,
+    let applied = apply(&state.pool, kind, bytes, &sha256, &verified, &publisher.name).await;
+    let (status, new_signatures) = match applied {
+        Ok(applied) => applied,
+        Err(error) => {
             // A concurrent request stored this very statement first (its insert or its sequence
             // got there before ours): the upload is then a repeat, answered as one.
-            Err(error) if is_stored(&state.pool, &sha256).await? => {
-                tracing::debug!(%error, "statement stored concurrently");
-                apply(&state.pool, kind, bytes, &sha256, &verified, &publisher.name).await?
+            if !is_stored(&state.pool, &sha256).await? {
+                return Err(error);
             }
-            Err(error) => return Err(error),
-        };
+            tracing::debug!(%error, "statement stored concurrently");
+            apply(&state.pool, kind, bytes, &sha256, &verified, &publisher.name).await?
+        }
+    };
     state.cache.invalidate();
     tracing::info!(%sha256, kind = kind.as_str(), publisher = %publisher.name, new_signatures, stored = status == StatusCode::CREATED, "statement verified");
     let view = by_sha256(&state.pool, &sha256)
