@@ -34,7 +34,14 @@ fn ok(output: Output) -> String {
 fn gpg(home: &Path, args: &[&str]) -> Vec<u8> {
     let output = Command::new("gpg")
         .env("GNUPGHOME", home)
-        .args(["--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""])
+        .args([
+            "--batch",
+            "--yes",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ])
         .args(args)
         .output()
         .expect("gpg runs (apt-get install gnupg)");
@@ -84,22 +91,53 @@ async fn a_publisher_deprecates_a_set_and_adds_one_with_signed_statements() {
     let registry = server.url("");
     let token_arg = token_file.to_str().expect("path");
     let base = [
-        "registry", "set-status", "--version", "8.1.0", "--set", "default", "--status",
-        "deprecated", "--reason", "SEV firmware advisory", "--registry", &registry,
-        "--token-file", token_arg,
+        "registry",
+        "set-status",
+        "--version",
+        "8.1.0",
+        "--set",
+        "default",
+        "--status",
+        "deprecated",
+        "--reason",
+        "SEV firmware advisory",
+        "--registry",
+        &registry,
+        "--token-file",
+        token_arg,
     ];
     let printed = ok(mpr(&base, work));
     let file = work.join("set-status-8.1.0-default-1.intoto.json");
-    assert!(printed.contains("set-status-8.1.0-default-1.intoto.json"), "{printed}");
+    assert!(
+        printed.contains("set-status-8.1.0-default-1.intoto.json"),
+        "{printed}"
+    );
     let bytes = std::fs::read(&file).expect("the statement file");
     let statement = verifier::statement::parse_set_status_statement(&bytes).expect("it parses");
     assert_eq!(statement.predicate.sequence, 1);
-    gpg(&home, &["--armor", "--detach-sign", "--local-user", uid, file.to_str().unwrap()]);
+    gpg(
+        &home,
+        &[
+            "--armor",
+            "--detach-sign",
+            "--local-user",
+            uid,
+            file.to_str().unwrap(),
+        ],
+    );
 
     let mut submit: Vec<&str> = base.to_vec();
-    submit.extend(["--out", "set-status-8.1.0-default-1.intoto.json", "--signature", "set-status-8.1.0-default-1.intoto.json.asc"]);
+    submit.extend([
+        "--out",
+        "set-status-8.1.0-default-1.intoto.json",
+        "--signature",
+        "set-status-8.1.0-default-1.intoto.json.asc",
+    ]);
     assert!(ok(mpr(&submit, work)).contains("recorded statement"));
-    assert!(ok(mpr(&submit, work)).contains("already has statement"), "a repeat is harmless");
+    assert!(
+        ok(mpr(&submit, work)).contains("already has statement"),
+        "a repeat is harmless"
+    );
     let detail: Value = client
         .get(server.url("/v1/releases/8.1.0"))
         .send()
@@ -123,23 +161,48 @@ async fn a_publisher_deprecates_a_set_and_adds_one_with_signed_statements() {
         "registers": {"MEASUREMENT": registry_api::testing::hex48(77)}}]});
     std::fs::write(work.join("set.json"), serde_json::to_vec(&set).unwrap()).expect("set file");
     let add = [
-        "registry", "addendum", "--version", "8.1.0", "--set-file", "set.json", "--registry",
-        &registry, "--token-file", token_arg, "--out", "addendum.json",
+        "registry",
+        "addendum",
+        "--version",
+        "8.1.0",
+        "--set-file",
+        "set.json",
+        "--registry",
+        &registry,
+        "--token-file",
+        token_arg,
+        "--out",
+        "addendum.json",
     ];
     ok(mpr(&add, work));
-    gpg(&home, &["--armor", "--detach-sign", "--local-user", uid, work.join("addendum.json").to_str().unwrap()]);
+    gpg(
+        &home,
+        &[
+            "--armor",
+            "--detach-sign",
+            "--local-user",
+            uid,
+            work.join("addendum.json").to_str().unwrap(),
+        ],
+    );
     let mut submit_add = add.to_vec();
     submit_add.extend(["--signature", "addendum.json.asc", "--json"]);
     let answer: Value = serde_json::from_str(&ok(mpr(&submit_add, work))).expect("--json");
     assert_eq!(answer["kind"], "set-addendum");
     let lookup: Value = client
-        .get(server.url(&format!("/v1/measurements/{}", registry_api::testing::hex48(77))))
+        .get(server.url(&format!(
+            "/v1/measurements/{}",
+            registry_api::testing::hex48(77)
+        )))
         .send()
         .await
         .expect("GET")
         .json()
         .await
         .expect("JSON");
-    assert_eq!(lookup["matches"][0]["statement"]["sha256"], answer["sha256"]);
+    assert_eq!(
+        lookup["matches"][0]["statement"]["sha256"],
+        answer["sha256"]
+    );
     server.terminate(Duration::from_secs(30));
 }

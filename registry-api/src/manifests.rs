@@ -31,10 +31,7 @@ struct ReleaseStatement {
     body: Vec<u8>,
 }
 
-async fn release_statement(
-    pool: &PgPool,
-    version: &str,
-) -> Result<ReleaseStatement, ApiError> {
+async fn release_statement(pool: &PgPool, version: &str) -> Result<ReleaseStatement, ApiError> {
     sqlx::query_as!(
         ReleaseStatement,
         r#"SELECT st.id, st.sha256, st.body FROM statements st JOIN releases r ON r.id = st.release_id

@@ -44,7 +44,9 @@ pub fn measurement_set(set: &MeasurementSetSubmission) -> MeasurementSet {
 }
 
 /// A statement's set as a submission, for the registry's platform rules and storage.
-pub fn measurement_set_submission(set: &MeasurementSet) -> Result<MeasurementSetSubmission, String> {
+pub fn measurement_set_submission(
+    set: &MeasurementSet,
+) -> Result<MeasurementSetSubmission, String> {
     let measurements = set
         .measurements
         .iter()

@@ -125,11 +125,13 @@ pub(crate) async fn verify_all<'a>(
     let keys = crate::keys::usable(pool).await?;
     signatures
         .iter()
-        .map(|signature| -> Result<(&'a str, VerifiedSignature), ApiError> {
-            let armored = armored_signature(signature)?;
-            let verified = openpgp::verify_detached(&keys, body, armored.as_bytes())?;
-            Ok((armored, verified))
-        })
+        .map(
+            |signature| -> Result<(&'a str, VerifiedSignature), ApiError> {
+                let armored = armored_signature(signature)?;
+                let verified = openpgp::verify_detached(&keys, body, armored.as_bytes())?;
+                Ok((armored, verified))
+            },
+        )
         .collect()
 }
 
@@ -321,8 +323,7 @@ async fn store_set_addendum(
     let addendum = &statement.predicate;
     let set = crate::statement::measurement_set_submission(&addendum.measurement_set)
         .map_err(ApiError::InvalidInput)?;
-    let release =
-        lock_release(tx, &addendum.version, statement.release_statement_sha256()).await?;
+    let release = lock_release(tx, &addendum.version, statement.release_statement_sha256()).await?;
     let existing = sqlx::query_scalar!(
         "SELECT id FROM measurement_sets WHERE release_id = $1 AND name = $2",
         release.id,
@@ -528,7 +529,15 @@ pub async fn submit(
     let verified = verify_all(&state.pool, bytes, &upload.signatures).await?;
     let sha256 = shape::sha256_hex(bytes);
 
-    let applied = apply(&state.pool, kind, bytes, &sha256, &verified, &publisher.name).await;
+    let applied = apply(
+        &state.pool,
+        kind,
+        bytes,
+        &sha256,
+        &verified,
+        &publisher.name,
+    )
+    .await;
     let (status, new_signatures) = match applied {
         Ok(applied) => applied,
         Err(error) => {
@@ -538,7 +547,15 @@ pub async fn submit(
                 return Err(error);
             }
             tracing::debug!(%error, "statement stored concurrently");
-            apply(&state.pool, kind, bytes, &sha256, &verified, &publisher.name).await?
+            apply(
+                &state.pool,
+                kind,
+                bytes,
+                &sha256,
+                &verified,
+                &publisher.name,
+            )
+            .await?
         }
     };
     state.cache.invalidate();

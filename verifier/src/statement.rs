@@ -239,7 +239,11 @@ fn invalid(message: impl Into<String>) -> StatementError {
 }
 
 fn check_hex(what: &str, value: &str, bytes: usize) -> Result<(), StatementError> {
-    if value.len() == bytes * 2 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if value.len() == bytes * 2
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         Ok(())
     } else {
         Err(invalid(format!(
@@ -260,13 +264,16 @@ fn check_text(what: &str, value: &str, max: usize) -> Result<(), StatementError>
 
 fn check_subjects(subjects: &[Subject]) -> Result<(), StatementError> {
     if subjects.is_empty() || subjects.len() > MAX_SUBJECTS {
-        return Err(invalid(format!("subject needs 1 to {MAX_SUBJECTS} entries")));
+        return Err(invalid(format!(
+            "subject needs 1 to {MAX_SUBJECTS} entries"
+        )));
     }
     for subject in subjects {
         check_text("a subject's name", &subject.name, 256)?;
-        let sha256 = subject.digest.get("sha256").ok_or_else(|| {
-            invalid(format!("subject {:?} has no sha256 digest", subject.name))
-        })?;
+        let sha256 = subject
+            .digest
+            .get("sha256")
+            .ok_or_else(|| invalid(format!("subject {:?} has no sha256 digest", subject.name)))?;
         check_hex(&format!("subject {:?} sha256", subject.name), sha256, 32)?;
         for (algorithm, value) in &subject.digest {
             match algorithm.as_str() {
@@ -409,7 +416,11 @@ pub fn parse_release_statement(bytes: &[u8]) -> Result<ReleaseStatement, Stateme
     let predicate = &statement.predicate;
     check_version(&predicate.version)?;
     check_text("package", &predicate.package, 128)?;
-    check_text("source.repository", &predicate.source.repository, MAX_TEXT_BYTES)?;
+    check_text(
+        "source.repository",
+        &predicate.source.repository,
+        MAX_TEXT_BYTES,
+    )?;
     check_hex("source.commit", &predicate.source.commit, 20)?;
     check_hex("recipe.sha256", &predicate.recipe.sha256, 32)?;
     if let Some(record) = &predicate.build_record {
@@ -431,13 +442,16 @@ pub fn parse_release_statement(bytes: &[u8]) -> Result<ReleaseStatement, Stateme
 
 /// A builder image reference that pins content: `sha256:<64 hex>` or `name@sha256:<64 hex>`.
 pub fn check_builder_image(image: &str) -> Result<(), String> {
-    let digest = image.rsplit_once('@').map_or(image, |(name, digest)| {
-        if name.is_empty() {
-            ""
-        } else {
-            digest
-        }
-    });
+    let digest = image.rsplit_once('@').map_or(
+        image,
+        |(name, digest)| {
+            if name.is_empty() {
+                ""
+            } else {
+                digest
+            }
+        },
+    );
     let hex = digest.strip_prefix("sha256:").unwrap_or("");
     if image.len() <= MAX_TEXT_BYTES
         && hex.len() == 64

@@ -39,7 +39,11 @@ impl Signer {
 }
 
 /// POST /v1/statements with the statement's bytes and these signatures.
-pub async fn submit(registry: &TestRegistry, statement: &[u8], signatures: &[String]) -> (u16, Value) {
+pub async fn submit(
+    registry: &TestRegistry,
+    statement: &[u8],
+    signatures: &[String],
+) -> (u16, Value) {
     let body = json!({
         "statement": std::str::from_utf8(statement).expect("statements are UTF-8"),
         "signatures": signatures,
@@ -51,7 +55,10 @@ pub async fn submit(registry: &TestRegistry, statement: &[u8], signatures: &[Str
 pub async fn release_state(registry: &TestRegistry, version: &str, set: &str) -> (String, u32) {
     let (status, detail) = registry.get(&format!("/v1/releases/{version}")).await;
     assert_eq!(status, 200, "{detail}");
-    let sha256 = detail["manifest"]["sha256"].as_str().expect("statement digest").to_owned();
+    let sha256 = detail["manifest"]["sha256"]
+        .as_str()
+        .expect("statement digest")
+        .to_owned();
     let sequence = detail["measurement_sets"]
         .as_array()
         .expect("sets")
@@ -70,6 +77,13 @@ pub async fn status_statement(
     reason: &str,
 ) -> Vec<u8> {
     let (release_sha256, sequence) = release_state(registry, version, set).await;
-    registry_api::statement::set_status_statement(version, &release_sha256, set, sequence, status, reason)
-        .to_bytes()
+    registry_api::statement::set_status_statement(
+        version,
+        &release_sha256,
+        set,
+        sequence,
+        status,
+        reason,
+    )
+    .to_bytes()
 }

@@ -83,7 +83,10 @@ fn non_canonical_bytes_and_wrong_types_are_refused_by_name() {
         .unwrap()
         .replace("\"package\"", "\"extra\": 1,\n    \"package\"");
     let error = parse_release_statement(extra.as_bytes()).unwrap_err();
-    assert!(error.to_string().contains("unknown field `extra`"), "{error}");
+    assert!(
+        error.to_string().contains("unknown field `extra`"),
+        "{error}"
+    );
     let huge = vec![b' '; MAX_STATEMENT_BYTES + 1];
     assert!(matches!(
         parse_release_statement(&huge),
@@ -116,11 +119,15 @@ fn a_status_change_names_one_release_statement_and_starts_at_sequence_one() {
     let error = parse_set_status_statement(&change.to_bytes()).unwrap_err();
     assert!(error.to_string().contains("sequence"), "{error}");
     change.predicate.sequence = 2;
-    change.subject.push(release_statement_subject("8.0.0", &"f".repeat(64)));
+    change
+        .subject
+        .push(release_statement_subject("8.0.0", &"f".repeat(64)));
     let error = parse_set_status_statement(&change.to_bytes()).unwrap_err();
     assert!(error.to_string().contains("exactly one subject"), "{error}");
     change.subject.truncate(1);
-    change.subject[0].digest.insert("md5".to_owned(), "00".to_owned());
+    change.subject[0]
+        .digest
+        .insert("md5".to_owned(), "00".to_owned());
     let error = parse_set_status_statement(&change.to_bytes()).unwrap_err();
     assert!(error.to_string().contains("md5"), "{error}");
 }

@@ -127,7 +127,8 @@ fn write_statement(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".partial");
     let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::write(&temporary, bytes)
+        .with_context(|| format!("writing {}", temporary.display()))?;
     std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))
 }
 
@@ -218,9 +219,17 @@ pub fn set_status(args: SetStatusArgs, json: bool) -> anyhow::Result<()> {
         let statement = shape::parse_set_status_statement(&bytes)
             .with_context(|| format!("{} is not a status statement", path.display()))?;
         let says = &statement.predicate;
-        if (says.version.as_str(), says.measurement_set.as_str(), says.status, says.reason.as_str())
-            != (args.version.as_str(), args.set.as_str(), status, args.reason.as_str())
-        {
+        if (
+            says.version.as_str(),
+            says.measurement_set.as_str(),
+            says.status,
+            says.reason.as_str(),
+        ) != (
+            args.version.as_str(),
+            args.set.as_str(),
+            status,
+            args.reason.as_str(),
+        ) {
             anyhow::bail!(
                 "{} says release {} set {} becomes {} ({}), not what the arguments say",
                 path.display(),
@@ -236,7 +245,12 @@ pub fn set_status(args: SetStatusArgs, json: bool) -> anyhow::Result<()> {
     let set = detail["measurement_sets"]
         .as_array()
         .and_then(|sets| sets.iter().find(|set| set["name"] == args.set.as_str()))
-        .with_context(|| format!("release {} has no measurement set {:?}", args.version, args.set))?;
+        .with_context(|| {
+            format!(
+                "release {} has no measurement set {:?}",
+                args.version, args.set
+            )
+        })?;
     let sequence = set["status_sequence"].as_u64().unwrap_or(0) + 1;
     let statement = registry_api::statement::set_status_statement(
         &args.version,
@@ -299,7 +313,10 @@ pub fn addendum(args: AddendumArgs, json: bool) -> anyhow::Result<()> {
     .to_bytes();
     shape::parse_set_addendum_statement(&bytes)?;
     let path = connection.out.clone().unwrap_or_else(|| {
-        PathBuf::from(format!("addendum-{}-{}.intoto.json", args.version, set.name))
+        PathBuf::from(format!(
+            "addendum-{}-{}.intoto.json",
+            args.version, set.name
+        ))
     });
     rendered(&path, &bytes, json)
 }
