@@ -297,8 +297,8 @@ async fn killing_mpr_serve_mid_write_leaves_no_partial_release() {
     // Every release that exists is whole.
     let stored: Vec<StoredRelease> = sqlx::query_as(
         r#"SELECT r.version,
-                  coalesce((SELECT m.sha256 FROM manifests m WHERE m.release_id = r.id), ''),
-                  (SELECT count(*) FROM manifests m WHERE m.release_id = r.id),
+                  coalesce((SELECT m.sha256 FROM statements m WHERE m.release_id = r.id AND m.kind = 'release'), ''),
+                  (SELECT count(*) FROM statements m WHERE m.release_id = r.id AND m.kind = 'release'),
                   (SELECT count(*) FROM builds b WHERE b.release_id = r.id AND b.builder_kind = 'official'),
                   (SELECT count(*) FROM builds b WHERE b.release_id = r.id),
                   (SELECT count(*) FROM artifacts a JOIN builds b ON b.id = a.build_id WHERE b.release_id = r.id),
@@ -337,7 +337,7 @@ async fn killing_mpr_serve_mid_write_leaves_no_partial_release() {
     let totals: (i64, i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM releases), (SELECT count(*) FROM sources), (SELECT count(*) FROM recipes),
                 (SELECT count(*) FROM builds), (SELECT count(*) FROM artifacts), (SELECT count(*) FROM measurement_sets),
-                (SELECT count(*) FROM measurements), (SELECT count(*) FROM measurement_values), (SELECT count(*) FROM manifests)",
+                (SELECT count(*) FROM measurements), (SELECT count(*) FROM measurement_values), (SELECT count(*) FROM statements)",
     )
     .fetch_one(&pool)
     .await

@@ -2,7 +2,8 @@
 //! them to wallets (JSON under /v1) and people (HTML pages).
 //!
 //! One module per resource, each with its handlers and queries side by side: `releases`,
-//! `measurements`, `builds`, `keys`, `manifests`; `health` for operations. Requests are checked in
+//! `measurements`, `builds`, `keys`, `manifests` (a release's statement), `statements` (signed
+//! status changes and addenda; `statement` renders them); `health` for operations. Requests are checked in
 //! `submission` (shared with the fuzz target), rendered to JSON through `respond`'s cache, and every
 //! failure is an [`error::ApiError`].
 
@@ -15,7 +16,6 @@ pub mod error;
 pub mod github;
 pub mod health;
 pub mod keys;
-pub mod manifest;
 pub mod manifests;
 pub mod measurements;
 pub mod openpgp;
@@ -25,6 +25,8 @@ pub mod respond;
 pub mod server;
 pub mod signing;
 pub mod state;
+pub mod statement;
+pub mod statements;
 pub mod submission;
 pub mod testing;
 mod web;

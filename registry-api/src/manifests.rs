@@ -1,34 +1,22 @@
-//! Release manifests and their signatures: the exact signed bytes, and detached OpenPGP signatures
-//! verified against the registered keys when they are uploaded.
+//! A release's statement (formerly its manifest): the exact signed bytes, and detached OpenPGP
+//! signatures over them, verified against the registered keys when they are uploaded. The
+//! `/manifest` paths stay as aliases of `/statement` for scripts written before statements.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use crate::auth::Publisher;
 use crate::error::{ApiError, ErrorBody};
-use crate::openpgp;
 use crate::respond::{cached_json, RawBody};
 use crate::state::AppState;
+use crate::statements::{self, SignatureView};
 
-const ARMOR_HEADER: &str = "-----BEGIN PGP SIGNATURE-----";
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SignatureView {
-    pub key_fingerprint: String,
-    pub user_ids: Vec<String>,
-    pub signed_at: DateTime<Utc>,
-    pub verified_at: DateTime<Utc>,
-    /// Set when the key was revoked after the signature was verified: do not trust it.
-    pub key_revoked_at: Option<DateTime<Utc>>,
-    /// The ASCII-armored detached signature.
-    pub signature: String,
-}
-
+/// The release statement: an in-toto Statement v1 of predicate type
+/// `https://mpr.dev/attestation/release/v1`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ManifestInfo {
     pub sha256: String,
@@ -37,58 +25,46 @@ pub struct ManifestInfo {
     pub signatures: Vec<SignatureView>,
 }
 
-pub(crate) async fn signatures(
-    pool: &PgPool,
-    release_id: i64,
-) -> Result<Vec<SignatureView>, sqlx::Error> {
-    sqlx::query_as!(
-        SignatureView,
-        r#"SELECT s.key_fingerprint, k.user_ids, s.signed_at, s.verified_at, k.revoked_at AS key_revoked_at, s.signature
-           FROM manifest_signatures s JOIN signing_keys k ON k.fingerprint = s.key_fingerprint
-           WHERE s.release_id = $1 ORDER BY s.verified_at, s.id"#,
-        release_id
-    )
-    .fetch_all(pool)
-    .await
+struct ReleaseStatement {
+    id: i64,
+    sha256: String,
+    body: Vec<u8>,
 }
 
-pub(crate) async fn info(
-    pool: &PgPool,
-    release_id: i64,
-    version: &str,
-) -> Result<ManifestInfo, sqlx::Error> {
-    let sha256 = sqlx::query_scalar!(
-        "SELECT sha256 FROM manifests WHERE release_id = $1",
-        release_id
+async fn release_statement(pool: &PgPool, version: &str) -> Result<ReleaseStatement, ApiError> {
+    sqlx::query_as!(
+        ReleaseStatement,
+        r#"SELECT st.id, st.sha256, st.body FROM statements st JOIN releases r ON r.id = st.release_id
+           WHERE r.version = $1 AND st.kind = 'release'"#,
+        version
     )
-    .fetch_one(pool)
-    .await?;
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| crate::releases::not_found(version))
+}
+
+pub(crate) async fn info(pool: &PgPool, version: &str) -> Result<ManifestInfo, ApiError> {
+    let statement = release_statement(pool, version).await?;
     Ok(ManifestInfo {
-        sha256,
-        url: format!("/v1/releases/{version}/manifest"),
-        signatures: signatures(pool, release_id).await?,
+        url: format!("/v1/releases/{version}/statement"),
+        signatures: statements::signatures(pool, statement.id).await?,
+        sha256: statement.sha256,
     })
 }
 
-#[utoipa::path(get, path = "/v1/releases/{version}/manifest", tag = "manifests",
+#[utoipa::path(get, path = "/v1/releases/{version}/statement", tag = "statements",
     params(("version" = String, Path)),
-    responses((status = 200, description = "the exact bytes that are signed", content_type = "application/json", body = Object),
+    responses((status = 200, description = "the release statement's exact bytes, as signed", content_type = "application/json", body = Object),
               (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     Path(version): Path<String>,
 ) -> Result<Response, ApiError> {
-    let body = sqlx::query_scalar!(
-        "SELECT m.body FROM manifests m JOIN releases r ON r.id = m.release_id WHERE r.version = $1",
-        version
-    )
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| crate::releases::not_found(&version))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    let statement = release_statement(&state.pool, &version).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], statement.body).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/releases/{version}/manifest/signatures", tag = "manifests",
+#[utoipa::path(get, path = "/v1/releases/{version}/statement/signatures", tag = "statements",
     params(("version" = String, Path)),
     responses((status = 200, body = Vec<SignatureView>), (status = 404, body = ErrorBody)))]
 pub async fn list_signatures(
@@ -99,15 +75,15 @@ pub async fn list_signatures(
 ) -> Result<Response, ApiError> {
     let pool = &state.pool;
     cached_json(&state, &uri, &headers, async {
-        let id = crate::releases::id_of(pool, &version).await?;
-        Ok(signatures(pool, id).await?)
+        let statement = release_statement(pool, &version).await?;
+        Ok(statements::signatures(pool, statement.id).await?)
     })
     .await
 }
 
-#[utoipa::path(post, path = "/v1/releases/{version}/manifest/signatures", tag = "manifests",
+#[utoipa::path(post, path = "/v1/releases/{version}/statement/signatures", tag = "statements",
     params(("version" = String, Path)),
-    request_body(content = String, content_type = "application/pgp-signature", description = "an ASCII-armored detached signature of the manifest bytes (gpg --armor --detach-sign)"),
+    request_body(content = String, content_type = "application/pgp-signature", description = "an ASCII-armored detached signature of the release statement's bytes (gpg --armor --detach-sign)"),
     security(("publisher_token" = [])),
     responses((status = 201, body = SignatureView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -117,42 +93,28 @@ pub async fn add_signature(
     Path(version): Path<String>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let armored = std::str::from_utf8(&body)
-        .ok()
-        .map(str::trim)
-        .filter(|text| text.starts_with(ARMOR_HEADER))
-        .ok_or_else(|| ApiError::invalid("send an ASCII-armored detached signature (gpg --armor --detach-sign manifest.json)"))?;
-    let manifest = sqlx::query!(
-        "SELECT m.release_id, m.body FROM manifests m JOIN releases r ON r.id = m.release_id WHERE r.version = $1",
-        version
-    )
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| crate::releases::not_found(&version))?;
-    let keys = crate::keys::usable(&state.pool).await?;
-    let verified = openpgp::verify_detached(&keys, &manifest.body, armored.as_bytes())?;
-    let inserted = sqlx::query!(
-        r#"INSERT INTO manifest_signatures (release_id, key_fingerprint, signature, signed_at)
-           VALUES ($1, $2, $3, $4) ON CONFLICT (release_id, key_fingerprint) DO NOTHING RETURNING id"#,
-        manifest.release_id,
-        verified.key_fingerprint,
-        armored,
-        verified.signed_at
-    )
-    .fetch_optional(&state.pool)
-    .await?;
-    if inserted.is_none() {
+    let upload = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::invalid("send an ASCII-armored detached signature (gpg --armor --detach-sign statement.json)"))?
+        .to_owned();
+    let statement = release_statement(&state.pool, &version).await?;
+    let uploads = [upload];
+    let verified = statements::verify_all(&state.pool, &statement.body, &uploads).await?;
+    let fingerprint = verified[0].1.key_fingerprint.clone();
+    let mut tx = state.pool.begin().await?;
+    let inserted =
+        statements::insert_signatures(&mut tx, statement.id, &verified, &publisher.name).await?;
+    tx.commit().await?;
+    if inserted == 0 {
         return Err(ApiError::Conflict(format!(
-            "release {version} already has a signature by {}",
-            verified.key_fingerprint
+            "release {version} already has a signature by {fingerprint}"
         )));
     }
     state.cache.invalidate();
-    tracing::info!(%version, key = %verified.key_fingerprint, publisher = %publisher.name, "manifest signature verified and stored");
-    let view = signatures(&state.pool, manifest.release_id)
+    tracing::info!(%version, key = %fingerprint, publisher = %publisher.name, "release statement signature verified and stored");
+    let view = statements::signatures(&state.pool, statement.id)
         .await?
         .into_iter()
-        .find(|signature| signature.key_fingerprint == verified.key_fingerprint)
+        .find(|signature| signature.key_fingerprint == fingerprint)
         .ok_or_else(|| {
             ApiError::NotFound("the signature vanished while being stored".to_owned())
         })?;

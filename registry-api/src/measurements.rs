@@ -1,6 +1,9 @@
 //! Measurements: what the hardware reports for a release, per platform and launch parameters,
 //! grouped in sets that are active or deprecated. Wallets ask "which values are valid for release X
-//! on platform Y with parameters Z?" and "which release has this value?".
+//! on platform Y with parameters Z?" and "which release has this value?". Every answer names the
+//! signed statement each value comes from (the release's, or the addendum that added its set) and
+//! the status statement that set its current status; a set's status is never stored as a column but
+//! derived from its latest status statement (the `measurement_set_status` view).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,12 +16,12 @@ use serde_json::{Map, Value};
 use sqlx::{PgPool, Postgres, Transaction};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Publisher;
 use crate::error::{ApiError, ErrorBody};
 use crate::platform::Platform;
 use crate::releases::object;
 use crate::respond::cached_json;
 use crate::state::AppState;
+use crate::statements::StatementRef;
 use crate::submission::MeasurementSetSubmission;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -36,7 +39,15 @@ pub struct MeasurementSetView {
     /// `active` (wallets accept it) or `deprecated` (kept for audit).
     pub status: String,
     pub created_at: DateTime<Utc>,
+    /// When the status statement that deprecated the set was recorded.
     pub deprecated_at: Option<DateTime<Utc>>,
+    /// The statement the set's values come from: the release's, or an addendum.
+    pub statement: StatementRef,
+    /// The latest status statement about the set; absent while it has the status it was published
+    /// with (active).
+    pub status_statement: Option<StatementRef>,
+    /// The sequence of that status statement (0 without one): the next one has this plus one.
+    pub status_sequence: i32,
     pub measurements: Vec<MeasurementView>,
 }
 
@@ -46,6 +57,11 @@ pub struct MatchedMeasurement {
     pub version: String,
     pub set: String,
     pub set_status: String,
+    /// The signed statement the values come from: the release's, or the addendum that added the set.
+    pub statement: StatementRef,
+    /// The status statement that gave the set its current status; absent while the set has the
+    /// status it was published with (active).
+    pub status_statement: Option<StatementRef>,
     #[serde(flatten)]
     pub measurement: MeasurementView,
 }
@@ -70,17 +86,16 @@ pub struct LookupMatch {
     pub measurement: MatchedMeasurement,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SetStatusChange {
-    /// `active` or `deprecated`.
-    pub status: String,
+pub struct LookupQuery {
+    pub status: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SetsQuery {
-    /// `active` (default) or `deprecated`.
+    /// `active` (default), `deprecated` or `any`.
     pub status: Option<String>,
     pub platform: Option<Platform>,
 }
@@ -94,11 +109,13 @@ struct MeasurementFilter {
     parameters: Map<String, Value>,
 }
 
-fn check_status(status: &str) -> Result<(), ApiError> {
-    match status {
-        "active" | "deprecated" => Ok(()),
+/// The status filter a query asks for: active sets unless it says otherwise; `any` is no filter.
+fn status_filter(status: Option<&str>) -> Result<Option<String>, ApiError> {
+    match status.unwrap_or("active") {
+        "any" => Ok(None),
+        status @ ("active" | "deprecated") => Ok(Some(status.to_owned())),
         other => Err(ApiError::invalid(format!(
-            "status must be active or deprecated, got {other:?}"
+            "status must be active, deprecated or any, got {other:?}"
         ))),
     }
 }
@@ -109,10 +126,7 @@ impl MeasurementFilter {
         if let Some(platform) = query.get("platform") {
             filter.platform = Some(platform.parse().map_err(ApiError::InvalidInput)?);
         }
-        if let Some(status) = query.get("status") {
-            check_status(status)?;
-            filter.status = Some(status.clone());
-        }
+        filter.status = status_filter(query.get("status").map(String::as_str))?;
         for (name, text) in query {
             if name == "platform" || name == "status" {
                 continue;
@@ -145,17 +159,22 @@ async fn matching(
     value: Option<&str>,
 ) -> Result<Vec<(Option<String>, MatchedMeasurement)>, sqlx::Error> {
     let rows = sqlx::query!(
-        r#"SELECT r.version, s.name AS set_name, s.status, m.platform, m.parameters,
+        r#"SELECT r.version, s.name AS set_name, st.status AS "status!", m.platform, m.parameters,
+                  origin.kind AS origin_kind, origin.sha256 AS origin_sha256,
+                  changed.kind AS "changed_kind?", changed.sha256 AS "changed_sha256?",
                   (SELECT jsonb_object_agg(v.register, v.value) FROM measurement_values v
                     WHERE v.measurement_id = m.id) AS registers,
                   (SELECT v.register FROM measurement_values v
                     WHERE v.measurement_id = m.id AND v.value = $5 LIMIT 1) AS matched_register
            FROM measurements m
            JOIN measurement_sets s ON s.id = m.set_id
+           JOIN measurement_set_status st ON st.set_id = s.id
+           JOIN statements origin ON origin.id = s.statement_id
+           LEFT JOIN statements changed ON changed.id = st.status_statement_id
            JOIN releases r ON r.id = s.release_id
            WHERE ($1::bigint IS NULL OR r.id = $1)
              AND ($2::text IS NULL OR m.platform = $2)
-             AND ($3::text IS NULL OR s.status = $3)
+             AND ($3::text IS NULL OR st.status = $3)
              AND m.parameters @> $4
              AND ($5::text IS NULL OR m.id IN (SELECT measurement_id FROM measurement_values WHERE value = $5))
            ORDER BY r.id DESC, s.name, m.platform, m.id"#,
@@ -177,6 +196,11 @@ async fn matching(
                     version: row.version,
                     set: row.set_name,
                     set_status: row.status,
+                    statement: StatementRef::new(row.origin_kind, row.origin_sha256),
+                    status_statement: row
+                        .changed_kind
+                        .zip(row.changed_sha256)
+                        .map(|(kind, sha256)| StatementRef::new(kind, sha256)),
                     measurement: MeasurementView {
                         platform,
                         parameters: object(Some(row.parameters)),
@@ -193,7 +217,15 @@ pub(crate) async fn sets_for_release(
     release_id: i64,
 ) -> Result<Vec<MeasurementSetView>, sqlx::Error> {
     let sets = sqlx::query!(
-        "SELECT name, status, created_at, deprecated_at FROM measurement_sets WHERE release_id = $1 ORDER BY name",
+        r#"SELECT s.name, st.status AS "status!", st.sequence AS "sequence!", s.created_at,
+                  origin.kind AS origin_kind, origin.sha256 AS origin_sha256,
+                  changed.kind AS "changed_kind?", changed.sha256 AS "changed_sha256?",
+                  changed.created_at AS "changed_at?"
+           FROM measurement_sets s
+           JOIN measurement_set_status st ON st.set_id = s.id
+           JOIN statements origin ON origin.id = s.statement_id
+           LEFT JOIN statements changed ON changed.id = st.status_statement_id
+           WHERE s.release_id = $1 ORDER BY s.name"#,
         release_id
     )
     .fetch_all(pool)
@@ -212,23 +244,32 @@ pub(crate) async fn sets_for_release(
         .map(|set| MeasurementSetView {
             measurements: by_set.remove(&set.name).unwrap_or_default(),
             name: set.name,
+            deprecated_at: set.changed_at.filter(|_| set.status == "deprecated"),
             status: set.status,
+            status_sequence: set.sequence,
             created_at: set.created_at,
-            deprecated_at: set.deprecated_at,
+            statement: StatementRef::new(set.origin_kind, set.origin_sha256),
+            status_statement: set
+                .changed_kind
+                .zip(set.changed_sha256)
+                .map(|(kind, sha256)| StatementRef::new(kind, sha256)),
         })
         .collect())
 }
 
+/// Stores sets whose values come from the statement `statement_id` (a release's or an addendum's).
 pub(crate) async fn insert_sets(
     tx: &mut Transaction<'_, Postgres>,
     release_id: i64,
+    statement_id: i64,
     sets: &[MeasurementSetSubmission],
 ) -> Result<(), sqlx::Error> {
     for set in sets {
         let set_id = sqlx::query_scalar!(
-            "INSERT INTO measurement_sets (release_id, name, status) VALUES ($1, $2, 'active') RETURNING id",
+            "INSERT INTO measurement_sets (release_id, name, statement_id) VALUES ($1, $2, $3) RETURNING id",
             release_id,
-            set.name
+            set.name,
+            statement_id
         )
         .fetch_one(&mut **tx)
         .await?;
@@ -263,7 +304,7 @@ pub(crate) async fn insert_sets(
 #[utoipa::path(get, path = "/v1/releases/{version}/measurements", tag = "measurements",
     params(("version" = String, Path),
            ("platform" = Option<Platform>, Query, description = "aws-nitro, sev-snp, tdx, gcp-confidential-space or azure-cvm"),
-           ("status" = Option<String>, Query, description = "active or deprecated"),
+           ("status" = Option<String>, Query, description = "active (default), deprecated or any"),
            ("vcpus" = Option<u32>, Query, description = "any launch parameter of the platform, e.g. vcpus, vmm, vcpu_type, firmware_sha256")),
     responses((status = 200, body = MeasurementList), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn of_release(
@@ -286,23 +327,29 @@ pub async fn of_release(
 }
 
 #[utoipa::path(get, path = "/v1/measurements/{value}", tag = "measurements",
-    params(("value" = String, Path, description = "a register value in hex (any case)")),
+    params(("value" = String, Path, description = "a register value in hex (any case)"),
+           ("status" = Option<String>, Query, description = "active (default), deprecated or any")),
     responses((status = 200, body = LookupAnswer), (status = 422, body = ErrorBody)))]
 pub async fn lookup(
     State(state): State<AppState>,
     Path(value): Path<String>,
+    Query(query): Query<LookupQuery>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let pool = &state.pool;
     cached_json(&state, &uri, &headers, async {
+        let filter = MeasurementFilter {
+            status: status_filter(query.status.as_deref())?,
+            ..MeasurementFilter::default()
+        };
         let value = value.to_ascii_lowercase();
         if !matches!(value.len(), 64 | 96) || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ApiError::invalid(
                 "a measurement value is 64 or 96 hex digits (a SHA-256 or SHA-384 register)",
             ));
         }
-        let matches = matching(pool, None, &MeasurementFilter::default(), Some(&value))
+        let matches = matching(pool, None, &filter, Some(&value))
             .await?
             .into_iter()
             .map(|(register, measurement)| LookupMatch {
@@ -325,11 +372,9 @@ pub async fn sets(
 ) -> Result<Response, ApiError> {
     let pool = &state.pool;
     cached_json(&state, &uri, &headers, async {
-        let status = query.status.clone().unwrap_or_else(|| "active".to_owned());
-        check_status(&status)?;
         let filter = MeasurementFilter {
             platform: query.platform,
-            status: Some(status),
+            status: status_filter(query.status.as_deref())?,
             parameters: Map::new(),
         };
         let measurements = matching(pool, None, &filter, None).await?;
@@ -338,49 +383,4 @@ pub async fn sets(
         })
     })
     .await
-}
-
-#[utoipa::path(post, path = "/v1/releases/{version}/measurement-sets/{name}/status", tag = "measurements",
-    params(("version" = String, Path), ("name" = String, Path)), request_body = SetStatusChange,
-    security(("publisher_token" = [])),
-    responses((status = 200, body = MeasurementSetView), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn set_status(
-    State(state): State<AppState>,
-    publisher: Publisher,
-    Path((version, name)): Path<(String, String)>,
-    crate::respond::RawBody(body): crate::respond::RawBody,
-) -> Result<axum::Json<MeasurementSetView>, ApiError> {
-    let change: SetStatusChange = serde_json::from_slice(&body).map_err(|error| {
-        ApiError::invalid(format!(
-            "body must be {{\"status\": \"active\" | \"deprecated\"}}: {error}"
-        ))
-    })?;
-    check_status(&change.status)?;
-    let release_id = crate::releases::id_of(&state.pool, &version).await?;
-    let updated = sqlx::query!(
-        r#"UPDATE measurement_sets
-           SET status = $3, deprecated_at = CASE WHEN $3 = 'deprecated' THEN COALESCE(deprecated_at, now()) END
-           WHERE release_id = $1 AND name = $2 RETURNING name"#,
-        release_id,
-        name,
-        change.status
-    )
-    .fetch_optional(&state.pool)
-    .await?;
-    if updated.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "release {version} has no measurement set {name:?}"
-        )));
-    }
-    state.cache.invalidate();
-    tracing::info!(%version, set = %name, status = %change.status, publisher = %publisher.name, "measurement set status changed");
-    let set = sets_for_release(&state.pool, release_id)
-        .await?
-        .into_iter()
-        .find(|set| set.name == name)
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("release {version} has no measurement set {name:?}"))
-        })?;
-    Ok(axum::Json(set))
 }

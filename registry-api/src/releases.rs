@@ -1,5 +1,5 @@
-//! Releases: recording one (with its official build, measurement sets and manifest, in one
-//! transaction), listing them, and reading one in full.
+//! Releases: recording one (with its official build, measurement sets and release statement, in
+//! one transaction), listing them, and reading one in full with every statement about it.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -17,6 +17,7 @@ use crate::manifests::{self, ManifestInfo};
 use crate::measurements::{self, MeasurementSetView};
 use crate::respond::{cached_json, RawBody};
 use crate::state::AppState;
+use crate::statements::{self, StatementView};
 use crate::submission::{self, ReleaseSubmission};
 
 pub const DEFAULT_PAGE: i64 = 20;
@@ -31,7 +32,7 @@ pub struct ReleaseSummary {
     pub source_date_epoch: i64,
     pub created_at: DateTime<Utc>,
     pub rebuilds: RebuildAgreement,
-    /// Verified signatures on the release manifest by keys that are not revoked.
+    /// Verified signatures on the release statement by keys that are not revoked.
     pub signatures: i64,
 }
 
@@ -51,7 +52,12 @@ pub struct ReleaseDetail {
     pub recipe: Option<String>,
     pub builds: Vec<BuildView>,
     pub measurement_sets: Vec<MeasurementSetView>,
+    /// The release statement (in-toto Statement v1, predicate `https://mpr.dev/attestation/release/v1`)
+    /// and its signatures.
     pub manifest: ManifestInfo,
+    /// Every statement about the release, oldest first: its release statement, status changes
+    /// and addenda, each with its signatures.
+    pub statements: Vec<StatementView>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -66,6 +72,7 @@ pub struct PageQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedRelease {
     pub version: String,
+    /// SHA-256 of the release statement (served at /v1/releases/{version}/statement).
     pub manifest_sha256: String,
 }
 
@@ -84,8 +91,10 @@ pub(crate) async fn summaries(
                     WHERE b.release_id = r.id AND b.builder_kind = 'rebuilder' AND b.status = 'GOOD'
                       AND NOT EXISTS (SELECT 1 FROM builds later WHERE later.release_id = r.id
                                       AND later.builder_name = b.builder_name AND later.id > b.id)) AS "agreeing!",
-                  (SELECT count(*) FROM manifest_signatures m JOIN signing_keys k ON k.fingerprint = m.key_fingerprint
-                    WHERE m.release_id = r.id AND k.revoked_at IS NULL) AS "signatures!"
+                  (SELECT count(*) FROM statement_signatures g
+                    JOIN statements st ON st.id = g.statement_id AND st.kind = 'release'
+                    JOIN signing_keys k ON k.fingerprint = g.key_fingerprint
+                    WHERE st.release_id = r.id AND k.revoked_at IS NULL) AS "signatures!"
            FROM releases r JOIN sources s ON s.id = r.source_id
            WHERE ($1::bigint IS NULL OR r.id < $1) AND ($3::text IS NULL OR r.version = $3)
            ORDER BY r.id DESC
@@ -165,7 +174,8 @@ pub(crate) async fn detail(pool: &PgPool, version: &str) -> Result<ReleaseDetail
         recipe: recipe.body,
         builds: builds::for_release(pool, id).await?,
         measurement_sets: measurements::sets_for_release(pool, id).await?,
-        manifest: manifests::info(pool, id, version).await?,
+        manifest: manifests::info(pool, version).await?,
+        statements: statements::for_release(pool, id).await?,
     })
 }
 
@@ -216,10 +226,17 @@ pub async fn create(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let release = submission::parse_release(&body).map_err(ApiError::InvalidInput)?;
-    let manifest = crate::manifest::render(&release).map_err(ApiError::internal)?;
-    let manifest_sha256 = crate::manifest::sha256(&manifest);
+    let statement = crate::statement::render(&release);
+    let manifest_sha256 = crate::statement::sha256(&statement);
     let mut tx = state.pool.begin().await?;
-    insert_release(&mut tx, &release, &manifest, &manifest_sha256).await?;
+    insert_release(
+        &mut tx,
+        &release,
+        &statement,
+        &manifest_sha256,
+        &publisher.name,
+    )
+    .await?;
     tx.commit().await?;
     state.cache.invalidate();
     tracing::info!(version = %release.version, publisher = %publisher.name, "release recorded");
@@ -240,8 +257,9 @@ pub async fn create(
 async fn insert_release(
     tx: &mut Transaction<'_, Postgres>,
     release: &ReleaseSubmission,
-    manifest: &[u8],
-    manifest_sha256: &str,
+    statement: &[u8],
+    statement_sha256: &str,
+    publisher: &str,
 ) -> Result<(), ApiError> {
     let source_id = sqlx::query_scalar!(
         r#"INSERT INTO sources (repository, commit_sha) VALUES ($1, $2)
@@ -291,15 +309,9 @@ async fn insert_release(
         &[],
     )
     .await?;
-    measurements::insert_sets(tx, release_id, &release.measurement_sets).await?;
-    sqlx::query!(
-        "INSERT INTO manifests (release_id, body, sha256) VALUES ($1, $2, $3)",
-        release_id,
-        manifest,
-        manifest_sha256
-    )
-    .execute(&mut **tx)
-    .await?;
+    let statement_id =
+        statements::store_release(tx, release_id, statement, statement_sha256, publisher).await?;
+    measurements::insert_sets(tx, release_id, statement_id, &release.measurement_sets).await?;
     Ok(())
 }
 

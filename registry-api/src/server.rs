@@ -20,13 +20,13 @@ use utoipa_axum::routes;
 use crate::cache::{self, ResponseCache};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{builds, health, keys, manifests, measurements, releases, submission, web};
+use crate::{builds, health, keys, manifests, measurements, releases, statements, submission, web};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "mpr registry", description = "Releases of the Midnight proof server with their builds, artifacts and TEE measurements (AWS Nitro PCRs, SEV-SNP launch digests, ...), rebuild reports and signed manifests. Reads are public; writes need a publisher token (Authorization: Bearer mpr_...). Errors are {\"error\": {\"code\", \"message\"}}."),
+    info(title = "mpr registry", description = "Releases of the Midnight proof server with their builds, artifacts and TEE measurements (AWS Nitro PCRs, SEV-SNP launch digests, ...), rebuild reports and signed statements (in-toto Statement v1: releases, measurement-set status changes and addenda). Reads are public; writes need a publisher token (Authorization: Bearer mpr_...). Errors are {\"error\": {\"code\", \"message\"}}."),
     modifiers(&PublisherToken),
-    tags((name = "releases"), (name = "measurements"), (name = "builds"), (name = "manifests"), (name = "keys"), (name = "operations"))
+    tags((name = "releases"), (name = "measurements"), (name = "builds"), (name = "statements"), (name = "keys"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -55,7 +55,6 @@ fn api() -> (Router<AppState>, OpenApiDocument) {
         .routes(routes!(measurements::of_release))
         .routes(routes!(measurements::lookup))
         .routes(routes!(measurements::sets))
-        .routes(routes!(measurements::set_status))
         .routes(routes!(builds::list))
         .routes(routes!(builds::report_rebuild))
         .routes(routes!(manifests::get))
@@ -63,6 +62,9 @@ fn api() -> (Router<AppState>, OpenApiDocument) {
             manifests::list_signatures,
             manifests::add_signature
         ))
+        .routes(routes!(statements::submit))
+        .routes(routes!(statements::get))
+        .routes(routes!(statements::list))
         .routes(routes!(keys::list, keys::register))
         .routes(routes!(keys::get))
         .routes(routes!(health::healthz))
@@ -89,7 +91,18 @@ pub fn router(state: AppState) -> Router {
             header::IF_NONE_MATCH,
         ])
         .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER]);
-    api.merge(web::routes())
+    // The release statement's paths before statements existed, kept for scripts that use them.
+    let manifest_aliases = Router::new()
+        .route(
+            "/v1/releases/{version}/manifest",
+            axum::routing::get(manifests::get),
+        )
+        .route(
+            "/v1/releases/{version}/manifest/signatures",
+            axum::routing::get(manifests::list_signatures).post(manifests::add_signature),
+        );
+    api.merge(manifest_aliases)
+        .merge(web::routes())
         .route(
             "/openapi.json",
             axum::routing::get(move || async move { axum::Json(document.as_ref().clone()) }),

@@ -57,6 +57,9 @@ pub struct BuildSubmission {
     /// SHA-256 of the build's `build-record.json`.
     #[serde(default)]
     pub record_sha256: Option<String>,
+    /// The image the build ran in, by digest: `sha256:<id>` or `name@sha256:<digest>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder_image: Option<String>,
     #[serde(default)]
     pub artifacts: Vec<ArtifactSubmission>,
 }
@@ -245,6 +248,10 @@ impl ReleaseSubmission {
         if let Some(record) = &self.build.record_sha256 {
             check_sha256("build.record_sha256", record)?;
         }
+        if let Some(image) = &self.build.builder_image {
+            verifier::statement::check_builder_image(image)
+                .map_err(|problem| format!("build.{problem}"))?;
+        }
         check_artifacts(&self.build.artifacts)?;
         if self.measurement_sets.is_empty() {
             return Err("a release needs at least one measurement set".to_owned());
@@ -256,40 +263,47 @@ impl ReleaseSubmission {
         }
         let mut set_names = std::collections::BTreeSet::new();
         for set in &self.measurement_sets {
-            check_set_name(&set.name)?;
+            check_measurement_set(set)?;
             if !set_names.insert(set.name.as_str()) {
                 return Err(format!("measurement set {:?} is listed twice", set.name));
-            }
-            if set.measurements.is_empty() || set.measurements.len() > MAX_MEASUREMENTS_PER_SET {
-                return Err(format!(
-                    "measurement set {:?} needs 1 to {MAX_MEASUREMENTS_PER_SET} measurements",
-                    set.name
-                ));
-            }
-            let mut seen = std::collections::BTreeSet::new();
-            for measurement in &set.measurements {
-                let context = format!("set {:?}, {}", set.name, measurement.platform);
-                measurement
-                    .platform
-                    .check_parameters(&measurement.parameters)
-                    .map_err(|problem| format!("{context}: {problem}"))?;
-                measurement
-                    .platform
-                    .check_registers(&measurement.registers)
-                    .map_err(|problem| format!("{context}: {problem}"))?;
-                let key = (
-                    measurement.platform,
-                    Value::Object(measurement.parameters.clone()).to_string(),
-                );
-                if !seen.insert(key) {
-                    return Err(format!(
-                        "{context}: two measurements with the same parameters"
-                    ));
-                }
             }
         }
         Ok(())
     }
+}
+
+/// A measurement set's own rules (name, size, every measurement valid for its platform, no two
+/// with the same parameters): for a release's sets and for an addendum's.
+pub fn check_measurement_set(set: &MeasurementSetSubmission) -> Result<(), String> {
+    check_set_name(&set.name)?;
+    if set.measurements.is_empty() || set.measurements.len() > MAX_MEASUREMENTS_PER_SET {
+        return Err(format!(
+            "measurement set {:?} needs 1 to {MAX_MEASUREMENTS_PER_SET} measurements",
+            set.name
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for measurement in &set.measurements {
+        let context = format!("set {:?}, {}", set.name, measurement.platform);
+        measurement
+            .platform
+            .check_parameters(&measurement.parameters)
+            .map_err(|problem| format!("{context}: {problem}"))?;
+        measurement
+            .platform
+            .check_registers(&measurement.registers)
+            .map_err(|problem| format!("{context}: {problem}"))?;
+        let key = (
+            measurement.platform,
+            Value::Object(measurement.parameters.clone()).to_string(),
+        );
+        if !seen.insert(key) {
+            return Err(format!(
+                "{context}: two measurements with the same parameters"
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl RebuildSubmission {

@@ -365,7 +365,7 @@ const TABLES: [&str; 9] = [
     "measurement_sets",
     "measurements",
     "measurement_values",
-    "manifests",
+    "statements",
 ];
 
 async fn counts(pool: &PgPool) -> BTreeMap<&'static str, i64> {
@@ -393,7 +393,7 @@ fn rows_of(release: &Value) -> BTreeMap<&'static str, i64> {
         ("measurement_sets", rows.sets),
         ("measurements", rows.measurements),
         ("measurement_values", rows.values),
-        ("manifests", 1),
+        ("statements", 1),
     ])
 }
 

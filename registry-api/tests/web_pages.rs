@@ -212,8 +212,8 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
         .as_str()
         .expect("manifest_sha256");
     assert_copyable(&signatures, manifest_sha256);
-    let raw = link(&signatures, "raw manifest");
-    assert_eq!(raw, "/v1/releases/8.1.0/manifest");
+    let raw = link(&signatures, "release statement");
+    assert_eq!(raw, "/v1/releases/8.1.0/statement");
     let response = registry
         .client
         .get(registry.url(&raw))
@@ -229,7 +229,7 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
         "the page's digest is the raw manifest's"
     );
     let manifest: Value = serde_json::from_slice(&bytes).expect("the raw manifest is JSON");
-    assert_eq!(manifest["version"], "8.1.0");
+    assert_eq!(manifest["predicate"]["version"], "8.1.0");
     let (status, listed) = registry.get(&link(&signatures, "signatures")).await;
     assert_eq!((status, listed), (200, json!([])));
 
@@ -293,16 +293,46 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
         row.inner
     );
 
-    // Deprecating the set shows on the page at once (the cache is invalidated).
+    // Deprecating the set with a signed statement shows on the page at once (the cache is
+    // invalidated), with the status history naming the signer.
+    let signer = Signer::generate("Release Signer <release@mpr.example>");
+    let (status, key) = registry
+        .post_bytes("/v1/keys", signer.armored_public_key())
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let deprecation = registry_api::statement::set_status_statement(
+        "8.1.0",
+        manifest_sha256,
+        "default",
+        1,
+        verifier::statement::SetStatus::Deprecated,
+        "firmware advisory",
+    )
+    .to_bytes();
+    let signature = String::from_utf8(signer.sign(&deprecation)).expect("armored");
     let (status, changed) = registry
         .post(
-            "/v1/releases/8.1.0/measurement-sets/default/status",
-            &json!({"status": "deprecated"}),
+            "/v1/statements",
+            &json!({"statement": String::from_utf8(deprecation.clone()).expect("UTF-8"), "signatures": [signature]}),
         )
         .await;
-    assert_eq!(status, 200, "{changed}");
+    assert_eq!(status, 201, "{changed}");
     let dom = browser.dom(&url).await;
     let page = Element::document(&dom);
+    let history = page.one("#status-history");
+    let text = history.text();
+    assert!(
+        text.contains("firmware advisory")
+            && text.contains("deprecated")
+            && text.contains(&signer.fingerprint)
+            && text.contains("Release Signer <release@mpr.example>"),
+        "{text}"
+    );
+    let deprecation_sha256 = hex::encode(Sha256::digest(&deprecation));
+    assert_eq!(
+        link(&history, &deprecation_sha256[..12]),
+        format!("/v1/statements/{deprecation_sha256}")
+    );
     let set = page
         .select("h3")
         .into_iter()

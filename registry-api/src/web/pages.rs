@@ -8,6 +8,7 @@ use crate::builds::RebuildAgreement;
 use crate::keys::KeyView;
 use crate::platform::Platform;
 use crate::releases::{ReleaseDetail, ReleasePage};
+use crate::statements::SignatureView;
 
 fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
@@ -64,7 +65,7 @@ pub fn release(release: &ReleaseDetail) -> Markup {
         h2 { "Signatures" }
         section #signatures {
             @if release.manifest.signatures.is_empty() {
-                p { (badge("unsigned")) " The manifest has no verified signature yet." }
+                p { (badge("unsigned")) " The release statement has no verified signature yet." }
             }
             @for signature in &release.manifest.signatures {
                 p {
@@ -75,14 +76,23 @@ pub fn release(release: &ReleaseDetail) -> Markup {
                 }
             }
             p {
-                "Manifest SHA-256 " (copyable(&release.manifest.sha256)) " · "
-                a href=(release.manifest.url) { "raw manifest" } " · "
+                "Statement SHA-256 " (copyable(&release.manifest.sha256)) " · "
+                a href=(release.manifest.url) { "release statement" } " · "
                 a href={ (release.manifest.url) "/signatures" } { "signatures" }
             }
         }
+        (status_history(release))
         h2 { "Measurements" }
         @for set in &release.measurement_sets {
             h3 { "Set " code { (set.name) } " " (badge(&set.status)) }
+            p.muted.provenance {
+                "From the " (set.statement.kind) " statement "
+                a.hex href=(set.statement.url) { (short(&set.statement.sha256)) }
+                @if let Some(changed) = &set.status_statement {
+                    "; status from the " (changed.kind) " statement "
+                    a.hex href=(changed.url) { (short(&changed.sha256)) }
+                }
+            }
             @for platform in Platform::ALL {
                 @let measurements: Vec<_> = set.measurements.iter().filter(|m| m.platform == platform).collect();
                 @if !measurements.is_empty() {
@@ -121,6 +131,50 @@ pub fn release(release: &ReleaseDetail) -> Markup {
             }
         }
         p { a href={ "/v1/releases/" (summary.version) } { "This release as JSON" } }
+    }
+}
+
+fn signers(signatures: &[SignatureView]) -> Markup {
+    html! {
+        @if signatures.is_empty() { (badge("unsigned")) }
+        @for signature in signatures {
+            div {
+                @if signature.key_revoked_at.is_some() { (badge("revoked")) " " }
+                code { (signature.key_fingerprint) }
+                @for uid in &signature.user_ids { " (" (uid) ")" }
+            }
+        }
+    }
+}
+
+/// Each status statement about the release's sets, oldest first.
+fn status_history(release: &ReleaseDetail) -> Markup {
+    let changes: Vec<_> = release
+        .statements
+        .iter()
+        .filter_map(|statement| Some((statement, statement.status_change.as_ref()?)))
+        .collect();
+    html! {
+        h2 { "Status history" }
+        @if changes.is_empty() {
+            p.muted #status-history { "No measurement set has changed status since the release." }
+        } @else {
+            table #status-history {
+                thead { tr { th { "Recorded" } th { "Set" } th { "Status" } th { "Reason" } th { "Signed by" } th { "Statement" } } }
+                tbody {
+                    @for (statement, change) in changes {
+                        tr {
+                            td { (statement.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                            td { code { (change.measurement_set) } }
+                            td { (badge(&change.status)) }
+                            td { (change.reason) }
+                            td { (signers(&statement.signatures)) }
+                            td { a.hex href=(statement.statement.url) { (short(&statement.statement.sha256)) } }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

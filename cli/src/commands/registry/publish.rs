@@ -88,7 +88,7 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
     if status == reqwest::StatusCode::CONFLICT {
         // Releases are immutable: publishing the same release again (a re-run pipeline) is fine,
         // publishing different content under a recorded version is not.
-        let ours = registry_api::manifest::sha256(&registry_api::manifest::render(&submission)?);
+        let ours = registry_api::statement::sha256(&registry_api::statement::render(&submission));
         let recorded = runtime.block_on(recorded_manifest_sha256(
             &client,
             &base,
@@ -96,12 +96,12 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
         ))?;
         if recorded != ours {
             anyhow::bail!(
-                "release {} is already recorded with different content (manifest sha256 {recorded}, this build's {ours}); publish a new version",
+                "release {} is already recorded with different content (statement sha256 {recorded}, this build's {ours}); publish a new version",
                 submission.version
             );
         }
         outln!(
-            "release {} is already recorded with this content (manifest sha256 {ours})",
+            "release {} is already recorded with this content (statement sha256 {ours})",
             submission.version
         )?;
         return Ok(());
@@ -117,7 +117,7 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
         crate::commands::print_json(&body)?;
     } else {
         outln!(
-            "recorded release {} (manifest sha256 {})",
+            "recorded release {} (statement sha256 {})",
             submission.version,
             body.get("manifest_sha256")
                 .and_then(Value::as_str)
@@ -144,7 +144,7 @@ async fn recorded_manifest_sha256(
         .pointer("/manifest/sha256")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .with_context(|| format!("{url} has no manifest digest"))
+        .with_context(|| format!("{url} has no release statement digest"))
 }
 
 fn artifact(
@@ -237,6 +237,7 @@ pub fn submission_from_record(
         build: BuildSubmission {
             builder: OFFICIAL_BUILDER.to_owned(),
             record_sha256: Some(record_sha256.to_owned()),
+            builder_image: Some(inputs.builder_image.clone()),
             artifacts,
         },
         measurement_sets: vec![MeasurementSetSubmission {
