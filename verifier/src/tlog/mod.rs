@@ -15,7 +15,8 @@ pub mod tile;
 pub mod tree;
 
 pub use checkpoint::{
-    Checkpoint, CheckpointError, CheckpointVerifyError, TrustedLog, VerifiedCheckpoint,
+    Checkpoint, CheckpointError, CheckpointSignError, CheckpointVerifyError, TrustedLog,
+    VerifiedCheckpoint,
 };
 pub use entry::{EntryError, EntryKind, LogEntry};
 pub use hash::{leaf_hash, node_hash, Hash, EMPTY_ROOT};

@@ -14,7 +14,7 @@ pub const TILE_HEIGHT: u8 = 8;
 /// The highest tile level that can exist below 2^64 leaves (tile level 7 holds Merkle level 56).
 pub const MAX_TILE_LEVEL: u8 = 7;
 /// Longest entry an entry bundle can carry (its length prefix is 16 bits).
-pub const MAX_ENTRY_BYTES: usize = u16::MAX as usize;
+pub const MAX_BUNDLE_ENTRY_BYTES: usize = u16::MAX as usize;
 /// Longest tile path accepted from a URL.
 pub const MAX_TILE_PATH_BYTES: usize = 64;
 
@@ -48,7 +48,7 @@ pub enum TilePathError {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BundleError {
-    #[error("entry {index} is {len} bytes, more than the {MAX_ENTRY_BYTES} an entry bundle's 16-bit length allows")]
+    #[error("entry {index} is {len} bytes, more than the {MAX_BUNDLE_ENTRY_BYTES} an entry bundle's 16-bit length allows")]
     EntryTooLong { index: usize, len: usize },
     #[error("an entry bundle holds at most {TILE_WIDTH} entries, not {0}")]
     TooManyEntries(usize),
