@@ -196,7 +196,12 @@ impl Tile {
     pub fn nodes(&self) -> Vec<NodeId> {
         let level = self.leaves_per_hash_log2() as u8;
         (0..u64::from(self.width))
-            .map(|i| NodeId::new(level, self.index * TILE_WIDTH + i))
+            .map(|i| {
+                NodeId::new(
+                    level,
+                    self.index.saturating_mul(TILE_WIDTH).saturating_add(i),
+                )
+            })
             .collect()
     }
 
@@ -238,7 +243,14 @@ impl Tile {
 /// The bytes of a Merkle tile: its hashes concatenated. The caller checks with [`Tile::at_size`]
 /// that the tile exists at the served tree size.
 pub fn tile_bytes<S: HashStore>(store: &S, tile: &Tile) -> Result<Vec<u8>, TreeError<S::Error>> {
-    let hashes = store.hashes(&tile.nodes()).map_err(TreeError::Store)?;
+    let nodes = tile.nodes();
+    let hashes = store.hashes(&nodes).map_err(TreeError::Store)?;
+    if hashes.len() != nodes.len() {
+        return Err(TreeError::StoreAnswer {
+            asked: nodes.len(),
+            got: hashes.len(),
+        });
+    }
     Ok(hashes.concat())
 }
 
