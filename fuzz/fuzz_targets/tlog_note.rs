@@ -7,13 +7,18 @@ use verifier::tlog::{Checkpoint, LogEntry, Note, NoteVerifier, Tile, TrustedLog}
 
 fuzz_target!(|data: &[u8]| {
     let _ = LogEntry::parse(data);
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(note) = Note::parse(text) {
         assert_eq!(note.format(), text);
         let _ = Checkpoint::parse(note.text());
         let log = TrustedLog {
             origin: "go.sum database tree".into(),
-            log_key: NoteVerifier::from_vkey("sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8").unwrap(),
+            log_key: NoteVerifier::from_vkey(
+                "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8",
+            )
+            .unwrap(),
             witnesses: Vec::new(),
             witness_threshold: 0,
         };

@@ -6,9 +6,12 @@ use libfuzzer_sys::fuzz_target;
 use verifier::tlog::{NoteVerifier, ProofBundle, TrustedLog};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(bundle) = ProofBundle::parse(text) {
-        let _ = ProofBundle::parse(&bundle.format()).expect("a parsed bundle formats to a parsable one");
+        let _ = ProofBundle::parse(&bundle.format())
+            .expect("a parsed bundle formats to a parsable one");
         let log = TrustedLog {
             origin: "log2025-alpha3.rekor.sigstage.dev".into(),
             log_key: NoteVerifier::from_vkey(
