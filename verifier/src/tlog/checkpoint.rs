@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::hash::Hash;
-use super::keys::{KeyKind, NoteVerifier};
+use super::keys::{KeyError, KeyKind, NoteSigner, NoteVerifier};
 use super::note::{check_text, Note, NoteError, VerifiedSignature};
 
 /// Most extension lines accepted (checkpoints rarely carry any).
@@ -106,6 +106,21 @@ impl Checkpoint {
         })
     }
 
+    /// The checkpoint as a note signed by the log's key (type 0x01). Witnesses add their
+    /// cosignatures with [`Note::add_signature`]; [`Note::format`] gives the text to serve.
+    pub fn sign(&self, log_key: &NoteSigner) -> Result<Note, CheckpointSignError> {
+        let text = self.format();
+        // A checkpoint that would not parse back (a newline in the origin or an extension, an empty
+        // line) must never be signed.
+        if Checkpoint::parse(&text).as_ref() != Ok(self) {
+            return Err(CheckpointSignError::NotCanonical);
+        }
+        let mut note = Note::new(&text).map_err(|_| CheckpointSignError::NotCanonical)?;
+        note.add_signature(log_key.sign(&text)?)
+            .map_err(|_| CheckpointSignError::NotCanonical)?;
+        Ok(note)
+    }
+
     /// The note text: origin, size, root and extension lines, each ending with a newline.
     pub fn format(&self) -> String {
         let mut out = format!(
@@ -124,6 +139,14 @@ impl Checkpoint {
 
 fn truncated(text: &str) -> String {
     text.chars().take(80).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointSignError {
+    #[error("the checkpoint would not parse back as itself (empty origin or extension, a newline or control character in one): fix the origin or extensions")]
+    NotCanonical,
+    #[error("the log key cannot sign checkpoints: {0}")]
+    Key(#[from] KeyError),
 }
 
 /// A log as a client trusts it: its origin, its checkpoint key, and the witnesses of which at least

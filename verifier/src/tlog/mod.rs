@@ -12,10 +12,12 @@ pub mod note;
 pub mod proof;
 pub mod proof_bundle;
 pub mod tile;
+pub mod tiled;
 pub mod tree;
 
 pub use checkpoint::{
-    Checkpoint, CheckpointError, CheckpointVerifyError, TrustedLog, VerifiedCheckpoint,
+    Checkpoint, CheckpointError, CheckpointSignError, CheckpointVerifyError, TrustedLog,
+    VerifiedCheckpoint,
 };
 pub use entry::{EntryError, EntryKind, LogEntry};
 pub use hash::{leaf_hash, node_hash, Hash, EMPTY_ROOT};
@@ -25,4 +27,5 @@ pub use note::{Note, NoteError, NoteSignature, VerifiedSignature};
 pub use proof::{verify_consistency, verify_inclusion, ProofVerifyError};
 pub use proof_bundle::{verify_proof_bundle, ProofBundle, ProofBundleError, VerifiedProof};
 pub use tile::{BundleError, Tile, TilePathError};
+pub use tiled::{TileSource, TiledStore, TiledStoreError};
 pub use tree::{consistency_proof, inclusion_proof, root, HashStore, NodeId, TreeError};

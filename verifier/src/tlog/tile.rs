@@ -14,7 +14,7 @@ pub const TILE_HEIGHT: u8 = 8;
 /// The highest tile level that can exist below 2^64 leaves (tile level 7 holds Merkle level 56).
 pub const MAX_TILE_LEVEL: u8 = 7;
 /// Longest entry an entry bundle can carry (its length prefix is 16 bits).
-pub const MAX_ENTRY_BYTES: usize = u16::MAX as usize;
+pub const MAX_BUNDLE_ENTRY_BYTES: usize = u16::MAX as usize;
 /// Longest tile path accepted from a URL.
 pub const MAX_TILE_PATH_BYTES: usize = 64;
 
@@ -48,7 +48,7 @@ pub enum TilePathError {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BundleError {
-    #[error("entry {index} is {len} bytes, more than the {MAX_ENTRY_BYTES} an entry bundle's 16-bit length allows")]
+    #[error("entry {index} is {len} bytes, more than the {MAX_BUNDLE_ENTRY_BYTES} an entry bundle's 16-bit length allows")]
     EntryTooLong { index: usize, len: usize },
     #[error("an entry bundle holds at most {TILE_WIDTH} entries, not {0}")]
     TooManyEntries(usize),
@@ -196,7 +196,12 @@ impl Tile {
     pub fn nodes(&self) -> Vec<NodeId> {
         let level = self.leaves_per_hash_log2() as u8;
         (0..u64::from(self.width))
-            .map(|i| NodeId::new(level, self.index * TILE_WIDTH + i))
+            .map(|i| {
+                NodeId::new(
+                    level,
+                    self.index.saturating_mul(TILE_WIDTH).saturating_add(i),
+                )
+            })
             .collect()
     }
 
@@ -238,7 +243,14 @@ impl Tile {
 /// The bytes of a Merkle tile: its hashes concatenated. The caller checks with [`Tile::at_size`]
 /// that the tile exists at the served tree size.
 pub fn tile_bytes<S: HashStore>(store: &S, tile: &Tile) -> Result<Vec<u8>, TreeError<S::Error>> {
-    let hashes = store.hashes(&tile.nodes()).map_err(TreeError::Store)?;
+    let nodes = tile.nodes();
+    let hashes = store.hashes(&nodes).map_err(TreeError::Store)?;
+    if hashes.len() != nodes.len() {
+        return Err(TreeError::StoreAnswer {
+            asked: nodes.len(),
+            got: hashes.len(),
+        });
+    }
     Ok(hashes.concat())
 }
 

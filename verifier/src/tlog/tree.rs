@@ -57,6 +57,8 @@ pub enum TreeError<E: std::error::Error + 'static> {
     SizeBeyondStore { size: u64, available: u64 },
     #[error("reading subtree hashes from the store failed: {0}")]
     Store(#[source] E),
+    #[error("the hash store answered {got} hashes when asked for {asked}: its HashStore::hashes implementation is broken")]
+    StoreAnswer { asked: usize, got: usize },
 }
 
 /// Leaves `[start, end)` where `start` is a multiple of the largest power of two not above
@@ -152,6 +154,12 @@ pub(crate) fn range_hashes<S: HashStore>(
         counts.push(nodes.len() - before);
     }
     let hashes = store.hashes(&nodes).map_err(TreeError::Store)?;
+    if hashes.len() != nodes.len() {
+        return Err(TreeError::StoreAnswer {
+            asked: nodes.len(),
+            got: hashes.len(),
+        });
+    }
     let mut pieces = hashes.into_iter();
     let mut out = Vec::with_capacity(ranges.len());
     for count in counts {

@@ -2,6 +2,7 @@
 //! Fixtures in tests/data/tlog are copied from the shared fixtures; their README names the sources.
 
 mod merkle;
+mod mutations;
 mod notes;
 mod policy;
 mod tiles;

@@ -342,6 +342,29 @@ fn generation_rejects_bad_requests() {
     );
 }
 
+/// A store whose batch answer is short is reported, not trusted (nor a panic).
+#[test]
+fn a_broken_store_is_an_error() {
+    struct ShortAnswers;
+    impl HashStore for ShortAnswers {
+        type Error = std::io::Error;
+        fn hash(&self, _: NodeId) -> Result<Hash, std::io::Error> {
+            Ok([0; 32])
+        }
+        fn hashes(&self, nodes: &[NodeId]) -> Result<Vec<Hash>, std::io::Error> {
+            Ok(vec![[0; 32]; nodes.len() - 1])
+        }
+    }
+    assert!(matches!(
+        tlog::root(&ShortAnswers, 3),
+        Err(TreeError::StoreAnswer { asked: 2, got: 1 })
+    ));
+    assert!(matches!(
+        tlog::inclusion_proof(&ShortAnswers, 0, 2),
+        Err(TreeError::StoreAnswer { asked: 1, got: 0 })
+    ));
+}
+
 #[test]
 fn verification_rejects_every_bad_proof() {
     let leaves: Vec<Hash> = (0u8..13).map(|i| leaf_hash(&[i])).collect();

@@ -3,7 +3,9 @@
 
 use rand::{rngs::StdRng, SeedableRng};
 use verifier::tlog::{
-    checkpoint::{Checkpoint, CheckpointError, CheckpointVerifyError, TrustedLog},
+    checkpoint::{
+        Checkpoint, CheckpointError, CheckpointSignError, CheckpointVerifyError, TrustedLog,
+    },
     keys::{key_id, KeyError, KeyKind, NoteSigner, NoteVerifier},
     leaf_hash,
     note::{Note, NoteError, MAX_NOTE_BYTES, MAX_SIGNATURES},
@@ -378,6 +380,33 @@ fn sign_and_cosign_a_checkpoint() {
     assert!(matches!(
         wrong.verify_checkpoint(&note.format()),
         Err(CheckpointVerifyError::LogKeyKind { .. })
+    ));
+
+    // Checkpoint::sign gives the same note as signing by hand, and refuses what would not parse back.
+    let mut signed = checkpoint.sign(&log_key).unwrap();
+    assert_eq!(signed.signatures()[0], note.signatures()[0]);
+    signed
+        .add_signature(witnesses[0].cosign(signed.text(), 5).unwrap())
+        .unwrap();
+    trusted.verify_checkpoint(&signed.format()).unwrap_err();
+    let mut one_witness = trusted.clone();
+    one_witness.witness_threshold = 1;
+    one_witness.verify_checkpoint(&signed.format()).unwrap();
+    let mut empty_extension = Checkpoint::new("o", 1, [0; 32]);
+    empty_extension.extensions.push(String::new());
+    for bad in [
+        Checkpoint::new("two\nlines", 1, [0; 32]),
+        Checkpoint::new("", 1, [0; 32]),
+        empty_extension,
+    ] {
+        assert!(
+            matches!(bad.sign(&log_key), Err(CheckpointSignError::NotCanonical)),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        checkpoint.sign(&witnesses[0]),
+        Err(CheckpointSignError::Key(_))
     ));
 }
 

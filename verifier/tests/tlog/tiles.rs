@@ -293,3 +293,87 @@ fn log_entries() {
     }
     assert_eq!(LogEntry::parse(&[0xff, 0xfe]), Err(EntryError::Header));
 }
+
+/// Tiles served from a MemoryTree, as a client would receive them.
+struct ServedTiles<'a> {
+    tree: &'a MemoryTree,
+    calls: std::cell::Cell<usize>,
+}
+
+impl verifier::tlog::TileSource for ServedTiles<'_> {
+    type Error = verifier::tlog::TreeError<verifier::tlog::memory::MissingNode>;
+    fn tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<Hash>>, Self::Error> {
+        self.calls.set(self.calls.get() + 1);
+        tiles
+            .iter()
+            .map(|t| Ok(tile_hashes(&tile_bytes(self.tree, t)?).unwrap()))
+            .collect()
+    }
+}
+
+/// Roots and proofs computed from tiles equal those of the MemoryTree, at full and partial sizes,
+/// with one tile request per proof.
+#[test]
+fn proofs_from_tiles() {
+    use verifier::tlog::{consistency_proof, inclusion_proof, root, TiledStore, TiledStoreError};
+    let tree = MemoryTree::from_leaf_hashes((0u32..70_001).map(|i| leaf_hash(&i.to_le_bytes())));
+    let served = ServedTiles {
+        tree: &tree,
+        calls: std::cell::Cell::new(0),
+    };
+    let mut rng = StdRng::seed_from_u64(5);
+    for size in [
+        1u64, 2, 255, 256, 257, 511, 65_535, 65_536, 65_537, 70_000, 70_001,
+    ] {
+        let store = TiledStore::new(&served, size);
+        assert_eq!(
+            root(&store, size).unwrap(),
+            tree.root_at(size).unwrap(),
+            "root at {size}"
+        );
+        for _ in 0..20 {
+            let index = rng.gen_range(0..size);
+            let before = served.calls.get();
+            assert_eq!(
+                inclusion_proof(&store, index, size).unwrap(),
+                tree.inclusion_proof(index, size).unwrap()
+            );
+            assert_eq!(served.calls.get(), before + 1);
+            let old = rng.gen_range(1..=size);
+            assert_eq!(
+                consistency_proof(&store, old, size).unwrap(),
+                tree.consistency_proof(old, size).unwrap()
+            );
+        }
+    }
+    let store = TiledStore::new(&served, 300);
+    assert!(matches!(
+        verifier::tlog::HashStore::hash(&store, NodeId::new(0, 300)),
+        Err(TiledStoreError::OutsideTree { .. })
+    ));
+    assert!(matches!(
+        verifier::tlog::HashStore::hash(&store, NodeId::new(9, 0)),
+        Err(TiledStoreError::OutsideTree { .. })
+    ));
+    assert!(matches!(
+        verifier::tlog::HashStore::hash(&store, NodeId::new(3, u64::MAX)),
+        Err(TiledStoreError::OutsideTree { .. })
+    ));
+
+    struct Truncating;
+    impl verifier::tlog::TileSource for Truncating {
+        type Error = std::io::Error;
+        fn tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<Hash>>, std::io::Error> {
+            Ok(tiles
+                .iter()
+                .map(|t| vec![[0; 32]; usize::from(t.width) - 1])
+                .collect())
+        }
+    }
+    let err = root(&TiledStore::new(Truncating, 300), 300).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("tile/1/000.p/1 came with 0 hashes instead of 1"),
+        "{err}"
+    );
+}
