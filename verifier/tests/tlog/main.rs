@@ -1,5 +1,5 @@
 //! Transparency-log tests: one test binary (modules below) so the busy build machine links once.
-//! Fixtures in tests/data/tlog are copied from the shared fixtures; their README names the sources.
+//! Fixtures: ../shared/fixtures/tlog beside the repository (its README names the sources).
 
 mod merkle;
 mod mutations;
@@ -11,7 +11,7 @@ use std::path::Path;
 
 pub fn data_path(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/tlog")
+        .join("../../shared/fixtures/tlog")
         .join(name)
 }
 
