@@ -99,17 +99,19 @@ async fn mpr_serve_restarts_a_killed_embedded_postgresql_and_answers_again() {
         // SAFETY: kill(2) with plain integers; the PID is the registry's live postmaster.
         assert_eq!(unsafe { libc::kill(old, libc::SIGKILL) }, 0, "SIGKILL");
         let killed = Instant::now();
-        // Seen down first, so that "up" below is about the restarted server.
-        while client
-            .get(server.url("/readyz"))
-            .send()
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-        {
+        // A new postmaster first, so that "up" below is about the restarted server (the old one's
+        // backends may go on answering for a while: they exit when they notice their parent died).
+        loop {
+            let current = fs::read_to_string(data_dir.join("postmaster.pid"))
+                .ok()
+                .and_then(|text| text.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
+            if matches!(current, Some(pid) if pid != old) {
+                break;
+            }
             assert!(
                 killed.elapsed() < RECOVERY_LIMIT,
-                "round {round}: /readyz kept answering 200 after SIGKILL"
+                "round {round}: no new postmaster within {RECOVERY_LIMIT:?} of SIGKILL:\n{}",
+                tail(&log)
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -146,7 +148,6 @@ async fn mpr_serve_restarts_a_killed_embedded_postgresql_and_answers_again() {
             statuses.keys().all(|s| [200, 503].contains(s)),
             "round {round}: only 200 and 503 (never a hang or 500): {statuses:?}"
         );
-        assert!(statuses.contains_key(&503), "the outage was seen");
     }
 
     // Writes work after crash recovery too.
