@@ -25,6 +25,7 @@ pub mod server;
 pub mod state;
 pub mod submission;
 pub mod testing;
+pub mod tokens;
 mod web;
 
 pub use error::ApiError;

@@ -1,7 +1,7 @@
 //! Release manifests and their signatures: the exact signed bytes, and detached OpenPGP signatures
 //! verified against the registered keys when they are uploaded.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::auth::Publisher;
 use crate::error::{ApiError, ErrorBody};
 use crate::openpgp;
-use crate::respond::{cached_json, RawBody};
+use crate::respond::{cached_json, Path, RawBody};
 use crate::state::AppState;
 
 const ARMOR_HEADER: &str = "-----BEGIN PGP SIGNATURE-----";
