@@ -163,7 +163,7 @@ async fn a_rebuild_report_counts_only_with_a_registered_rebuilder_keys_signature
         .send_report("8.1.0", body.clone(), &stranger.sign(&body))
         .await;
     assert_eq!((status, error["error"]["code"].as_str()), (422, Some("signature_rejected")));
-    assert!(message(&error).contains(&stranger.fingerprint), "{error}");
+    assert!(message(&error).contains("not a registered key"), "{error}");
 
     // A forgery: alice's signature of other bytes.
     let other = serde_json::to_vec(&json!({"release": "8.1.0", "failed": true})).unwrap();
@@ -366,6 +366,11 @@ async fn recorded_history_cannot_be_changed_or_deleted_with_raw_sql() {
     .unwrap();
     assert_eq!(cascading, Vec::<String>::new());
 
+    // The API still records a second release from the same source and recipe (an upsert that
+    // changes nothing is let through).
+    let (status, answer) = registry.post("/v1/releases", &release("8.1.1", 1)).await;
+    assert_eq!(status, 201, "{answer}");
+
     // Tokens: only revoked_at may be set, once; never deleted.
     let error = refused(pool, "UPDATE publisher_tokens SET role = 'admin'").await;
     assert!(error.contains("can only be revoked"), "{error}");
@@ -392,11 +397,6 @@ async fn recorded_history_cannot_be_changed_or_deleted_with_raw_sql() {
         .unwrap();
     let error = refused(pool, "UPDATE signing_keys SET revoked_at = NULL").await;
     assert!(error.contains("signing_keys refused"), "{error}");
-
-    // The API still records a second release from the same source and recipe (an upsert that
-    // changes nothing is let through).
-    let (status, answer) = registry.post("/v1/releases", &release("8.1.1", 1)).await;
-    assert_eq!(status, 201, "{answer}");
 }
 
 #[tokio::test]
