@@ -392,7 +392,9 @@ fn signature_header(headers: &HeaderMap) -> Result<String, ApiError> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(value.as_bytes())
         .map_err(|error| {
-            ApiError::invalid(format!("the Mpr-Signature header is not base64 ({error}): {HOW}"))
+            ApiError::invalid(format!(
+                "the Mpr-Signature header is not base64 ({error}): {HOW}"
+            ))
         })?;
     String::from_utf8(decoded)
         .ok()
@@ -481,8 +483,16 @@ mod tests {
         let ids = vec!["Alice Rebuilder <alice@example.org>".to_owned()];
         assert!(names_key(fingerprint, fingerprint, &ids));
         assert!(names_key(&fingerprint.to_lowercase(), fingerprint, &ids));
-        assert!(names_key("0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567", fingerprint, &ids));
-        assert!(names_key("Alice Rebuilder <alice@example.org>", fingerprint, &ids));
+        assert!(names_key(
+            "0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567",
+            fingerprint,
+            &ids
+        ));
+        assert!(names_key(
+            "Alice Rebuilder <alice@example.org>",
+            fingerprint,
+            &ids
+        ));
         assert!(names_key("ALICE@example.org", fingerprint, &ids));
         assert!(!names_key("alice", fingerprint, &ids));
         assert!(!names_key("bob@example.org", fingerprint, &ids));

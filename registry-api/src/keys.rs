@@ -251,7 +251,9 @@ pub async fn revoke(
         .await?
         .into_iter()
         .find(|key| key.fingerprint == fingerprint)
-        .ok_or_else(|| ApiError::NotFound(format!("no key {fingerprint}; GET /v1/keys lists them")))?;
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no key {fingerprint}; GET /v1/keys lists them"))
+        })?;
     tracing::info!(%fingerprint, admin = %admin.name, "signing key revoked");
     Ok(axum::Json(view).into_response())
 }

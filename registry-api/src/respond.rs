@@ -175,7 +175,11 @@ fn expected_parameters<T: IntoParams>() -> String {
                         .enum_values
                         .iter()
                         .flatten()
-                        .map(|value| value.as_str().map_or_else(|| value.to_string(), str::to_owned))
+                        .map(|value| {
+                            value
+                                .as_str()
+                                .map_or_else(|| value.to_string(), str::to_owned)
+                        })
                         .collect();
                     values.join("|")
                 }
@@ -224,7 +228,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let path = error.path().to_string();
         let problem = error.inner().to_string();
         if path == "." {
-            ApiError::invalid(format!("the body is not the JSON this endpoint takes: {problem}"))
+            ApiError::invalid(format!(
+                "the body is not the JSON this endpoint takes: {problem}"
+            ))
         } else {
             ApiError::invalid(format!(
                 "the body is not the JSON this endpoint takes: at {path}: {problem}"

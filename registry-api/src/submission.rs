@@ -303,7 +303,9 @@ impl RebuildSubmission {
     pub fn validate(&self) -> Result<(), String> {
         check_version(&self.release).map_err(|problem| format!("release: {problem}"))?;
         if let Some(rebuilder) = &self.rebuilder {
-            if rebuilder.is_empty() || rebuilder.len() > 256 || rebuilder.chars().any(char::is_control)
+            if rebuilder.is_empty()
+                || rebuilder.len() > 256
+                || rebuilder.chars().any(char::is_control)
             {
                 return Err("rebuilder must be 1 to 256 printable characters (the signing key's fingerprint or user ID)".to_owned());
             }

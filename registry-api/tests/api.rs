@@ -420,7 +420,11 @@ async fn rebuild_reports_are_judged_by_the_server_and_counted_k_of_n() {
     assert_eq!(detail["rebuilds"], json!({"agreeing": 1, "rebuilders": 4}));
     // bob rebuilds again and now agrees: his latest report counts.
     let (_, fixed) = registry
-        .report_rebuild(&bob, "8.1.0", &json!({"release": "8.1.0", "artifacts": official}))
+        .report_rebuild(
+            &bob,
+            "8.1.0",
+            &json!({"release": "8.1.0", "artifacts": official}),
+        )
         .await;
     assert_eq!(fixed["status"], "GOOD");
     let (_, detail) = registry.get("/v1/releases/8.1.0").await;

@@ -47,7 +47,10 @@ async fn only_an_admin_registers_keys_and_manages_tokens() {
         let (status, error) = registry
             .post_bytes_as(token, "/v1/keys", signer.armored_public_key())
             .await;
-        assert_eq!((status, error["error"]["code"].as_str()), (403, Some("forbidden")));
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (403, Some("forbidden"))
+        );
         assert!(message(&error).contains("needs an admin token"), "{error}");
     }
     let (_, keys) = registry.get("/v1/keys").await;
@@ -72,16 +75,23 @@ async fn only_an_admin_registers_keys_and_manages_tokens() {
         )
         .await;
     assert_eq!(status, 409, "{error}");
-    assert!(message(&error).contains("registered as a release key"), "{error}");
+    assert!(
+        message(&error).contains("registered as a release key"),
+        "{error}"
+    );
 
     // Tokens: a publisher can neither list nor create them; an admin can, and revoke them.
     let (status, error) = get_as(&registry, &registry.token, "/v1/tokens").await;
     assert_eq!(status, 403, "{error}");
     let new = json!({"name": "release-ci", "role": "publisher"});
     let (status, error) = post_json_as(&registry, &registry.token, "/v1/tokens", &new).await;
-    assert_eq!((status, error["error"]["code"].as_str()), (403, Some("forbidden")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
     assert!(message(&error).contains("is a publisher token"), "{error}");
-    let (status, created) = post_json_as(&registry, &registry.admin_token, "/v1/tokens", &new).await;
+    let (status, created) =
+        post_json_as(&registry, &registry.admin_token, "/v1/tokens", &new).await;
     assert_eq!(status, 201, "{created}");
     let ci_token = created["token"].as_str().unwrap().to_owned();
     assert!(ci_token.starts_with("mpr_"));
@@ -97,7 +107,10 @@ async fn only_an_admin_registers_keys_and_manages_tokens() {
         .unwrap();
     assert_eq!(listed["role"], "publisher");
     assert_eq!(listed["created_by_token"], admin_name.as_str());
-    assert!(!tokens.to_string().contains(&ci_token), "secrets are never listed");
+    assert!(
+        !tokens.to_string().contains(&ci_token),
+        "secrets are never listed"
+    );
 
     // The new token publishes; the admin token does not (roles do not include one another).
     let (status, answer) = post_json_as(
@@ -113,14 +126,22 @@ async fn only_an_admin_registers_keys_and_manages_tokens() {
     assert_eq!(status, 201, "{answer}");
 
     let (status, _) = registry
-        .post_bytes_as(&registry.admin_token, "/v1/tokens/release-ci/revoke", vec![])
+        .post_bytes_as(
+            &registry.admin_token,
+            "/v1/tokens/release-ci/revoke",
+            vec![],
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) =
         post_json_as(&registry, &ci_token, "/v1/releases", &release("8.2.0", 2)).await;
     assert_eq!(status, 401, "a revoked token is refused");
     let (status, error) = registry
-        .post_bytes_as(&registry.admin_token, "/v1/tokens/release-ci/revoke", vec![])
+        .post_bytes_as(
+            &registry.admin_token,
+            "/v1/tokens/release-ci/revoke",
+            vec![],
+        )
         .await;
     assert_eq!(status, 404, "{error}");
 }
@@ -162,7 +183,10 @@ async fn a_rebuild_report_counts_only_with_a_registered_rebuilder_keys_signature
     let (status, error) = registry
         .send_report("8.1.0", body.clone(), &stranger.sign(&body))
         .await;
-    assert_eq!((status, error["error"]["code"].as_str()), (422, Some("signature_rejected")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("signature_rejected"))
+    );
     assert!(message(&error).contains("not a registered key"), "{error}");
 
     // A forgery: alice's signature of other bytes.
@@ -170,17 +194,29 @@ async fn a_rebuild_report_counts_only_with_a_registered_rebuilder_keys_signature
     let (status, error) = registry
         .send_report("8.1.0", body.clone(), &alice.sign(&other))
         .await;
-    assert_eq!((status, error["error"]["code"].as_str()), (422, Some("signature_rejected")));
-    assert!(message(&error).contains("does not match the data"), "{error}");
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("signature_rejected"))
+    );
+    assert!(
+        message(&error).contains("does not match the data"),
+        "{error}"
+    );
 
     // A release key is not a rebuilder key.
     let releaser = Signer::generate("Release Signer <release@mpr.invalid>");
-    assert_eq!(registry.register_key(releaser.armored_public_key()).await.0, 201);
+    assert_eq!(
+        registry.register_key(releaser.armored_public_key()).await.0,
+        201
+    );
     let (status, error) = registry
         .send_report("8.1.0", body.clone(), &releaser.sign(&body))
         .await;
     assert_eq!(status, 422, "{error}");
-    assert!(message(&error).contains("a release key, not a rebuilder key"), "{error}");
+    assert!(
+        message(&error).contains("a release key, not a rebuilder key"),
+        "{error}"
+    );
 
     // A report naming someone else than its signer.
     let (status, error) = registry
@@ -191,15 +227,25 @@ async fn a_rebuild_report_counts_only_with_a_registered_rebuilder_keys_signature
         )
         .await;
     assert_eq!(status, 422, "{error}");
-    assert!(message(&error).contains("names rebuilder \"bob@mpr.invalid\""), "{error}");
+    assert!(
+        message(&error).contains("names rebuilder \"bob@mpr.invalid\""),
+        "{error}"
+    );
     assert!(message(&error).contains(&alice.fingerprint), "{error}");
 
     // A report for another release, sent here.
     let (status, error) = registry
-        .report_rebuild(&alice, "8.1.0", &json!({"release": "8.2.0", "artifacts": official}))
+        .report_rebuild(
+            &alice,
+            "8.1.0",
+            &json!({"release": "8.2.0", "artifacts": official}),
+        )
         .await;
     assert_eq!(status, 422, "{error}");
-    assert!(message(&error).contains("only for the release it names"), "{error}");
+    assert!(
+        message(&error).contains("only for the release it names"),
+        "{error}"
+    );
 
     // Only a rebuilder token submits, even with a good signature.
     let (status, error) = registry
@@ -218,7 +264,11 @@ async fn a_rebuild_report_counts_only_with_a_registered_rebuilder_keys_signature
             &json!({"release": "8.1.0", "rebuilder": "alice@mpr.invalid", "artifacts": official}),
         )
         .await;
-    assert_eq!((status, good["status"].as_str()), (201, Some("GOOD")), "{good}");
+    assert_eq!(
+        (status, good["status"].as_str()),
+        (201, Some("GOOD")),
+        "{good}"
+    );
     let row: (Option<String>, Option<String>, String) = sqlx::query_as(
         "SELECT signed_by_key, created_by_token, builder_name FROM builds WHERE builder_kind = 'rebuilder'",
     )
@@ -257,7 +307,13 @@ async fn k_of_n_counts_distinct_registered_keys() {
     let report = serde_json::to_vec(&json!({"release": "8.1.0", "artifacts": official})).unwrap();
     let earlier = SystemTime::now() - Duration::from_secs(120);
     let first = alice.sign_at(&report, earlier);
-    assert_eq!(registry.send_report("8.1.0", report.clone(), &first).await.0, 201);
+    assert_eq!(
+        registry
+            .send_report("8.1.0", report.clone(), &first)
+            .await
+            .0,
+        201
+    );
     // Alice again, later, with a report naming her by fingerprint: still one rebuilder.
     let (status, again) = registry
         .report_rebuild(
@@ -276,13 +332,20 @@ async fn k_of_n_counts_distinct_registered_keys() {
     assert!(message(&error).contains("replayed or older"), "{error}");
 
     let (status, _) = registry
-        .report_rebuild(&bob, "8.1.0", &json!({"release": "8.1.0", "artifacts": official}))
+        .report_rebuild(
+            &bob,
+            "8.1.0",
+            &json!({"release": "8.1.0", "artifacts": official}),
+        )
         .await;
     assert_eq!(status, 201);
     let (_, detail) = registry.get("/v1/releases/8.1.0").await;
     assert_eq!(detail["rebuilds"], json!({"agreeing": 2, "rebuilders": 2}));
     let (_, page) = registry.get("/v1/releases").await;
-    assert_eq!(page["releases"][0]["rebuilds"], json!({"agreeing": 2, "rebuilders": 2}));
+    assert_eq!(
+        page["releases"][0]["rebuilds"],
+        json!({"agreeing": 2, "rebuilders": 2})
+    );
 }
 
 /// Runs `statement` and returns PostgreSQL's error message (the test fails if it succeeds).
@@ -304,11 +367,18 @@ async fn refused(pool: &sqlx::PgPool, statement: &str) -> String {
 async fn recorded_history_cannot_be_changed_or_deleted_with_raw_sql() {
     let (registry, official, alice, _bob) = rebuild_setup().await;
     let (status, _) = registry
-        .report_rebuild(&alice, "8.1.0", &json!({"release": "8.1.0", "artifacts": official}))
+        .report_rebuild(
+            &alice,
+            "8.1.0",
+            &json!({"release": "8.1.0", "artifacts": official}),
+        )
         .await;
     assert_eq!(status, 201);
     let releaser = Signer::generate("Release Signer <release@mpr.invalid>");
-    assert_eq!(registry.register_key(releaser.armored_public_key()).await.0, 201);
+    assert_eq!(
+        registry.register_key(releaser.armored_public_key()).await.0,
+        201
+    );
     let manifest = registry
         .client
         .get(registry.url("/v1/releases/8.1.0/manifest"))
@@ -333,19 +403,21 @@ async fn recorded_history_cannot_be_changed_or_deleted_with_raw_sql() {
         ("recipes", "body = 'changed'"),
         ("builds", "status = 'BAD'"),
         ("artifacts", "sha256 = repeat('0', 64)"),
-        ("measurement_sets", "status = 'deprecated', deprecated_at = now()"),
+        (
+            "measurement_sets",
+            "status = 'deprecated', deprecated_at = now()",
+        ),
         ("measurements", "parameters = '{\"vcpus\": 99}'"),
         ("measurement_values", "value = repeat('0', 96)"),
         ("manifests", "sha256 = repeat('0', 64)"),
         ("manifest_signatures", "signed_at = now()"),
     ];
     for (table, change) in protected {
-        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM {table}"
-        )))
-        .fetch_one(pool)
-        .await
-        .unwrap();
+        let count: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .fetch_one(pool)
+                .await
+                .unwrap();
         assert!(count > 0, "{table} has rows to protect");
         let error = refused(pool, &format!("UPDATE {table} SET {change}")).await;
         assert!(
@@ -353,7 +425,10 @@ async fn recorded_history_cannot_be_changed_or_deleted_with_raw_sql() {
             "{table}: {error}"
         );
         let error = refused(pool, &format!("DELETE FROM {table}")).await;
-        assert!(error.contains(&format!("DELETE on {table} refused")), "{table}: {error}");
+        assert!(
+            error.contains(&format!("DELETE on {table} refused")),
+            "{table}: {error}"
+        );
         let error = refused(pool, &format!("TRUNCATE {table} CASCADE")).await;
         assert!(error.contains("TRUNCATE on"), "{table}: {error}");
     }
@@ -375,13 +450,21 @@ async fn recorded_history_cannot_be_changed_or_deleted_with_raw_sql() {
     let error = refused(pool, "UPDATE publisher_tokens SET role = 'admin'").await;
     assert!(error.contains("can only be revoked"), "{error}");
     let error = refused(pool, "DELETE FROM publisher_tokens").await;
-    assert!(error.contains("DELETE on publisher_tokens refused"), "{error}");
-    let revoked = sqlx::query("UPDATE publisher_tokens SET revoked_at = now() WHERE role = 'publisher'")
-        .execute(pool)
-        .await
-        .unwrap();
+    assert!(
+        error.contains("DELETE on publisher_tokens refused"),
+        "{error}"
+    );
+    let revoked =
+        sqlx::query("UPDATE publisher_tokens SET revoked_at = now() WHERE role = 'publisher'")
+            .execute(pool)
+            .await
+            .unwrap();
     assert_eq!(revoked.rows_affected(), 1);
-    let error = refused(pool, "UPDATE publisher_tokens SET revoked_at = NULL WHERE role = 'publisher'").await;
+    let error = refused(
+        pool,
+        "UPDATE publisher_tokens SET revoked_at = NULL WHERE role = 'publisher'",
+    )
+    .await;
     assert!(error.contains("can only be revoked"), "{error}");
 
     // Keys: revocable once, and their role and registrar are fixed.
@@ -403,24 +486,43 @@ async fn recorded_history_cannot_be_changed_or_deleted_with_raw_sql() {
 async fn malformed_queries_paths_and_bodies_get_json_errors() {
     let registry = TestRegistry::start().await;
     let (status, error) = registry.get("/v1/releases?limit=abc").await;
-    assert_eq!((status, error["error"]["code"].as_str()), (400, Some("malformed_request")));
-    assert!(message(&error).contains("parameter limit=\"abc\""), "{error}");
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (400, Some("malformed_request"))
+    );
+    assert!(
+        message(&error).contains("parameter limit=\"abc\""),
+        "{error}"
+    );
     assert!(message(&error).contains("limit=<integer>"), "{error}");
     assert!(message(&error).contains("before=<text>"), "{error}");
 
     let (status, error) = registry.get("/v1/measurement-sets?platform=vax").await;
     assert_eq!(status, 400, "{error}");
-    assert!(message(&error).contains("parameter platform=\"vax\""), "{error}");
+    assert!(
+        message(&error).contains("parameter platform=\"vax\""),
+        "{error}"
+    );
     assert!(message(&error).contains("aws-nitro"), "{error}");
 
     let (status, error) = registry
-        .post_bytes_as(&registry.admin_token, "/v1/keys?role=owner", b"key".to_vec())
+        .post_bytes_as(
+            &registry.admin_token,
+            "/v1/keys?role=owner",
+            b"key".to_vec(),
+        )
         .await;
     assert_eq!(status, 400, "{error}");
-    assert!(message(&error).contains("role=<release|rebuilder>"), "{error}");
+    assert!(
+        message(&error).contains("role=<release|rebuilder>"),
+        "{error}"
+    );
 
     let (status, error) = registry.get("/v1/keys/%FF").await;
-    assert_eq!((status, error["error"]["code"].as_str()), (400, Some("malformed_request")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (400, Some("malformed_request"))
+    );
     assert!(message(&error).contains("fingerprint"), "{error}");
 
     let (status, error) = post_json_as(
@@ -430,7 +532,10 @@ async fn malformed_queries_paths_and_bodies_get_json_errors() {
         &json!({"name": "x", "role": "superuser"}),
     )
     .await;
-    assert_eq!((status, error["error"]["code"].as_str()), (422, Some("invalid_input")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("invalid_input"))
+    );
     assert!(message(&error).contains("at role"), "{error}");
     let (status, error) = registry
         .post_bytes_as(&registry.admin_token, "/v1/tokens", b"{\"name\": ".to_vec())

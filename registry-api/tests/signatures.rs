@@ -49,9 +49,7 @@ async fn signing_setup() -> (TestRegistry, Gpg, String) {
     );
     let gpg = Gpg::new();
     let fingerprint = gpg.gen_key(SIGNER, "ed25519", "sign");
-    let (status, key) = registry
-        .register_key(gpg.export(&fingerprint))
-        .await;
+    let (status, key) = registry.register_key(gpg.export(&fingerprint)).await;
     assert_eq!(status, 201, "{key}");
     (registry, gpg, fingerprint)
 }
@@ -63,10 +61,7 @@ async fn a_gpg_signature_of_the_manifest_is_verified_stored_and_shown() {
     assert_eq!(keys[0]["fingerprint"], fingerprint);
     assert_eq!(keys[0]["user_ids"][0], SIGNER);
     assert_eq!(
-        registry
-            .register_key(gpg.export(&fingerprint))
-            .await
-            .0,
+        registry.register_key(gpg.export(&fingerprint)).await.0,
         200,
         "registering again updates"
     );

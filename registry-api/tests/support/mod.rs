@@ -9,8 +9,8 @@ pub mod signer;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use registry_api::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresConfig};
 use registry_api::auth::{self, Role};
+use registry_api::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresConfig};
 use registry_api::{db, server};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -234,7 +234,12 @@ impl TestRegistry {
     }
 
     /// Sends a report's exact bytes with `signature` (armored) in the Mpr-Signature header.
-    pub async fn send_report(&self, version: &str, body: Vec<u8>, signature: &[u8]) -> (u16, Value) {
+    pub async fn send_report(
+        &self,
+        version: &str,
+        body: Vec<u8>,
+        signature: &[u8],
+    ) -> (u16, Value) {
         use base64::Engine;
         let response = self
             .client
