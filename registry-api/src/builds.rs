@@ -377,11 +377,18 @@ pub async fn report_rebuild(
 
 /// The armored signature from the `Mpr-Signature` header.
 fn signature_header(headers: &HeaderMap) -> Result<String, ApiError> {
-    use base64::Engine;
-    const HOW: &str = "sign the exact report bytes (gpg --armor --detach-sign report.json) and send the signature base64-encoded in the Mpr-Signature header (base64 -w0 report.json.asc)";
     let value = headers
         .get(SIGNATURE_HEADER)
-        .ok_or_else(|| ApiError::invalid(format!("a rebuild report must be signed: {HOW}")))?;
+        .ok_or_else(|| ApiError::invalid(format!("a rebuild report must be signed: {SIGN_HOW}")))?;
+    decode_signature_header(value.as_bytes())
+}
+
+const SIGN_HOW: &str = "sign the exact report bytes (gpg --armor --detach-sign report.json) and send the signature base64-encoded in the Mpr-Signature header (base64 -w0 report.json.asc)";
+
+/// The armored signature in an `Mpr-Signature` header's value (shared with the fuzz target).
+pub fn decode_signature_header(value: &[u8]) -> Result<String, ApiError> {
+    use base64::Engine;
+    const HOW: &str = SIGN_HOW;
     // Base64 of at most MAX_SIGNATURE_BYTES, so the decoded signature is bounded too.
     if value.len() > openpgp::MAX_SIGNATURE_BYTES.div_ceil(3) * 4 {
         return Err(ApiError::invalid(format!(
@@ -390,7 +397,7 @@ fn signature_header(headers: &HeaderMap) -> Result<String, ApiError> {
         )));
     }
     let decoded = base64::engine::general_purpose::STANDARD
-        .decode(value.as_bytes())
+        .decode(value)
         .map_err(|error| {
             ApiError::invalid(format!(
                 "the Mpr-Signature header is not base64 ({error}): {HOW}"
