@@ -86,6 +86,12 @@ pub fn run(command: TokenCommand, json: bool) -> anyhow::Result<()> {
         Outcome::Revoked {
             name,
             revoked: true,
+        } if json => {
+            crate::commands::print_json(&serde_json::json!({"name": name, "revoked": true}))?
+        }
+        Outcome::Revoked {
+            name,
+            revoked: true,
         } => outln!("revoked {name}")?,
         Outcome::Revoked { name, .. } => anyhow::bail!("no active token named {name:?}"),
         Outcome::Listed(tokens) if json => crate::commands::print_json(&tokens)?,
