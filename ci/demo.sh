@@ -39,7 +39,8 @@ docker rm -f "$cid" >/dev/null 2>&1 || true
 echo "== mpr serve (embedded PostgreSQL) and mpr registry publish"
 registry=http://127.0.0.1:${MPR_DEMO_PORT:-8080}
 token_file=$out/publisher-token
-"$mpr" serve --listen "${registry#http://}" --token-file "$token_file" &
+admin_token_file=$out/admin-token
+"$mpr" serve --listen "${registry#http://}" --token-file "$token_file" --admin-token-file "$admin_token_file" &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fsS "$registry/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -56,7 +57,9 @@ if ! gpg --batch --list-secret-keys demo-release@mpr.invalid >/dev/null 2>&1; th
         --quick-gen-key 'mpr demo release key <demo-release@mpr.invalid>' ed25519 sign never 2>/dev/null
 fi
 auth=(-H "Authorization: Bearer $(cat "$token_file")")
-gpg --batch --armor --export demo-release@mpr.invalid | curl -fsS "${auth[@]}" --data-binary @- "$registry/v1/keys" >/dev/null
+# Keys are registered by an admin token; the publisher token cannot vouch for its own key.
+gpg --batch --armor --export demo-release@mpr.invalid | curl -fsS -H "Authorization: Bearer $(cat "$admin_token_file")" \
+    --data-binary @- "$registry/v1/keys?role=release" >/dev/null
 curl -fsS "$registry/v1/releases/$version/manifest" -o "$out/manifest.json"
 gpg --batch --yes --armor --local-user demo-release@mpr.invalid --detach-sign --output "$out/manifest.json.asc" "$out/manifest.json"
 status=$(curl -sS -o /dev/null -w '%{http_code}' "${auth[@]}" --data-binary @"$out/manifest.json.asc" \

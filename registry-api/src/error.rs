@@ -21,6 +21,13 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// Authenticated, but the token's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A query string or path parameter that does not parse (bodies that do not parse are
+    /// InvalidInput, as they always were).
+    #[error("{0}")]
+    MalformedRequest(String),
     #[error("{0}")]
     SignatureRejected(String),
     #[error("the database is unavailable; retry shortly")]
@@ -37,9 +44,9 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: invalid_input, not_found, no_such_route, conflict, payload_too_large,
-    /// unauthorized,
-    /// signature_rejected, database_unavailable, internal.
+    /// Stable, machine-readable: invalid_input, malformed_request, not_found, no_such_route,
+    /// conflict, payload_too_large, unauthorized, forbidden, signature_rejected,
+    /// database_unavailable, internal.
     pub code: &'static str,
     pub message: String,
 }
@@ -53,6 +60,8 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::MalformedRequest(_) => "malformed_request",
             ApiError::SignatureRejected(_) => "signature_rejected",
             ApiError::DatabaseUnavailable(_) => "database_unavailable",
             ApiError::Internal(_) => "internal",
@@ -66,6 +75,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::MalformedRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::SignatureRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -29,6 +29,7 @@ pub mod statement;
 pub mod statements;
 pub mod submission;
 pub mod testing;
+pub mod tokens;
 mod web;
 
 pub use error::ApiError;

@@ -2,7 +2,7 @@
 //! signatures over them, verified against the registered keys when they are uploaded. The
 //! `/manifest` paths stay as aliases of `/statement` for scripts written before statements.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Publisher;
 use crate::error::{ApiError, ErrorBody};
-use crate::respond::{cached_json, RawBody};
+use crate::respond::{cached_json, Path, RawBody};
 use crate::state::AppState;
 use crate::statements::{self, SignatureView};
 

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::{ApiError, ErrorBody};
 use crate::platform::Platform;
 use crate::releases::object;
-use crate::respond::cached_json;
+use crate::respond::{cached_json, Path, Query};
 use crate::state::AppState;
 use crate::statements::StatementRef;
 use crate::submission::MeasurementSetSubmission;
@@ -310,7 +310,8 @@ pub(crate) async fn insert_sets(
 pub async fn of_release(
     State(state): State<AppState>,
     Path(version): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    // Any map of strings decodes, so axum's extractor never rejects it.
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

@@ -1,7 +1,7 @@
 //! Releases: recording one (with its official build, measurement sets and release statement, in
 //! one transaction), listing them, and reading one in full with every statement about it.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -15,7 +15,7 @@ use crate::builds::{self, BuildView, RebuildAgreement};
 use crate::error::{ApiError, ErrorBody};
 use crate::manifests::{self, ManifestInfo};
 use crate::measurements::{self, MeasurementSetView};
-use crate::respond::{cached_json, RawBody};
+use crate::respond::{cached_json, Path, Query, RawBody};
 use crate::state::AppState;
 use crate::statements::{self, StatementView};
 use crate::submission::{self, ReleaseSubmission};

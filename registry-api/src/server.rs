@@ -20,13 +20,15 @@ use utoipa_axum::routes;
 use crate::cache::{self, ResponseCache};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{builds, health, keys, manifests, measurements, releases, statements, submission, web};
+use crate::{
+    builds, health, keys, manifests, measurements, releases, statements, submission, tokens, web,
+};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "mpr registry", description = "Releases of the Midnight proof server with their builds, artifacts and TEE measurements (AWS Nitro PCRs, SEV-SNP launch digests, ...), rebuild reports and signed statements (in-toto Statement v1: releases, measurement-set status changes and addenda). Reads are public; writes need a publisher token (Authorization: Bearer mpr_...). Errors are {\"error\": {\"code\", \"message\"}}."),
+    info(title = "mpr registry", description = "Releases of the Midnight proof server with their builds, artifacts and TEE measurements (AWS Nitro PCRs, SEV-SNP launch digests, ...), rebuild reports and signed statements (in-toto Statement v1: releases, measurement-set status changes and addenda). Reads are public; writes need a token (Authorization: Bearer mpr_...) of the role the endpoint names: admin (keys, tokens), publisher (releases, statements, signatures), rebuilder (signed rebuild reports). Errors are {\"error\": {\"code\", \"message\"}}."),
     modifiers(&PublisherToken),
-    tags((name = "releases"), (name = "measurements"), (name = "builds"), (name = "statements"), (name = "keys"), (name = "operations"))
+    tags((name = "releases"), (name = "measurements"), (name = "builds"), (name = "statements"), (name = "keys"), (name = "tokens"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -67,6 +69,9 @@ fn api() -> (Router<AppState>, OpenApiDocument) {
         .routes(routes!(statements::list))
         .routes(routes!(keys::list, keys::register))
         .routes(routes!(keys::get))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

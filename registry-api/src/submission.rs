@@ -95,11 +95,18 @@ pub struct MeasurementSubmission {
     pub registers: Map<String, Value>,
 }
 
-/// A rebuilder's result for a release: the server compares its artifacts with the official ones.
+/// A rebuilder's result for a release, signed by the rebuilder's registered key: the server
+/// compares its artifacts with the official ones.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RebuildSubmission {
-    pub rebuilder: String,
+    /// The release rebuilt: part of the signed bytes, so a report cannot be replayed for another.
+    pub release: String,
+    /// Optional, for readers of the signed bytes: the signing key's fingerprint, one of its user
+    /// IDs or an e-mail address in one. The key is the identity; a report naming anyone else is
+    /// refused.
+    #[serde(default)]
+    pub rebuilder: Option<String>,
     /// True when the rebuild did not complete (status FAIL); artifacts are then optional.
     #[serde(default)]
     pub failed: bool,
@@ -308,11 +315,19 @@ pub fn check_measurement_set(set: &MeasurementSetSubmission) -> Result<(), Strin
 
 impl RebuildSubmission {
     pub fn validate(&self) -> Result<(), String> {
-        check_name("rebuilder", &self.rebuilder)?;
-        if self.rebuilder == OFFICIAL_BUILDER {
-            return Err(format!(
-                "rebuilder \"{OFFICIAL_BUILDER}\" is reserved for the release pipeline"
-            ));
+        check_version(&self.release).map_err(|problem| format!("release: {problem}"))?;
+        if let Some(rebuilder) = &self.rebuilder {
+            if rebuilder.is_empty()
+                || rebuilder.len() > 256
+                || rebuilder.chars().any(char::is_control)
+            {
+                return Err("rebuilder must be 1 to 256 printable characters (the signing key's fingerprint or user ID)".to_owned());
+            }
+            if rebuilder == OFFICIAL_BUILDER {
+                return Err(format!(
+                    "rebuilder \"{OFFICIAL_BUILDER}\" is reserved for the release pipeline"
+                ));
+            }
         }
         if let Some(record) = &self.record_sha256 {
             check_sha256("record_sha256", record)?;

@@ -306,51 +306,58 @@ async fn any_measurement_value_finds_its_release() {
 
 #[tokio::test]
 async fn rebuild_reports_are_judged_by_the_server_and_counted_k_of_n() {
+    use support::signer::Signer;
     let registry = TestRegistry::start().await;
     let submission = release("8.1.0", 1);
     assert_eq!(registry.post("/v1/releases", &submission).await.0, 201);
     let official = submission["build"]["artifacts"].clone();
-    let (status, good) = registry
-        .post(
-            "/v1/releases/8.1.0/rebuilds",
-            &json!({"rebuilder": "alice", "artifacts": official}),
-        )
-        .await;
+    let [alice, bob, carol, dave] = ["alice", "bob", "carol", "dave"]
+        .map(|name| Signer::generate(&format!("{name} <{name}@mpr.invalid>")));
+    for rebuilder in [&alice, &bob, &carol, &dave] {
+        registry.register_rebuilder(rebuilder).await;
+    }
+    // Reports signed a minute ago, so that bob's second one below is newer.
+    let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    let report = |signer: &Signer, body: Value| {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let signature = signer.sign_at(&bytes, earlier);
+        (bytes, signature)
+    };
+    let (body, signature) = report(&alice, json!({"release": "8.1.0", "artifacts": official}));
+    let (status, good) = registry.send_report("8.1.0", body, &signature).await;
     assert_eq!(status, 201, "{good}");
     assert_eq!(good["status"], "GOOD");
     let mut different = official.clone();
     different[0]["sha256"] = json!(support::hex32(77));
-    let (_, bad) = registry
-        .post(
-            "/v1/releases/8.1.0/rebuilds",
-            &json!({"rebuilder": "bob", "artifacts": different, "summary": "binary differs"}),
-        )
-        .await;
+    let (body, signature) = report(
+        &bob,
+        json!({"release": "8.1.0", "artifacts": different, "summary": "binary differs"}),
+    );
+    let (_, bad) = registry.send_report("8.1.0", body, &signature).await;
     assert_eq!(bad["status"], "BAD");
     assert_eq!(bad["artifacts"][0]["status"], "BAD");
     assert_eq!(bad["artifacts"][1]["status"], "GOOD");
-    let (_, missing) = registry
-        .post(
-            "/v1/releases/8.1.0/rebuilds",
-            &json!({"rebuilder": "carol", "artifacts": [official[0].clone()]}),
-        )
-        .await;
+    let (body, signature) = report(
+        &carol,
+        json!({"release": "8.1.0", "artifacts": [official[0].clone()]}),
+    );
+    let (_, missing) = registry.send_report("8.1.0", body, &signature).await;
     assert_eq!(missing["status"], "BAD", "a missing artifact is BAD");
-    let (_, failed) = registry
-        .post(
-            "/v1/releases/8.1.0/rebuilds",
-            &json!({"rebuilder": "dave", "failed": true, "summary": "out of disk"}),
-        )
-        .await;
+    let (body, signature) = report(
+        &dave,
+        json!({"release": "8.1.0", "failed": true, "summary": "out of disk"}),
+    );
+    let (_, failed) = registry.send_report("8.1.0", body, &signature).await;
     assert_eq!(failed["status"], "FAIL");
 
     let (_, detail) = registry.get("/v1/releases/8.1.0").await;
     assert_eq!(detail["rebuilds"], json!({"agreeing": 1, "rebuilders": 4}));
     // bob rebuilds again and now agrees: his latest report counts.
     let (_, fixed) = registry
-        .post(
-            "/v1/releases/8.1.0/rebuilds",
-            &json!({"rebuilder": "bob", "artifacts": official}),
+        .report_rebuild(
+            &bob,
+            "8.1.0",
+            &json!({"release": "8.1.0", "artifacts": official}),
         )
         .await;
     assert_eq!(fixed["status"], "GOOD");
@@ -358,16 +365,19 @@ async fn rebuild_reports_are_judged_by_the_server_and_counted_k_of_n() {
     assert_eq!(detail["rebuilds"], json!({"agreeing": 2, "rebuilders": 4}));
     let (_, builds) = registry.get("/v1/releases/8.1.0/builds").await;
     assert_eq!(builds.as_array().map(Vec::len), Some(6));
+    assert_eq!(builds[1]["builder"], "alice <alice@mpr.invalid>");
+    assert_eq!(builds[1]["signed_by_key"], alice.fingerprint.as_str());
 
     let (status, error) = registry
-        .post(
-            "/v1/releases/8.1.0/rebuilds",
-            &json!({"rebuilder": "official", "artifacts": official}),
+        .report_rebuild(
+            &alice,
+            "8.1.0",
+            &json!({"release": "8.1.0", "rebuilder": "official", "artifacts": official}),
         )
         .await;
     assert_eq!(status, 422, "{error}");
     let (status, _) = registry
-        .post("/v1/releases/8.1.0/rebuilds", &json!({"rebuilder": "erin"}))
+        .report_rebuild(&alice, "8.1.0", &json!({"release": "8.1.0"}))
         .await;
     assert_eq!(status, 422, "a completed rebuild lists its artifacts");
 }

@@ -49,9 +49,7 @@ async fn signing_setup() -> (TestRegistry, Gpg, String) {
     );
     let gpg = Gpg::new();
     let fingerprint = gpg.gen_key(SIGNER, "ed25519", "sign");
-    let (status, key) = registry
-        .post_bytes("/v1/keys", gpg.export(&fingerprint))
-        .await;
+    let (status, key) = registry.register_key(gpg.export(&fingerprint)).await;
     assert_eq!(status, 201, "{key}");
     (registry, gpg, fingerprint)
 }
@@ -63,10 +61,7 @@ async fn a_gpg_signature_of_the_manifest_is_verified_stored_and_shown() {
     assert_eq!(keys[0]["fingerprint"], fingerprint);
     assert_eq!(keys[0]["user_ids"][0], SIGNER);
     assert_eq!(
-        registry
-            .post_bytes("/v1/keys", gpg.export(&fingerprint))
-            .await
-            .0,
+        registry.register_key(gpg.export(&fingerprint)).await.0,
         200,
         "registering again updates"
     );
@@ -147,7 +142,7 @@ async fn signatures_that_do_not_verify_are_refused_with_the_reason() {
         (422, Some("invalid_input"))
     );
     let secret = gpg.run(&["--armor", "--export-secret-keys", &fingerprint]);
-    let (status, error) = registry.post_bytes("/v1/keys", secret).await;
+    let (status, error) = registry.register_key(secret).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (422, Some("invalid_input"))
@@ -180,7 +175,7 @@ async fn a_revocation_marks_the_key_and_its_signatures() {
     ]);
     let revoked = gpg.export(&fingerprint);
 
-    let (status, key) = registry.post_bytes("/v1/keys", revoked.clone()).await;
+    let (status, key) = registry.register_key(revoked.clone()).await;
     assert_eq!(status, 200, "{key}");
     assert!(key["revoked_at"].is_string());
     let (_, detail) = registry.get("/v1/releases/8.1.0").await;
@@ -195,7 +190,7 @@ async fn a_revocation_marks_the_key_and_its_signatures() {
 
     // A revoked key that was never registered is refused.
     let fresh = TestRegistry::start().await;
-    let (status, error) = fresh.post_bytes("/v1/keys", revoked).await;
+    let (status, error) = fresh.register_key(revoked).await;
     assert_eq!(status, 422, "{error}");
     assert!(error["error"]["message"]
         .as_str()

@@ -76,10 +76,15 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
     let (status, created) = registry.post("/v1/releases", &submission).await;
     assert_eq!(status, 201, "{created}");
     let official = submission["build"]["artifacts"].clone();
+    let alice = support::signer::Signer::generate("alice <alice@mpr.example>");
+    let bob = support::signer::Signer::generate("bob <bob@mpr.example>");
+    registry.register_rebuilder(&alice).await;
+    registry.register_rebuilder(&bob).await;
     let (status, good) = registry
-        .post(
-            "/v1/releases/8.1.0/rebuilds",
-            &json!({"rebuilder": "alice", "artifacts": official}),
+        .report_rebuild(
+            &alice,
+            "8.1.0",
+            &json!({"release": "8.1.0", "artifacts": official}),
         )
         .await;
     assert_eq!(
@@ -90,9 +95,10 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
     let mut different = official.clone();
     different[0]["sha256"] = json!(hex32(999));
     let (status, bad) = registry
-        .post(
-            "/v1/releases/8.1.0/rebuilds",
-            &json!({"rebuilder": "bob", "artifacts": different, "summary": "proof-server differs"}),
+        .report_rebuild(
+            &bob,
+            "8.1.0",
+            &json!({"release": "8.1.0", "artifacts": different, "summary": "proof-server differs"}),
         )
         .await;
     assert_eq!(
@@ -255,8 +261,8 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
         rows,
         [
             ("official (release pipeline)".to_owned(), "GOOD".to_owned()),
-            ("alice".to_owned(), "GOOD".to_owned()),
-            ("bob".to_owned(), "BAD".to_owned())
+            ("alice <alice@mpr.example>".to_owned(), "GOOD".to_owned()),
+            ("bob <bob@mpr.example>".to_owned(), "BAD".to_owned())
         ]
     );
     let bob = &page.one("#builds").one("tbody").select("tr")[2];
@@ -474,7 +480,7 @@ async fn a_signed_release_shows_its_signer_and_the_keys_page_lists_the_key() {
     let response = registry
         .client
         .post(registry.url("/v1/keys"))
-        .bearer_auth(&registry.token)
+        .bearer_auth(&registry.admin_token)
         .body(signer.armored_public_key())
         .send()
         .await

@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// there (mode 0600): the first publisher's credential without a separate step.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// On start, if FILE does not exist, create an admin token named "admin" (registers keys,
+    /// creates and revokes tokens) and write it there (mode 0600).
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
 }
 
 /// Where the registry's data lives: a PostgreSQL server, or the embedded default.
@@ -94,7 +98,10 @@ async fn serve(args: &ServeArgs, url: &str) -> anyhow::Result<()> {
         },
     )?;
     if let Some(file) = &args.token_file {
-        ensure_token_file(&pool, file).await?;
+        ensure_token_file(&pool, file, "default", auth::Role::Publisher).await?;
+    }
+    if let Some(file) = &args.admin_token_file {
+        ensure_token_file(&pool, file, "admin", auth::Role::Admin).await?;
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -109,15 +116,25 @@ async fn serve(args: &ServeArgs, url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn ensure_token_file(pool: &sqlx::PgPool, file: &Path) -> anyhow::Result<()> {
+async fn ensure_token_file(
+    pool: &sqlx::PgPool,
+    file: &Path,
+    name: &str,
+    role: auth::Role,
+) -> anyhow::Result<()> {
     if file.exists() {
         return Ok(());
     }
-    let token = auth::create_token(pool, "default").await.map_err(|error| {
-        anyhow::anyhow!("creating the token for {}: {error} (`mpr registry token revoke default` frees the name)", file.display())
-    })?;
+    let token = auth::create_token_with_role(pool, name, role, None)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "creating the {role} token {name:?} for {}: {error} (`mpr registry token create --role {role} OTHER-NAME` makes one under another name)",
+                file.display()
+            )
+        })?;
     write_secret(file, &token)?;
-    eprintln!("publisher token \"default\" written to {}", file.display());
+    eprintln!("{role} token {name:?} written to {}", file.display());
     Ok(())
 }
 

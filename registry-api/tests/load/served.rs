@@ -19,6 +19,22 @@ pub struct Served {
 pub async fn serve(database_url: &str, publisher: &str) -> Served {
     let pool = db::lazy_pool(database_url, &db::PoolSettings::default()).expect("pool");
     let token = auth::create_token(&pool, publisher).await.expect("token");
+    let admin_token = auth::create_token_with_role(
+        &pool,
+        &format!("{publisher}-admin"),
+        auth::Role::Admin,
+        None,
+    )
+    .await
+    .expect("admin token");
+    let rebuilder_token = auth::create_token_with_role(
+        &pool,
+        &format!("{publisher}-rebuilder"),
+        auth::Role::Rebuilder,
+        None,
+    )
+    .await
+    .expect("rebuilder token");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -36,6 +52,8 @@ pub async fn serve(database_url: &str, publisher: &str) -> Served {
     let registry = TestRegistry {
         base,
         token,
+        admin_token,
+        rebuilder_token,
         pool,
         database_url: database_url.to_owned(),
         client,

@@ -4,11 +4,14 @@
 
 #![allow(dead_code)]
 
+pub mod signer;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
+use registry_api::auth::{self, Role};
 use registry_api::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresConfig};
-use registry_api::{auth, db, server};
+use registry_api::{db, server};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -110,7 +113,10 @@ pub fn with_database(cluster_url: &str, name: &str) -> String {
 
 pub struct TestRegistry {
     pub base: String,
+    /// A publisher token.
     pub token: String,
+    pub admin_token: String,
+    pub rebuilder_token: String,
     pub pool: PgPool,
     pub database_url: String,
     pub client: reqwest::Client,
@@ -133,6 +139,22 @@ impl TestRegistry {
         let token = auth::create_token(&pool, &format!("publisher-{}", rand_suffix()))
             .await
             .expect("token");
+        let admin_token = auth::create_token_with_role(
+            &pool,
+            &format!("admin-{}", rand_suffix()),
+            Role::Admin,
+            None,
+        )
+        .await
+        .expect("admin token");
+        let rebuilder_token = auth::create_token_with_role(
+            &pool,
+            &format!("rebuilder-{}", rand_suffix()),
+            Role::Rebuilder,
+            None,
+        )
+        .await
+        .expect("rebuilder token");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -142,6 +164,8 @@ impl TestRegistry {
         TestRegistry {
             base,
             token,
+            admin_token,
+            rebuilder_token,
             pool,
             database_url: database_url.to_owned(),
             client: reqwest::Client::new(),
@@ -164,10 +188,67 @@ impl TestRegistry {
     }
 
     pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        self.post_bytes_as(&self.token, path, body).await
+    }
+
+    pub async fn post_bytes_as(&self, token: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
         let response = self
             .client
             .post(self.url(path))
-            .bearer_auth(&self.token)
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Registers a release-signing key with the admin token.
+    pub async fn register_key(&self, key: Vec<u8>) -> (u16, Value) {
+        self.post_bytes_as(&self.admin_token, "/v1/keys", key).await
+    }
+
+    /// Registers `signer` as a rebuilder key with the admin token.
+    pub async fn register_rebuilder(&self, signer: &signer::Signer) {
+        let (status, key) = self
+            .post_bytes_as(
+                &self.admin_token,
+                "/v1/keys?role=rebuilder",
+                signer.armored_public_key(),
+            )
+            .await;
+        assert_eq!(status, 201, "{key}");
+    }
+
+    /// Sends `report` for `version` as the rebuilder token, signed by `signer` now.
+    pub async fn report_rebuild(
+        &self,
+        signer: &signer::Signer,
+        version: &str,
+        report: &Value,
+    ) -> (u16, Value) {
+        let body = serde_json::to_vec(report).expect("json");
+        let signature = signer.sign(&body);
+        self.send_report(version, body, &signature).await
+    }
+
+    /// Sends a report's exact bytes with `signature` (armored) in the Mpr-Signature header.
+    pub async fn send_report(
+        &self,
+        version: &str,
+        body: Vec<u8>,
+        signature: &[u8],
+    ) -> (u16, Value) {
+        use base64::Engine;
+        let response = self
+            .client
+            .post(self.url(&format!("/v1/releases/{version}/rebuilds")))
+            .bearer_auth(&self.rebuilder_token)
+            .header(
+                "mpr-signature",
+                base64::engine::general_purpose::STANDARD.encode(signature),
+            )
             .body(body)
             .send()
             .await
