@@ -96,7 +96,8 @@ DROP TABLE manifest_signatures, manifests;
 -- Statements are the record: written once, never changed or removed.
 CREATE FUNCTION statements_are_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION '% rows are immutable: a change is a new statement', TG_TABLE_NAME
+    RAISE EXCEPTION 'mpr: % on % refused: recorded history is immutable (a change is a new statement)',
+        TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'restrict_violation';
 END $$;
 CREATE TRIGGER statements_immutable BEFORE UPDATE OR DELETE ON statements

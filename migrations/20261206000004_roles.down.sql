@@ -5,8 +5,6 @@ DROP TRIGGER IF EXISTS artifacts_immutable ON artifacts;
 DROP TRIGGER IF EXISTS measurement_sets_immutable ON measurement_sets;
 DROP TRIGGER IF EXISTS measurements_immutable ON measurements;
 DROP TRIGGER IF EXISTS measurement_values_immutable ON measurement_values;
-DROP TRIGGER IF EXISTS manifests_immutable ON manifests;
-DROP TRIGGER IF EXISTS manifest_signatures_immutable ON manifest_signatures;
 DROP TRIGGER IF EXISTS sources_immutable ON sources;
 DROP TRIGGER IF EXISTS recipes_immutable ON recipes;
 DROP TRIGGER IF EXISTS publisher_tokens_revocation_only ON publisher_tokens;
@@ -19,8 +17,9 @@ DROP TRIGGER IF EXISTS artifacts_no_truncate ON artifacts;
 DROP TRIGGER IF EXISTS measurement_sets_no_truncate ON measurement_sets;
 DROP TRIGGER IF EXISTS measurements_no_truncate ON measurements;
 DROP TRIGGER IF EXISTS measurement_values_no_truncate ON measurement_values;
-DROP TRIGGER IF EXISTS manifests_no_truncate ON manifests;
-DROP TRIGGER IF EXISTS manifest_signatures_no_truncate ON manifest_signatures;
+DROP TRIGGER IF EXISTS statements_no_truncate ON statements;
+DROP TRIGGER IF EXISTS statement_signatures_no_truncate ON statement_signatures;
+DROP TRIGGER IF EXISTS set_status_changes_no_truncate ON set_status_changes;
 DROP TRIGGER IF EXISTS publisher_tokens_no_truncate ON publisher_tokens;
 DROP TRIGGER IF EXISTS signing_keys_no_truncate ON signing_keys;
 DROP FUNCTION IF EXISTS mpr_refuse_change(), mpr_refuse_source_change(), mpr_refuse_recipe_change(),
@@ -37,17 +36,11 @@ ALTER TABLE measurements DROP CONSTRAINT measurements_set_id_fkey,
 ALTER TABLE measurement_values DROP CONSTRAINT measurement_values_measurement_id_fkey,
     ADD CONSTRAINT measurement_values_measurement_id_fkey
         FOREIGN KEY (measurement_id) REFERENCES measurements (id) ON DELETE CASCADE;
-ALTER TABLE manifests DROP CONSTRAINT manifests_release_id_fkey,
-    ADD CONSTRAINT manifests_release_id_fkey FOREIGN KEY (release_id) REFERENCES releases (id) ON DELETE CASCADE;
-ALTER TABLE manifest_signatures DROP CONSTRAINT manifest_signatures_release_id_fkey,
-    ADD CONSTRAINT manifest_signatures_release_id_fkey
-        FOREIGN KEY (release_id) REFERENCES manifests (release_id) ON DELETE CASCADE;
 
 DROP INDEX IF EXISTS builds_one_report_per_signature;
 ALTER TABLE builds DROP CONSTRAINT IF EXISTS builds_rebuilder_is_its_key;
 ALTER TABLE builds DROP COLUMN created_by_token, DROP COLUMN signed_by_key, DROP COLUMN signed_at,
     DROP COLUMN report, DROP COLUMN report_signature;
-ALTER TABLE manifest_signatures DROP COLUMN created_by_token;
 ALTER TABLE measurement_sets DROP COLUMN created_by_token;
 ALTER TABLE releases DROP COLUMN created_by_token;
 ALTER TABLE signing_keys DROP COLUMN role, DROP COLUMN registered_by_token;

@@ -32,7 +32,7 @@ ALTER TABLE signing_keys ALTER COLUMN role DROP DEFAULT;
 
 ALTER TABLE releases ADD COLUMN created_by_token text REFERENCES publisher_tokens (name);
 ALTER TABLE measurement_sets ADD COLUMN created_by_token text REFERENCES publisher_tokens (name);
-ALTER TABLE manifest_signatures ADD COLUMN created_by_token text REFERENCES publisher_tokens (name);
+-- statements and statement_signatures name their token already (created_by, submitted_by).
 
 -- A rebuild report is the exact bytes its rebuilder signed, the signature, and the key that
 -- made it; the key is the rebuilder's identity, so builder_name is its fingerprint and "k of n"
@@ -66,11 +66,6 @@ ALTER TABLE measurements DROP CONSTRAINT measurements_set_id_fkey,
 ALTER TABLE measurement_values DROP CONSTRAINT measurement_values_measurement_id_fkey,
     ADD CONSTRAINT measurement_values_measurement_id_fkey
         FOREIGN KEY (measurement_id) REFERENCES measurements (id);
-ALTER TABLE manifests DROP CONSTRAINT manifests_release_id_fkey,
-    ADD CONSTRAINT manifests_release_id_fkey FOREIGN KEY (release_id) REFERENCES releases (id);
-ALTER TABLE manifest_signatures DROP CONSTRAINT manifest_signatures_release_id_fkey,
-    ADD CONSTRAINT manifest_signatures_release_id_fkey
-        FOREIGN KEY (release_id) REFERENCES manifests (release_id);
 
 -- Immutability ---------------------------------------------------------------------------------
 
@@ -151,10 +146,6 @@ CREATE TRIGGER measurements_immutable BEFORE UPDATE OR DELETE ON measurements
     FOR EACH ROW EXECUTE FUNCTION mpr_refuse_change();
 CREATE TRIGGER measurement_values_immutable BEFORE UPDATE OR DELETE ON measurement_values
     FOR EACH ROW EXECUTE FUNCTION mpr_refuse_change();
-CREATE TRIGGER manifests_immutable BEFORE UPDATE OR DELETE ON manifests
-    FOR EACH ROW EXECUTE FUNCTION mpr_refuse_change();
-CREATE TRIGGER manifest_signatures_immutable BEFORE UPDATE OR DELETE ON manifest_signatures
-    FOR EACH ROW EXECUTE FUNCTION mpr_refuse_change();
 CREATE TRIGGER sources_immutable BEFORE UPDATE OR DELETE ON sources
     FOR EACH ROW EXECUTE FUNCTION mpr_refuse_source_change();
 CREATE TRIGGER recipes_immutable BEFORE UPDATE OR DELETE ON recipes
@@ -181,9 +172,13 @@ CREATE TRIGGER measurements_no_truncate BEFORE TRUNCATE ON measurements
     FOR EACH STATEMENT EXECUTE FUNCTION mpr_refuse_change();
 CREATE TRIGGER measurement_values_no_truncate BEFORE TRUNCATE ON measurement_values
     FOR EACH STATEMENT EXECUTE FUNCTION mpr_refuse_change();
-CREATE TRIGGER manifests_no_truncate BEFORE TRUNCATE ON manifests
+-- statements, statement_signatures and set_status_changes refuse UPDATE and DELETE since their
+-- own migration; TRUNCATE too from here.
+CREATE TRIGGER statements_no_truncate BEFORE TRUNCATE ON statements
     FOR EACH STATEMENT EXECUTE FUNCTION mpr_refuse_change();
-CREATE TRIGGER manifest_signatures_no_truncate BEFORE TRUNCATE ON manifest_signatures
+CREATE TRIGGER statement_signatures_no_truncate BEFORE TRUNCATE ON statement_signatures
+    FOR EACH STATEMENT EXECUTE FUNCTION mpr_refuse_change();
+CREATE TRIGGER set_status_changes_no_truncate BEFORE TRUNCATE ON set_status_changes
     FOR EACH STATEMENT EXECUTE FUNCTION mpr_refuse_change();
 CREATE TRIGGER publisher_tokens_no_truncate BEFORE TRUNCATE ON publisher_tokens
     FOR EACH STATEMENT EXECUTE FUNCTION mpr_refuse_change();

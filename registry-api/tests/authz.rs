@@ -403,14 +403,11 @@ async fn recorded_history_cannot_be_changed_or_deleted_with_raw_sql() {
         ("recipes", "body = 'changed'"),
         ("builds", "status = 'BAD'"),
         ("artifacts", "sha256 = repeat('0', 64)"),
-        (
-            "measurement_sets",
-            "status = 'deprecated', deprecated_at = now()",
-        ),
+        ("measurement_sets", "name = 'changed'"),
         ("measurements", "parameters = '{\"vcpus\": 99}'"),
         ("measurement_values", "value = repeat('0', 96)"),
-        ("manifests", "sha256 = repeat('0', 64)"),
-        ("manifest_signatures", "signed_at = now()"),
+        ("statements", "created_at = now()"),
+        ("statement_signatures", "signed_at = now()"),
     ];
     for (table, change) in protected {
         let count: i64 =
