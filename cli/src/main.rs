@@ -58,6 +58,9 @@ enum Command {
     /// Work with a registry: publisher tokens, publishing releases.
     #[command(subcommand)]
     Registry(commands::registry::RegistryCommand),
+    /// The transparency log: generate log and witness keys, run a witness.
+    #[command(subcommand)]
+    Log(commands::log::LogCommand),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::BuilderImage(command) => commands::builder_image::run(command, cli.json),
         Command::Serve(args) => commands::serve::run(args),
         Command::Registry(command) => commands::registry::run(command, cli.json),
+        Command::Log(command) => commands::log::run(command, cli.json),
         // diff chooses its own exit status (0/1/2, like diff(1)).
         Command::Diff(args) => return commands::diff::main(args, cli.json),
     };

@@ -14,6 +14,7 @@ pub mod embedded_postgres;
 pub mod error;
 pub mod health;
 pub mod keys;
+pub mod log;
 pub mod manifest;
 pub mod manifests;
 pub mod measurements;

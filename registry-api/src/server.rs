@@ -20,13 +20,13 @@ use utoipa_axum::routes;
 use crate::cache::{self, ResponseCache};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{builds, health, keys, manifests, measurements, releases, submission, web};
+use crate::{builds, health, keys, log, manifests, measurements, releases, submission, web};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "mpr registry", description = "Releases of the Midnight proof server with their builds, artifacts and TEE measurements (AWS Nitro PCRs, SEV-SNP launch digests, ...), rebuild reports and signed manifests. Reads are public; writes need a publisher token (Authorization: Bearer mpr_...). Errors are {\"error\": {\"code\", \"message\"}}."),
     modifiers(&PublisherToken),
-    tags((name = "releases"), (name = "measurements"), (name = "builds"), (name = "manifests"), (name = "keys"), (name = "operations"))
+    tags((name = "releases"), (name = "measurements"), (name = "builds"), (name = "manifests"), (name = "keys"), (name = "log"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -65,6 +65,11 @@ fn api() -> (Router<AppState>, OpenApiDocument) {
         ))
         .routes(routes!(keys::list, keys::register))
         .routes(routes!(keys::get))
+        .routes(routes!(log::http::inclusion))
+        .routes(routes!(log::http::consistency))
+        .routes(routes!(log::http::entries))
+        .routes(routes!(log::http::bundle))
+        .routes(routes!(log::cosign::submit))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
@@ -90,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         ])
         .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER]);
     api.merge(web::routes())
+        .merge(log::http::routes())
         .route(
             "/openapi.json",
             axum::routing::get(move || async move { axum::Json(document.as_ref().clone()) }),
@@ -116,6 +122,7 @@ pub fn state(pool: PgPool) -> AppState {
         pool,
         cache,
         metrics,
+        log: None,
     }
 }
 

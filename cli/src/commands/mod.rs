@@ -4,6 +4,7 @@ pub mod build;
 pub mod builder_image;
 pub mod diff;
 pub mod eif;
+pub mod log;
 pub mod measure;
 pub mod registry;
 pub mod serve;

@@ -1,0 +1,115 @@
+//! Witness cosignatures: a witness that checked a checkpoint's consistency with the last one it saw
+//! sends its C2SP tlog-cosignature line; the registry verifies it against the witness keys it was
+//! configured with, stores it, and serves it under the checkpoint.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::http::{log_of, LogError};
+use super::storage;
+use crate::error::{ApiError, ErrorBody};
+use crate::respond::RawBody;
+use crate::state::AppState;
+
+/// The longest cosignature line accepted (a timestamped Ed25519 one is about 130 bytes plus the
+/// witness name).
+pub const MAX_LINE_BYTES: usize = 1024;
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CosignatureSubmission {
+    /// The size of the checkpoint cosigned (as served by GET /log/checkpoint).
+    pub size: u64,
+    /// The signature line: `— <witness name> <base64(key ID ‖ timestamp ‖ signature)>`.
+    pub cosignature: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CosignatureAccepted {
+    pub size: u64,
+    pub witness: String,
+    pub timestamp: u64,
+}
+
+#[utoipa::path(post, path = "/v1/log/cosignatures", tag = "log", request_body = CosignatureSubmission,
+    responses((status = 201, body = CosignatureAccepted), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn submit(
+    State(state): State<AppState>,
+    RawBody(body): RawBody,
+) -> Result<Response, LogError> {
+    let log = log_of(&state)?;
+    let submission: CosignatureSubmission = serde_json::from_slice(&body).map_err(|error| {
+        LogError::BadRequest(format!(
+            "the body must be JSON {{\"size\": <checkpoint size>, \"cosignature\": \"— <witness> <base64>\"}}: {error}"
+        ))
+    })?;
+    let line = submission.cosignature.trim_end_matches('\n');
+    if line.len() > MAX_LINE_BYTES {
+        return Err(LogError::BadRequest(format!(
+            "the cosignature line is longer than {MAX_LINE_BYTES} bytes"
+        )));
+    }
+    let stored = storage::checkpoint(log.pool(), submission.size)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "the log has no checkpoint of size {}; cosign one served by GET /log/checkpoint",
+                submission.size
+            ))
+        })?;
+    let signature = verifier::tlog::SignatureLine::parse(line)
+        .map_err(|error| LogError::BadRequest(format!("cosignature line: {error}")))?;
+    let witness = log
+        .witnesses()
+        .iter()
+        .find(|witness| witness.matches(&signature))
+        .ok_or_else(|| {
+            let known: Vec<String> = log.witnesses().iter().map(|w| w.verifier_key()).collect();
+            ApiError::SignatureRejected(format!(
+                "unknown witness key {}+{:08x}: this registry accepts cosignatures from {}",
+                signature.name,
+                signature.key_id,
+                if known.is_empty() {
+                    "no witness (start it with --witness-key VKEY)".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })?;
+    let text = signed_text(&stored.note)?;
+    let timestamp = witness.verify(text, &signature).map_err(|error| {
+        ApiError::SignatureRejected(format!(
+            "the cosignature by {} does not verify for the checkpoint of size {}: {error}",
+            signature.name, submission.size
+        ))
+    })?;
+    storage::store_cosignature(
+        log.pool(),
+        submission.size,
+        &signature.name,
+        signature.key_id,
+        &format!("{line}\n"),
+    )
+    .await?;
+    tracing::info!(witness = %signature.name, size = submission.size, "witness cosignature stored");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CosignatureAccepted {
+            size: submission.size,
+            witness: signature.name.clone(),
+            timestamp,
+        }),
+    )
+        .into_response())
+}
+
+/// The text a stored note's signatures sign: everything before its last blank line.
+fn signed_text(note: &str) -> Result<&str, LogError> {
+    note.rfind("\n\n")
+        .map(|blank| &note[..=blank])
+        .ok_or_else(|| LogError::Api(ApiError::internal(std::io::Error::other("a stored checkpoint has no signature block"))))
+}
