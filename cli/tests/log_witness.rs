@@ -14,9 +14,7 @@ use registry_api::db;
 use registry_api::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresConfig};
 use registry_api::log;
 use sha2::{Digest, Sha256};
-use verifier::tlog::{
-    self as tlog, Checkpoint, CosignatureVerifier, EntryKind, LogEntry, MemoryTree, NoteVerifier,
-};
+use verifier::tlog::{Checkpoint, EntryKind, LogEntry, MemoryTree, NoteVerifier, ProofBundle, TrustedLog};
 
 fn mpr(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mpr"))
@@ -116,7 +114,7 @@ impl Serve {
     }
 
     /// Waits until the served checkpoint has `size` entries, and returns the note.
-    async fn wait_for_size(&mut self, size: u64, log_key: &NoteVerifier) -> String {
+    async fn wait_for_size(&mut self, size: u64, log: &TrustedLog) -> String {
         let client = reqwest::Client::new();
         let begun = Instant::now();
         loop {
@@ -126,8 +124,8 @@ impl Serve {
             if let Ok(response) = client.get(format!("{}/log/checkpoint", self.base)).send().await {
                 if response.status() == 200 {
                     let note = response.text().await.expect("text");
-                    let text = log_key.verify(&note).expect("signed by the log key");
-                    if Checkpoint::parse(&text).expect("checkpoint").size == size {
+                    let verified = log.verify_checkpoint(&note).expect("signed by the log key");
+                    if verified.checkpoint.size == size {
                         return note;
                     }
                 }
@@ -175,6 +173,20 @@ fn witness(base: &str, log_vkey: &str, key: &Path, state: &Path) -> Output {
     ])
 }
 
+fn trusted(vkey: &str, witnesses: &[&str], threshold: usize) -> TrustedLog {
+    let log_key = NoteVerifier::from_vkey(vkey).expect("log vkey");
+    TrustedLog {
+        origin: log_key.name().to_owned(),
+        log_key,
+        witnesses: witnesses.iter().map(|w| NoteVerifier::from_vkey(w).expect("witness vkey")).collect(),
+        witness_threshold: threshold,
+    }
+}
+
+fn checkpoint_of(log: &TrustedLog, note: &str) -> Checkpoint {
+    log.verify_checkpoint(note).expect("a signed checkpoint").checkpoint
+}
+
 fn keys(bed: &Bed) -> (String, String) {
     let log_key = bed.path("log-key");
     let vkey = stdout(&mpr(&["log", "key", "generate", "--origin", "log.test/mpr", "--out", log_key.to_str().unwrap()]));
@@ -203,8 +215,8 @@ async fn stored_leaves(pool: &sqlx::PgPool) -> Vec<[u8; 32]> {
 async fn a_witness_cosigns_across_appends_and_a_sigkill_of_the_server_mid_append() {
     let bed = Bed::start().await;
     let (vkey, wvkey) = keys(&bed);
-    let log_verifier = NoteVerifier::parse(&vkey).expect("vkey");
-    let witness_verifier = CosignatureVerifier::parse(&wvkey).expect("witness vkey");
+    let log_verifier = trusted(&vkey, &[], 0);
+    let witnessed = trusted(&vkey, &[&wvkey], 1);
     let url = bed.database("mpr_log").await;
     let pool = db::lazy_pool(&url, &Default::default()).expect("pool");
     let mut server = Serve::start(&url, &bed.path("log-key"), &[&wvkey], bed.path("serve-1.log"));
@@ -216,7 +228,7 @@ async fn a_witness_cosigns_across_appends_and_a_sigkill_of_the_server_mid_append
     assert!(out.contains("size 20"), "{out}");
     let client = reqwest::Client::new();
     let served = client.get(format!("{}/log/checkpoint", server.base)).send().await.unwrap().text().await.unwrap();
-    witness_verifier.verify_note(&served).expect("the served checkpoint is cosigned");
+    witnessed.verify_checkpoint(&served).expect("the served checkpoint is cosigned");
 
     // Appends continue while the server is SIGKILLed and restarted.
     let stop = Arc::new(AtomicBool::new(false));
@@ -242,7 +254,7 @@ async fn a_witness_cosigns_across_appends_and_a_sigkill_of_the_server_mid_append
     let size = leaves.len() as u64;
     assert!(size > 20 && (size - 20) % 10 == 0, "{size} entries");
     let note = server.wait_for_size(size, &log_verifier).await;
-    let checkpoint = Checkpoint::parse(&log_verifier.verify(&note).unwrap()).unwrap();
+    let checkpoint = checkpoint_of(&log_verifier, &note);
     let reference = MemoryTree::from_leaf_hashes(leaves.iter().copied());
     assert_eq!(checkpoint.root, reference.root());
     // Whatever the killed server signed is a prefix of what is stored.
@@ -251,7 +263,7 @@ async fn a_witness_cosigns_across_appends_and_a_sigkill_of_the_server_mid_append
         .await
         .unwrap();
     for note in notes {
-        let stored = Checkpoint::parse(&log_verifier.verify(&note).unwrap()).unwrap();
+        let stored = checkpoint_of(&log_verifier, &note);
         assert_eq!(stored.root, reference.root_at(stored.size).unwrap(), "checkpoint {}", stored.size);
     }
 
@@ -260,18 +272,18 @@ async fn a_witness_cosigns_across_appends_and_a_sigkill_of_the_server_mid_append
     assert!(out.contains(&format!("size {size}")), "{out}");
     let bundle = client.get(format!("{}/v1/log/bundle?index=1005", server.base)).send().await.unwrap();
     assert_eq!(bundle.status(), 200);
-    let bundle = tlog::ProofBundle::parse(&bundle.text().await.unwrap()).unwrap();
+    let bundle = ProofBundle::parse(&bundle.text().await.unwrap()).unwrap();
     let verified = bundle
-        .verify(&entry(1005).to_bytes(), &log_verifier, &[witness_verifier], 1)
+        .verify(&entry(1005).encode(), &witnessed)
         .expect("the bundle verifies with the witness");
-    assert_eq!(verified.size, size);
+    assert_eq!(verified.checkpoint.checkpoint.size, size);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_witness_refuses_a_log_that_rewrote_its_history() {
     let bed = Bed::start().await;
     let (vkey, wvkey) = keys(&bed);
-    let log_verifier = NoteVerifier::parse(&vkey).expect("vkey");
+    let log_verifier = trusted(&vkey, &[], 0);
     let honest_url = bed.database("honest").await;
     let forked_url = bed.database("forked").await;
     let honest = db::lazy_pool(&honest_url, &Default::default()).expect("pool");
@@ -285,13 +297,13 @@ async fn a_witness_refuses_a_log_that_rewrote_its_history() {
     server.wait_for_size(10, &log_verifier).await;
     let state = bed.path("witness-state");
     stdout(&witness(&server.base, &vkey, &bed.path("witness-key"), &state));
-    let honest_root = Checkpoint::parse(&log_verifier.verify(&server.wait_for_size(10, &log_verifier).await).unwrap()).unwrap().root;
+    let honest_root = checkpoint_of(&log_verifier, &server.wait_for_size(10, &log_verifier).await).root;
     drop(server);
     let state_before = fs::read_to_string(&state).expect("state");
 
     let mut server = Serve::start(&forked_url, &bed.path("log-key"), &[&wvkey], bed.path("forked.log"));
     let forked_note = server.wait_for_size(15, &log_verifier).await;
-    let forked_root = Checkpoint::parse(&log_verifier.verify(&forked_note).unwrap()).unwrap().root;
+    let forked_root = checkpoint_of(&log_verifier, &forked_note).root;
     let refused = witness(&server.base, &vkey, &bed.path("witness-key"), &state);
     assert!(!refused.status.success(), "the witness cosigned a forked log");
     let message = String::from_utf8_lossy(&refused.stderr);

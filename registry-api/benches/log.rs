@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use registry_api::log::{self, LogConfig};
 use registry_api::{db, server};
 use sha2::{Digest, Sha256};
-use verifier::tlog::{EntryKind, LogEntry, NoteSigner};
+use verifier::tlog::{EntryKind, KeyKind, LogEntry, NoteSigner};
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -29,7 +29,7 @@ fn entry(seed: u64) -> LogEntry {
 
 /// Both log instances sign with the same key, as a restarted server would.
 fn config(secret_key: &str) -> LogConfig {
-    let signer = NoteSigner::from_secret_key(secret_key).expect("key");
+    let signer = NoteSigner::from_secret_key_text(secret_key).expect("key");
     LogConfig {
         origin: signer.name().to_owned(),
         signer,
@@ -84,7 +84,9 @@ fn main() {
     runtime.block_on(async {
         db::prepare(&url).await.expect("create and migrate the bench database");
         let pool = db::lazy_pool(&url, &db::PoolSettings::default()).expect("pool");
-        let secret_key = NoteSigner::generate("bench.mpr.test/log").expect("key").secret_key();
+        let secret_key = NoteSigner::generate("bench.mpr.test/log", KeyKind::Ed25519, &mut rand::rngs::OsRng)
+            .expect("key")
+            .secret_key;
         let first = log::start(pool.clone(), config(&secret_key));
         wait_published(&first, 0).await;
 

@@ -10,10 +10,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use base64::Engine as _;
-use log_support::{append_batch, entry, naive_root, stored_leaf_hashes, LogRegistry};
+use log_support::{append_batch, entry, key, naive_root, stored_leaf_hashes, trusted, LogRegistry};
 use rand::{Rng, SeedableRng};
 use registry_api::log;
-use verifier::tlog::{self as tlog, Checkpoint, CosignatureSigner, NoteVerifier};
+use verifier::tlog::{self as tlog, Checkpoint, KeyKind, Note, ProofBundle};
 
 fn b64(text: &str) -> [u8; 32] {
     base64::engine::general_purpose::STANDARD
@@ -40,9 +40,10 @@ async fn served_checkpoint(registry: &LogRegistry) -> (String, Checkpoint) {
         .text()
         .await
         .expect("checkpoint text");
-    let verifier = NoteVerifier::parse(&registry.vkey).expect("vkey");
-    let text = verifier.verify(&note).expect("the log's signature verifies");
-    (note, Checkpoint::parse(&text).expect("a checkpoint"))
+    let verified = trusted(&registry.vkey, &[], 0)
+        .verify_checkpoint(&note)
+        .expect("the log's signature verifies");
+    (note, verified.checkpoint)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,7 +232,7 @@ async fn tiles_and_entry_bundles_served_over_http_rebuild_the_checkpoint_root() 
     assert_eq!(naive_root(&leaves), checkpoint.root);
     for (index, (leaf, data)) in leaves.iter().zip(&entries).enumerate() {
         assert_eq!(*leaf, tlog::leaf_hash(data), "entry {index}");
-        let expected = entry(index as u64).to_bytes();
+        let expected = entry(index as u64).encode();
         assert_eq!(data, &expected, "entry {index}");
     }
     let level_one = registry.get("/log/tile/1/000.p/2").await.bytes().await.unwrap();
@@ -296,22 +297,22 @@ async fn statements_are_found_by_digest_and_bundles_verify_offline() {
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
     assert!(text.starts_with("c2sp.org/tlog-proof@v1\n"), "{text}");
-    let bundle = tlog::ProofBundle::parse(&text).expect("a tlog-proof@v1 bundle");
-    let log_key = NoteVerifier::parse(&registry.vkey).unwrap();
-    let checkpoint = bundle
-        .verify(&wanted.to_bytes(), &log_key, &[], 0)
+    let bundle = ProofBundle::parse(&text).expect("a tlog-proof@v1 bundle");
+    let log = trusted(&registry.vkey, &[], 0);
+    let verified = bundle
+        .verify(&wanted.encode(), &log)
         .expect("the bundle verifies offline");
-    assert_eq!(checkpoint.size, 37);
+    assert_eq!(verified.checkpoint.checkpoint.size, 37);
     // The same bundle does not prove another entry.
-    assert!(bundle.verify(&entry(22).to_bytes(), &log_key, &[], 0).is_err());
+    assert!(bundle.verify(&entry(22).encode(), &log).is_err());
     let (status, _) = registry.get_json("/v1/log/bundle?index=37").await;
     assert_eq!(status, 404);
 }
 
 #[tokio::test]
 async fn witness_cosignatures_are_verified_stored_and_served() {
-    let witness = CosignatureSigner::generate("witness.test").expect("witness key");
-    let stranger = CosignatureSigner::generate("stranger.test").expect("stranger key");
+    let witness = key("witness.test", KeyKind::CosignatureV1);
+    let stranger = key("stranger.test", KeyKind::CosignatureV1);
     let registry = LogRegistry::start(vec![witness.verifier()]).await;
     append_batch(&registry.pool, 0, 12).await;
     registry.wait_for_size(12).await;
@@ -320,7 +321,7 @@ async fn witness_cosignatures_are_verified_stored_and_served() {
     assert_eq!(status, 404, "no cosigned checkpoint yet: {body}");
 
     let (note, checkpoint) = served_checkpoint(&registry).await;
-    let text = NoteVerifier::parse(&registry.vkey).unwrap().verify(&note).unwrap();
+    let text = Note::parse(&note).unwrap().text().to_owned();
     let post = |body: serde_json::Value| {
         let request = registry.client.post(registry.url("/v1/log/cosignatures")).json(&body);
         async move {
@@ -329,19 +330,19 @@ async fn witness_cosignatures_are_verified_stored_and_served() {
             (status, response.json::<serde_json::Value>().await.unwrap_or_default())
         }
     };
-    let (status, refused) = post(serde_json::json!({"size": 12, "cosignature": stranger.cosign(&text, 1_800_000_000).unwrap()})).await;
+    let (status, refused) = post(serde_json::json!({"size": 12, "cosignature": stranger.cosign(&text, 1_800_000_000).unwrap().line()})).await;
     assert_eq!(status, 422, "{refused}");
     assert!(refused["error"]["message"].as_str().unwrap().contains("unknown witness key stranger.test"), "{refused}");
-    let forged = witness.cosign(&text.replace("\n12\n", "\n13\n"), 1_800_000_000).unwrap();
+    let forged = witness.cosign(&text.replace("\n12\n", "\n13\n"), 1_800_000_000).unwrap().line();
     let (status, refused) = post(serde_json::json!({"size": 12, "cosignature": forged})).await;
     assert_eq!(status, 422, "{refused}");
     assert!(refused["error"]["message"].as_str().unwrap().contains("does not verify"), "{refused}");
-    let (status, refused) = post(serde_json::json!({"size": 99, "cosignature": witness.cosign(&text, 1).unwrap()})).await;
+    let (status, refused) = post(serde_json::json!({"size": 99, "cosignature": witness.cosign(&text, 1).unwrap().line()})).await;
     assert_eq!(status, 404, "{refused}");
     let (status, refused) = post(serde_json::json!({"cosignature": "x"})).await;
     assert_eq!(status, 400, "{refused}");
 
-    let line = witness.cosign(&text, 1_800_000_000).unwrap();
+    let line = witness.cosign(&text, 1_800_000_000).unwrap().line();
     let (status, accepted) = post(serde_json::json!({"size": 12, "cosignature": line})).await;
     assert_eq!(status, 201, "{accepted}");
     assert_eq!(accepted["witness"], "witness.test");
@@ -356,19 +357,17 @@ async fn witness_cosignatures_are_verified_stored_and_served() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(served, format!("{note}{}\n", line.trim_end()));
-    witness
-        .verifier()
-        .verify_note(&served)
+    trusted(&registry.vkey, &[witness.verifier()], 1)
+        .verify_checkpoint(&served)
         .expect("the served checkpoint carries a valid cosignature");
 
     let response = registry.get("/v1/log/bundle?index=3").await;
     assert_eq!(response.status(), 200);
-    let bundle = tlog::ProofBundle::parse(&response.text().await.unwrap()).unwrap();
-    let log_key = NoteVerifier::parse(&registry.vkey).unwrap();
+    let bundle = ProofBundle::parse(&response.text().await.unwrap()).unwrap();
     let verified = bundle
-        .verify(&entry(3).to_bytes(), &log_key, &[witness.verifier()], 1)
+        .verify(&entry(3).encode(), &trusted(&registry.vkey, &[witness.verifier()], 1))
         .expect("the bundle verifies with one required witness");
-    assert_eq!(verified.size, checkpoint.size);
+    assert_eq!(verified.checkpoint.checkpoint.size, checkpoint.size);
 }
 
 /// Appends batches until the runtime running it is dropped.
@@ -389,13 +388,13 @@ async fn append_forever(pool: sqlx::PgPool) {
 fn a_restart_in_the_middle_of_appends_loses_nothing_and_serves_only_stored_entries() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let url = runtime.block_on(log_support::fresh_database());
-    let signer_key = log_support::signer().secret_key();
+    let signer_key = log_support::signer().secret_key_text();
 
     // First life: a server and an appender, both stopped dead mid-stream (the runtime is dropped
     // with transactions open, as a crash would leave them).
     let first = tokio::runtime::Runtime::new().expect("runtime");
     let served_before = first.block_on(async {
-        let signer = verifier::tlog::NoteSigner::from_secret_key(&signer_key).unwrap();
+        let signer = verifier::tlog::NoteSigner::from_secret_key_text(&signer_key).unwrap();
         let registry = LogRegistry::serve(&url, signer, Vec::new()).await;
         tokio::spawn(append_forever(registry.pool.clone()));
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -406,7 +405,7 @@ fn a_restart_in_the_middle_of_appends_loses_nothing_and_serves_only_stored_entri
     assert!(served_before > 0);
 
     runtime.block_on(async {
-        let signer = verifier::tlog::NoteSigner::from_secret_key(&signer_key).unwrap();
+        let signer = verifier::tlog::NoteSigner::from_secret_key_text(&signer_key).unwrap();
         let registry = LogRegistry::serve(&url, signer, Vec::new()).await;
         let leaves = stored_leaf_hashes(&registry.pool).await;
         let stored = leaves.len() as u64;
@@ -417,14 +416,14 @@ fn a_restart_in_the_middle_of_appends_loses_nothing_and_serves_only_stored_entri
         assert_eq!(checkpoint.root, naive_root(&leaves));
 
         // Every checkpoint either life signed is a prefix of what is stored.
-        let verifier = NoteVerifier::parse(&registry.vkey).unwrap();
+        let log = trusted(&registry.vkey, &[], 0);
         let notes: Vec<(i64, String)> = sqlx::query_as("SELECT size, body FROM log_checkpoints ORDER BY size")
             .fetch_all(&registry.pool)
             .await
             .unwrap();
         assert!(notes.len() >= 2, "{} checkpoints", notes.len());
         for (size, note) in notes {
-            let parsed = Checkpoint::parse(&verifier.verify(&note).unwrap()).unwrap();
+            let parsed = log.verify_checkpoint(&note).unwrap().checkpoint;
             assert_eq!(parsed.size, size as u64);
             assert_eq!(parsed.root, naive_root(&leaves[..size as usize]), "checkpoint {size}");
         }

@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use base64::Engine as _;
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
-use verifier::tlog::{self as tlog, Checkpoint, CosignatureSigner, NoteSigner, NoteVerifier};
+use verifier::tlog::{self as tlog, Checkpoint, KeyKind, NoteSigner, NoteVerifier, TrustedLog};
 
 use super::serve::write_secret;
 
@@ -76,16 +76,15 @@ pub fn run(command: LogCommand, json: bool) -> anyhow::Result<()> {
 }
 
 fn generate(args: &GenerateArgs, json: bool) -> anyhow::Result<()> {
-    let (secret, vkey) = if args.witness {
-        let signer = CosignatureSigner::generate(&args.origin)
-            .with_context(|| format!("a witness key named {:?}", args.origin))?;
-        (signer.secret_key(), signer.verifier_key())
+    let kind = if args.witness {
+        KeyKind::CosignatureV1
     } else {
-        let signer = NoteSigner::generate(&args.origin)
-            .with_context(|| format!("a log key named {:?}", args.origin))?;
-        (signer.secret_key(), signer.verifier_key())
+        KeyKind::Ed25519
     };
-    write_new_secret(&args.out, &secret)?;
+    let key = NoteSigner::generate(&args.origin, kind, &mut rand::rngs::OsRng)
+        .with_context(|| format!("a key named {:?}", args.origin))?;
+    write_new_secret(&args.out, &key.secret_key)?;
+    let vkey = key.verifier_key;
     if json {
         super::print_json(&serde_json::json!({"verifier_key": vkey, "secret_key_file": args.out}))
     } else {
@@ -94,15 +93,44 @@ fn generate(args: &GenerateArgs, json: bool) -> anyhow::Result<()> {
     }
 }
 
-/// [`write_secret`], refusing to replace a key that already exists.
+/// Writes a secret (mode 0600) to a new file: written in full under a temporary name, then linked
+/// into place, which fails rather than replace a key that already exists (even one created
+/// meanwhile by another process).
 pub fn write_new_secret(file: &Path, secret: &str) -> anyhow::Result<()> {
-    if file.exists() {
-        bail!(
-            "{} already exists; a key is never overwritten (choose another --out or remove it yourself)",
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let exists = || {
+        anyhow::anyhow!(
+            "{} already exists; a key is never overwritten (choose another file or remove it yourself)",
             file.display()
-        );
+        )
+    };
+    if file.exists() {
+        return Err(exists());
     }
-    write_secret(file, secret)
+    let dir = file
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let temporary = dir.join(format!(".key-{}.tmp", std::process::id()));
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .with_context(|| format!("creating {}", temporary.display()))?;
+    let written = (|| -> anyhow::Result<()> {
+        out.write_all(format!("{secret}\n").as_bytes())?;
+        out.sync_all()?;
+        match std::fs::hard_link(&temporary, file) {
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Err(exists()),
+            other => other.with_context(|| format!("writing {}", file.display())),
+        }
+    })();
+    // The temporary name is ours (created with create_new above).
+    let _ = std::fs::remove_file(&temporary);
+    written
 }
 
 /// What a witness remembers of a log: the last checkpoint it accepted.
@@ -123,12 +151,24 @@ struct Cosigned {
 }
 
 fn witness(args: &WitnessArgs, json: bool) -> anyhow::Result<()> {
-    let log_key = NoteVerifier::parse(&args.log_key)
+    let log_key = NoteVerifier::from_vkey(&args.log_key)
         .with_context(|| format!("--log-key {:?} is not a log verifier key", args.log_key))?;
+    let log = TrustedLog {
+        origin: log_key.name().to_owned(),
+        log_key,
+        witnesses: Vec::new(),
+        witness_threshold: 0,
+    };
     let secret = std::fs::read_to_string(&args.key)
         .with_context(|| format!("reading the witness key {}", args.key.display()))?;
-    let signer = CosignatureSigner::from_secret_key(secret.trim())
+    let signer = NoteSigner::from_secret_key_text(secret.trim())
         .with_context(|| format!("{} is not a witness secret key", args.key.display()))?;
+    if signer.kind() != KeyKind::CosignatureV1 {
+        bail!(
+            "{} is a log key; a witness cosigns with a cosignature key (`mpr log key generate --witness`)",
+            args.key.display()
+        );
+    }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -137,7 +177,7 @@ fn witness(args: &WitnessArgs, json: bool) -> anyhow::Result<()> {
         .build()?;
     let base = args.log.trim_end_matches('/');
     loop {
-        match runtime.block_on(witness_once(&client, base, &log_key, &signer, &args.state)) {
+        match runtime.block_on(witness_once(&client, base, &log, &signer, &args.state)) {
             Ok(cosigned) => {
                 if json {
                     super::print_json(&cosigned)?;
@@ -158,23 +198,15 @@ fn witness(args: &WitnessArgs, json: bool) -> anyhow::Result<()> {
 async fn witness_once(
     client: &reqwest::Client,
     base: &str,
-    log_key: &NoteVerifier,
-    signer: &CosignatureSigner,
+    log: &TrustedLog,
+    signer: &NoteSigner,
     state_file: &Path,
 ) -> anyhow::Result<Cosigned> {
     let note = get_text(client, &format!("{base}/log/checkpoint")).await?;
-    let text = log_key
-        .verify(&note)
-        .with_context(|| format!("the checkpoint from {base} is not signed by the log key {}", log_key.name()))?;
-    let checkpoint = Checkpoint::parse(&text)
-        .with_context(|| format!("the checkpoint from {base} is malformed"))?;
-    if checkpoint.origin != log_key.name() {
-        bail!(
-            "the checkpoint from {base} is for origin {:?}, not {:?} (the log key's name)",
-            checkpoint.origin,
-            log_key.name()
-        );
-    }
+    let verified = log
+        .verify_checkpoint(&note)
+        .with_context(|| format!("the checkpoint from {base} is refused"))?;
+    let (checkpoint, text) = (verified.checkpoint, verified.text);
     let root = b64(&checkpoint.root);
     let previous = read_state(state_file)?;
     if let Some(previous) = &previous {
@@ -189,7 +221,7 @@ async fn witness_once(
             checkpoint: text.clone(),
         },
     )?;
-    let line = signer.cosign(&text, now()?)?;
+    let line = signer.cosign(&text, now()?)?.line();
     let response = client
         .post(format!("{base}/v1/log/cosignatures"))
         .json(&serde_json::json!({"size": checkpoint.size, "cosignature": line}))
@@ -332,15 +364,15 @@ pub fn server_config(
                     Some(origin) => origin.clone(),
                     None => format!("{}/mpr-log", host_name()),
                 };
-                let signer = NoteSigner::generate(&origin)
+                let key = NoteSigner::generate(&origin, KeyKind::Ed25519, &mut rand::rngs::OsRng)
                     .with_context(|| format!("a log key named {origin:?} (choose another with --log-origin)"))?;
-                write_new_secret(&file, &signer.secret_key())?;
+                write_new_secret(&file, &key.secret_key)?;
                 eprintln!(
                     "transparency-log key generated in {}; its verifier key (give it to wallets and witnesses): {}",
                     file.display(),
-                    signer.verifier_key()
+                    key.verifier_key
                 );
-                signer
+                NoteSigner::from_secret_key_text(&key.secret_key)?
             }
         }
     };
@@ -356,14 +388,18 @@ pub fn server_config(
         .witness_keys
         .iter()
         .map(|vkey| {
-            tlog::CosignatureVerifier::parse(vkey)
-                .with_context(|| format!("--witness-key {vkey:?} is not a witness verifier key"))
+            let witness = NoteVerifier::from_vkey(vkey)
+                .with_context(|| format!("--witness-key {vkey:?} is not a witness verifier key"))?;
+            if witness.kind() != KeyKind::CosignatureV1 {
+                bail!("--witness-key {vkey:?} is a log (type 0x01) key; witnesses cosign with cosignature (type 0x04) keys (`mpr log key generate --witness`)");
+            }
+            Ok(witness)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     eprintln!(
         "transparency log {} (verifier key {}), {} witness(es)",
         signer.name(),
-        signer.verifier_key(),
+        signer.verifier().vkey(),
         witnesses.len()
     );
     Ok(registry_api::log::LogConfig {
@@ -376,8 +412,13 @@ pub fn server_config(
 fn read_log_key(file: &Path) -> anyhow::Result<NoteSigner> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading the log key {}", file.display()))?;
-    NoteSigner::from_secret_key(text.trim())
-        .with_context(|| format!("{} is not a log secret key (`mpr log key generate` writes one)", file.display()))
+    let signer = NoteSigner::from_secret_key_text(text.trim()).with_context(|| {
+        format!("{} is not a log secret key (`mpr log key generate` writes one)", file.display())
+    })?;
+    if signer.kind() != KeyKind::Ed25519 {
+        bail!("{} is a witness key; a log signs with a log key (`mpr log key generate` without --witness)", file.display());
+    }
+    Ok(signer)
 }
 
 fn host_name() -> String {

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::http::{log_of, LogError};
 use super::storage;
+use verifier::tlog::{Note, NoteVerifier};
 use crate::error::{ApiError, ErrorBody};
 use crate::respond::RawBody;
 use crate::state::AppState;
@@ -61,14 +62,20 @@ pub async fn submit(
                 submission.size
             ))
         })?;
-    let signature = verifier::tlog::SignatureLine::parse(line)
+    // The line is parsed as the last signature of the stored note, with the note's own parser.
+    let cosigned = Note::parse(&format!("{}{line}\n", stored.note))
         .map_err(|error| LogError::BadRequest(format!("cosignature line: {error}")))?;
+    let signature = cosigned
+        .signatures()
+        .last()
+        .expect("a parsed note has signatures")
+        .clone();
     let witness = log
         .witnesses()
         .iter()
-        .find(|witness| witness.matches(&signature))
+        .find(|witness| witness.name() == signature.name && witness.key_id() == signature.key_id)
         .ok_or_else(|| {
-            let known: Vec<String> = log.witnesses().iter().map(|w| w.verifier_key()).collect();
+            let known: Vec<String> = log.witnesses().iter().map(NoteVerifier::vkey).collect();
             ApiError::SignatureRejected(format!(
                 "unknown witness key {}+{:08x}: this registry accepts cosignatures from {}",
                 signature.name,
@@ -80,13 +87,20 @@ pub async fn submit(
                 }
             ))
         })?;
-    let text = signed_text(&stored.note)?;
-    let timestamp = witness.verify(text, &signature).map_err(|error| {
-        ApiError::SignatureRejected(format!(
-            "the cosignature by {} does not verify for the checkpoint of size {}: {error}",
-            signature.name, submission.size
-        ))
-    })?;
+    let timestamp = witness
+        .verify_signature(cosigned.text(), &signature.signature)
+        .map_err(|error| {
+            ApiError::SignatureRejected(format!(
+                "the cosignature by {} does not verify for the checkpoint of size {}: {error}",
+                signature.name, submission.size
+            ))
+        })?
+        .ok_or_else(|| {
+            ApiError::SignatureRejected(format!(
+                "{} is not a cosignature (tlog-cosignature v1) key",
+                witness.vkey()
+            ))
+        })?;
     storage::store_cosignature(
         log.pool(),
         submission.size,
@@ -100,16 +114,9 @@ pub async fn submit(
         StatusCode::CREATED,
         axum::Json(CosignatureAccepted {
             size: submission.size,
-            witness: signature.name.clone(),
+            witness: signature.name,
             timestamp,
         }),
     )
         .into_response())
-}
-
-/// The text a stored note's signatures sign: everything before its last blank line.
-fn signed_text(note: &str) -> Result<&str, LogError> {
-    note.rfind("\n\n")
-        .map(|blank| &note[..=blank])
-        .ok_or_else(|| LogError::Api(ApiError::internal(std::io::Error::other("a stored checkpoint has no signature block"))))
 }

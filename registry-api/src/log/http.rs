@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::Serialize;
 use utoipa::ToSchema;
-use verifier::tlog::{self as tlog, Hash};
+use verifier::tlog::{self as tlog, Hash, Note, Tile};
 
 use super::storage::{self, LoggedStatement};
 use super::{Log, Published};
@@ -132,22 +132,25 @@ pub async fn tile(
 ) -> Result<Response, LogError> {
     let log = log_of(&state)?;
     let size = published(log)?.size;
-    let tile = tlog::TilePath::parse(&path).map_err(|error| {
+    let tile = Tile::parse_path(&format!("tile/{path}")).map_err(|error| {
         LogError::Api(ApiError::NotFound(format!("no tile /log/tile/{path}: {error}")))
     })?;
-    let cache = if tile.is_full() { IMMUTABLE } else { SHORT_LIVED };
-    if !tile.exists_in(size) {
+    // A partial tile narrower than what the tree has is still exact: its hashes never change.
+    let available = Tile::at_size(tile.level, tile.index, size).map_or(0, |have| have.width);
+    if tile.width > available {
         return Err(LogError::Api(ApiError::NotFound(format!(
             "tile /log/tile/{path} is beyond the log's checkpoint of {size} entries"
         ))));
     }
-    if tile.is_entries() {
-        let (start, end) = tile.leaf_range();
-        let entries = storage::entries(log.pool(), start, end).await?;
-        return Ok(binary(tlog::entry_bundle_bytes(&entries), cache));
+    let cache = if tile.is_partial() { SHORT_LIVED } else { IMMUTABLE };
+    if tile.level.is_none() {
+        let start = tile.start_leaf().ok_or_else(|| ApiError::invalid("tile index too large"))?;
+        let entries = storage::entries(log.pool(), start, start + u64::from(tile.width)).await?;
+        let bundle = tlog::tile::encode_bundle(&entries).map_err(ApiError::internal)?;
+        return Ok(binary(bundle, cache));
     }
     let tree = log.read_tree();
-    let bytes = tlog::tile_bytes(&*tree, &tile).map_err(ApiError::internal)?;
+    let bytes = tlog::tile::tile_bytes(&*tree, &tile).map_err(ApiError::internal)?;
     Ok(binary(bytes, cache))
 }
 
@@ -357,7 +360,7 @@ pub async fn bundle(
         extra: None,
         index,
         proof,
-        checkpoint: checkpoint.served.clone(),
+        checkpoint: Note::parse(&checkpoint.served).map_err(ApiError::internal)?,
     };
-    Ok(text(bundle.to_text(), NOT_STORED))
+    Ok(text(bundle.format(), NOT_STORED))
 }

@@ -71,6 +71,8 @@ async fn follow(log: &Log, checked_history: &mut bool) -> Result<(), Integration
             Ok(Ok(None)) => return Ok(()),
             Ok(Err(error)) => return Err(error.into()),
         }
+        // One round integrates every commit so far: the notifications queued meanwhile say nothing more.
+        while listener.next_buffered().is_some() {}
     }
 }
 

@@ -13,9 +13,8 @@ pub mod storage;
 
 use std::sync::{Arc, RwLock};
 
-use base64::Engine as _;
 use sqlx::PgPool;
-use verifier::tlog::{Hash, MemoryTree};
+use verifier::tlog::{Checkpoint, Hash, MemoryTree, Note, NoteVerifier};
 
 pub use storage::{append, append_many};
 
@@ -23,8 +22,10 @@ pub use storage::{append, append_many};
 /// witnesses whose cosignatures it accepts.
 pub struct LogConfig {
     pub origin: String,
+    /// A type 0x01 (Ed25519) signed-note key named like the origin.
     pub signer: verifier::tlog::NoteSigner,
-    pub witnesses: Vec<verifier::tlog::CosignatureVerifier>,
+    /// Type 0x04 (tlog-cosignature v1) witness keys.
+    pub witnesses: Vec<verifier::tlog::NoteVerifier>,
 }
 
 /// A signed checkpoint that is being served, with the witnesses' cosignature lines.
@@ -86,7 +87,7 @@ impl Log {
 
     /// The log's verifier key (`name+id+key`), for wallets and witnesses.
     pub fn verifier_key(&self) -> String {
-        self.config.signer.verifier_key()
+        self.config.signer.verifier().vkey()
     }
 
     /// Entries integrated into the tree (a checkpoint for this size may not be published yet).
@@ -128,21 +129,23 @@ impl Log {
     }
 
     fn checkpoint_text(&self, size: u64, root: Hash) -> String {
-        format!(
-            "{}\n{size}\n{}\n",
-            self.config.origin,
-            base64::engine::general_purpose::STANDARD.encode(root)
-        )
+        Checkpoint::new(&self.config.origin, size, root).format()
     }
 
+    /// The signed note of a checkpoint text.
     fn sign(&self, text: &str) -> Result<String, String> {
-        self.config
+        let signature = self
+            .config
             .signer
-            .sign_note(text)
-            .map_err(|error| error.to_string())
+            .sign(text)
+            .map_err(|error| error.to_string())?;
+        let mut note = Note::new(text).map_err(|error| error.to_string())?;
+        note.add_signature(signature)
+            .map_err(|error| error.to_string())?;
+        Ok(note.format())
     }
 
-    pub fn witnesses(&self) -> &[verifier::tlog::CosignatureVerifier] {
+    pub fn witnesses(&self) -> &[NoteVerifier] {
         &self.config.witnesses
     }
 

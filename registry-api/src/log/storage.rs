@@ -32,7 +32,7 @@ pub async fn append_many(conn: &mut PgConnection, entries: &[LogEntry]) -> Resul
     let mut bodies = Vec::with_capacity(entries.len());
     let mut leaves = Vec::with_capacity(entries.len());
     for entry in entries {
-        let body = entry.to_bytes();
+        let body = entry.encode();
         if body.len() > MAX_ENTRY_BYTES {
             return Err(ApiError::invalid(format!(
                 "a log entry of {} bytes is over the {MAX_ENTRY_BYTES}-byte limit of entry bundles",

@@ -10,7 +10,7 @@ use registry_api::log::{self, LogConfig};
 use registry_api::{db, server};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use verifier::tlog::{CosignatureVerifier, EntryKind, LogEntry, NoteSigner};
+use verifier::tlog::{EntryKind, KeyKind, LogEntry, NoteSigner, NoteVerifier, TrustedLog};
 
 use crate::support;
 
@@ -26,7 +26,22 @@ pub struct LogRegistry {
 }
 
 pub fn signer() -> NoteSigner {
-    NoteSigner::generate(ORIGIN).expect("log key")
+    key(ORIGIN, KeyKind::Ed25519)
+}
+
+pub fn key(name: &str, kind: KeyKind) -> NoteSigner {
+    let generated = NoteSigner::generate(name, kind, &mut rand::rngs::OsRng).expect("a key");
+    NoteSigner::from_secret_key_text(&generated.secret_key).expect("its secret key")
+}
+
+/// How a wallet trusts this test log: its key, and `threshold` of `witnesses`.
+pub fn trusted(vkey: &str, witnesses: &[NoteVerifier], threshold: usize) -> TrustedLog {
+    TrustedLog {
+        origin: ORIGIN.to_owned(),
+        log_key: NoteVerifier::from_vkey(vkey).expect("vkey"),
+        witnesses: witnesses.to_vec(),
+        witness_threshold: threshold,
+    }
 }
 
 pub async fn fresh_database() -> String {
@@ -35,7 +50,7 @@ pub async fn fresh_database() -> String {
 }
 
 impl LogRegistry {
-    pub async fn start(witnesses: Vec<CosignatureVerifier>) -> LogRegistry {
+    pub async fn start(witnesses: Vec<NoteVerifier>) -> LogRegistry {
         let url = fresh_database().await;
         Self::serve(&url, signer(), witnesses).await
     }
@@ -44,10 +59,10 @@ impl LogRegistry {
     pub async fn serve(
         database_url: &str,
         signer: NoteSigner,
-        witnesses: Vec<CosignatureVerifier>,
+        witnesses: Vec<NoteVerifier>,
     ) -> LogRegistry {
         let pool = db::lazy_pool(database_url, &db::PoolSettings::default()).expect("pool");
-        let vkey = signer.verifier_key();
+        let vkey = signer.verifier().vkey();
         let log = log::start(
             pool.clone(),
             LogConfig {
