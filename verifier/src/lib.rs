@@ -1,3 +1,6 @@
 //! Wallet-side verification for mpr. Pure: no I/O, no async runtime and no clock of its own (the
 //! time is always an input), so native and browser wallets can embed it. It depends on no other
 //! crate of this workspace; the registry and the CLI use it.
+
+pub mod policy;
+pub mod tlog;
