@@ -14,7 +14,9 @@ use registry_api::db;
 use registry_api::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresConfig};
 use registry_api::log;
 use sha2::{Digest, Sha256};
-use verifier::tlog::{Checkpoint, EntryKind, LogEntry, MemoryTree, NoteVerifier, ProofBundle, TrustedLog};
+use verifier::tlog::{
+    Checkpoint, EntryKind, LogEntry, MemoryTree, NoteVerifier, ProofBundle, TrustedLog,
+};
 
 fn mpr(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mpr"))
@@ -119,9 +121,16 @@ impl Serve {
         let begun = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!("mpr serve exited with {status}:\n{}", fs::read_to_string(&self.log).unwrap_or_default());
+                panic!(
+                    "mpr serve exited with {status}:\n{}",
+                    fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
-            if let Ok(response) = client.get(format!("{}/log/checkpoint", self.base)).send().await {
+            if let Ok(response) = client
+                .get(format!("{}/log/checkpoint", self.base))
+                .send()
+                .await
+            {
                 if response.status() == 200 {
                     let note = response.text().await.expect("text");
                     let verified = log.verify_checkpoint(&note).expect("signed by the log key");
@@ -154,7 +163,11 @@ impl Drop for Serve {
 
 fn entry(seed: u64) -> LogEntry {
     LogEntry {
-        kind: if seed % 2 == 0 { EntryKind::Release } else { EntryKind::Status },
+        kind: if seed.is_multiple_of(2) {
+            EntryKind::Release
+        } else {
+            EntryKind::Status
+        },
         statement_sha256: Sha256::digest(seed.to_be_bytes()).into(),
     }
 }
@@ -162,14 +175,25 @@ fn entry(seed: u64) -> LogEntry {
 async fn append(pool: &sqlx::PgPool, seeds: std::ops::Range<u64>) {
     let entries: Vec<LogEntry> = seeds.map(entry).collect();
     let mut transaction = pool.begin().await.expect("begin");
-    log::append_many(&mut transaction, &entries).await.expect("append");
+    log::append_many(&mut transaction, &entries)
+        .await
+        .expect("append");
     transaction.commit().await.expect("commit");
 }
 
 fn witness(base: &str, log_vkey: &str, key: &Path, state: &Path) -> Output {
     mpr(&[
-        "log", "witness", "--log", base, "--log-key", log_vkey,
-        "--key", key.to_str().unwrap(), "--state", state.to_str().unwrap(), "--once",
+        "log",
+        "witness",
+        "--log",
+        base,
+        "--log-key",
+        log_vkey,
+        "--key",
+        key.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--once",
     ])
 }
 
@@ -178,26 +202,56 @@ fn trusted(vkey: &str, witnesses: &[&str], threshold: usize) -> TrustedLog {
     TrustedLog {
         origin: log_key.name().to_owned(),
         log_key,
-        witnesses: witnesses.iter().map(|w| NoteVerifier::from_vkey(w).expect("witness vkey")).collect(),
+        witnesses: witnesses
+            .iter()
+            .map(|w| NoteVerifier::from_vkey(w).expect("witness vkey"))
+            .collect(),
         witness_threshold: threshold,
     }
 }
 
 fn checkpoint_of(log: &TrustedLog, note: &str) -> Checkpoint {
-    log.verify_checkpoint(note).expect("a signed checkpoint").checkpoint
+    log.verify_checkpoint(note)
+        .expect("a signed checkpoint")
+        .checkpoint
 }
 
 fn keys(bed: &Bed) -> (String, String) {
     let log_key = bed.path("log-key");
-    let vkey = stdout(&mpr(&["log", "key", "generate", "--origin", "log.test/mpr", "--out", log_key.to_str().unwrap()]));
-    let mode = fs::metadata(&log_key).expect("key file").permissions().mode();
+    let vkey = stdout(&mpr(&[
+        "log",
+        "key",
+        "generate",
+        "--origin",
+        "log.test/mpr",
+        "--out",
+        log_key.to_str().unwrap(),
+    ]));
+    let mode = fs::metadata(&log_key)
+        .expect("key file")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "key file mode {mode:o}");
-    let again = mpr(&["log", "key", "generate", "--origin", "other", "--out", log_key.to_str().unwrap()]);
+    let again = mpr(&[
+        "log",
+        "key",
+        "generate",
+        "--origin",
+        "other",
+        "--out",
+        log_key.to_str().unwrap(),
+    ]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     let witness_key = bed.path("witness-key");
     let wvkey = stdout(&mpr(&[
-        "log", "key", "generate", "--witness", "--origin", "witness.test", "--out",
+        "log",
+        "key",
+        "generate",
+        "--witness",
+        "--origin",
+        "witness.test",
+        "--out",
         witness_key.to_str().unwrap(),
     ]));
     (vkey, wvkey)
@@ -208,7 +262,9 @@ async fn stored_leaves(pool: &sqlx::PgPool) -> Vec<[u8; 32]> {
         .fetch_all(pool)
         .await
         .expect("leaves");
-    rows.into_iter().map(|hash| hash.try_into().expect("32 bytes")).collect()
+    rows.into_iter()
+        .map(|hash| hash.try_into().expect("32 bytes"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,16 +275,35 @@ async fn a_witness_cosigns_across_appends_and_a_sigkill_of_the_server_mid_append
     let witnessed = trusted(&vkey, &[&wvkey], 1);
     let url = bed.database("mpr_log").await;
     let pool = db::lazy_pool(&url, &Default::default()).expect("pool");
-    let mut server = Serve::start(&url, &bed.path("log-key"), &[&wvkey], bed.path("serve-1.log"));
+    let mut server = Serve::start(
+        &url,
+        &bed.path("log-key"),
+        &[&wvkey],
+        bed.path("serve-1.log"),
+    );
 
     append(&pool, 0..20).await;
     server.wait_for_size(20, &log_verifier).await;
     let state = bed.path("witness-state");
-    let out = stdout(&witness(&server.base, &vkey, &bed.path("witness-key"), &state));
+    let out = stdout(&witness(
+        &server.base,
+        &vkey,
+        &bed.path("witness-key"),
+        &state,
+    ));
     assert!(out.contains("size 20"), "{out}");
     let client = reqwest::Client::new();
-    let served = client.get(format!("{}/log/checkpoint", server.base)).send().await.unwrap().text().await.unwrap();
-    witnessed.verify_checkpoint(&served).expect("the served checkpoint is cosigned");
+    let served = client
+        .get(format!("{}/log/checkpoint", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    witnessed
+        .verify_checkpoint(&served)
+        .expect("the served checkpoint is cosigned");
 
     // Appends continue while the server is SIGKILLed and restarted.
     let stop = Arc::new(AtomicBool::new(false));
@@ -245,14 +320,19 @@ async fn a_witness_cosigns_across_appends_and_a_sigkill_of_the_server_mid_append
     tokio::time::sleep(Duration::from_millis(800)).await;
     server.kill();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut server = Serve::start(&url, &bed.path("log-key"), &[&wvkey], bed.path("serve-2.log"));
+    let mut server = Serve::start(
+        &url,
+        &bed.path("log-key"),
+        &[&wvkey],
+        bed.path("serve-2.log"),
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     appender.await.expect("appender");
 
     let leaves = stored_leaves(&pool).await;
     let size = leaves.len() as u64;
-    assert!(size > 20 && (size - 20) % 10 == 0, "{size} entries");
+    assert!(size > 20 && (size - 20).is_multiple_of(10), "{size} entries");
     let note = server.wait_for_size(size, &log_verifier).await;
     let checkpoint = checkpoint_of(&log_verifier, &note);
     let reference = MemoryTree::from_leaf_hashes(leaves.iter().copied());
@@ -264,18 +344,35 @@ async fn a_witness_cosigns_across_appends_and_a_sigkill_of_the_server_mid_append
         .unwrap();
     for note in notes {
         let stored = checkpoint_of(&log_verifier, &note);
-        assert_eq!(stored.root, reference.root_at(stored.size).unwrap(), "checkpoint {}", stored.size);
+        assert_eq!(
+            stored.root,
+            reference.root_at(stored.size).unwrap(),
+            "checkpoint {}",
+            stored.size
+        );
     }
 
-    // The witness checks 20 → size across the crash and cosigns.
-    let out = stdout(&witness(&server.base, &vkey, &bed.path("witness-key"), &state));
+    // The witness checks 20 → size across the crash and cosigns. Index 25 holds seed 1005.
+    let out = stdout(&witness(
+        &server.base,
+        &vkey,
+        &bed.path("witness-key"),
+        &state,
+    ));
     assert!(out.contains(&format!("size {size}")), "{out}");
-    let bundle = client.get(format!("{}/v1/log/bundle?index=1005", server.base)).send().await.unwrap();
+    let bundle = client
+        .get(format!("{}/v1/log/bundle?index=25", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bundle.status(), 200);
-    let bundle = ProofBundle::parse(&bundle.text().await.unwrap()).unwrap();
+    let text = bundle.text().await.unwrap();
+    let bundle = ProofBundle::parse(&text).unwrap();
     let verified = bundle
         .verify(&entry(1005).encode(), &witnessed)
-        .expect("the bundle verifies with the witness");
+        .unwrap_or_else(|error| {
+            panic!("the bundle does not verify with the witness: {error}\n{text}")
+        });
     assert_eq!(verified.checkpoint.checkpoint.size, size);
 }
 
@@ -293,19 +390,41 @@ async fn a_witness_refuses_a_log_that_rewrote_its_history() {
     append(&forked, 0..5).await;
     append(&forked, 500..510).await;
 
-    let mut server = Serve::start(&honest_url, &bed.path("log-key"), &[&wvkey], bed.path("honest.log"));
+    let mut server = Serve::start(
+        &honest_url,
+        &bed.path("log-key"),
+        &[&wvkey],
+        bed.path("honest.log"),
+    );
     server.wait_for_size(10, &log_verifier).await;
     let state = bed.path("witness-state");
-    stdout(&witness(&server.base, &vkey, &bed.path("witness-key"), &state));
-    let honest_root = checkpoint_of(&log_verifier, &server.wait_for_size(10, &log_verifier).await).root;
+    stdout(&witness(
+        &server.base,
+        &vkey,
+        &bed.path("witness-key"),
+        &state,
+    ));
+    let honest_root = checkpoint_of(
+        &log_verifier,
+        &server.wait_for_size(10, &log_verifier).await,
+    )
+    .root;
     drop(server);
     let state_before = fs::read_to_string(&state).expect("state");
 
-    let mut server = Serve::start(&forked_url, &bed.path("log-key"), &[&wvkey], bed.path("forked.log"));
+    let mut server = Serve::start(
+        &forked_url,
+        &bed.path("log-key"),
+        &[&wvkey],
+        bed.path("forked.log"),
+    );
     let forked_note = server.wait_for_size(15, &log_verifier).await;
     let forked_root = checkpoint_of(&log_verifier, &forked_note).root;
     let refused = witness(&server.base, &vkey, &bed.path("witness-key"), &state);
-    assert!(!refused.status.success(), "the witness cosigned a forked log");
+    assert!(
+        !refused.status.success(),
+        "the witness cosigned a forked log"
+    );
     let message = String::from_utf8_lossy(&refused.stderr);
     use base64::Engine as _;
     let b64 = |root: &[u8; 32]| base64::engine::general_purpose::STANDARD.encode(root);
@@ -316,11 +435,26 @@ async fn a_witness_refuses_a_log_that_rewrote_its_history() {
         b64(&honest_root),
         b64(&forked_root),
     ] {
-        assert!(message.contains(&needle), "missing {needle:?} in:\n{message}");
+        assert!(
+            message.contains(&needle),
+            "missing {needle:?} in:\n{message}"
+        );
     }
-    assert_eq!(fs::read_to_string(&state).unwrap(), state_before, "the state moved to the forked log");
-    let served = reqwest::get(format!("{}/log/checkpoint", server.base)).await.unwrap().text().await.unwrap();
-    assert_eq!(served, forked_note, "the refused checkpoint got a cosignature");
+    assert_eq!(
+        fs::read_to_string(&state).unwrap(),
+        state_before,
+        "the state moved to the forked log"
+    );
+    let served = reqwest::get(format!("{}/log/checkpoint", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        served, forked_note,
+        "the refused checkpoint got a cosignature"
+    );
 
     // A log rewritten at the same size is refused too.
     append(&forked, 510..520).await;
@@ -328,10 +462,18 @@ async fn a_witness_refuses_a_log_that_rewrote_its_history() {
     let rewritten_url = bed.database("rewritten").await;
     let rewritten = db::lazy_pool(&rewritten_url, &Default::default()).expect("pool");
     append(&rewritten, 100..110).await;
-    let mut server = Serve::start(&rewritten_url, &bed.path("log-key"), &[&wvkey], bed.path("rewritten.log"));
+    let mut server = Serve::start(
+        &rewritten_url,
+        &bed.path("log-key"),
+        &[&wvkey],
+        bed.path("rewritten.log"),
+    );
     server.wait_for_size(10, &log_verifier).await;
     let refused = witness(&server.base, &vkey, &bed.path("witness-key"), &state);
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);
-    assert!(message.contains("the same size has a different root"), "{message}");
+    assert!(
+        message.contains("the same size has a different root"),
+        "{message}"
+    );
 }

@@ -16,13 +16,21 @@ use verifier::tlog::{EntryKind, KeyKind, LogEntry, NoteSigner};
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
-        .map(|value| value.parse().unwrap_or_else(|_| panic!("{name}={value} is not a number")))
+        .map(|value| {
+            value
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}={value} is not a number"))
+        })
         .unwrap_or(default)
 }
 
 fn entry(seed: u64) -> LogEntry {
     LogEntry {
-        kind: if seed % 2 == 0 { EntryKind::Release } else { EntryKind::Rebuild },
+        kind: if seed.is_multiple_of(2) {
+            EntryKind::Release
+        } else {
+            EntryKind::Rebuild
+        },
         statement_sha256: Sha256::digest(seed.to_be_bytes()).into(),
     }
 }
@@ -38,7 +46,10 @@ fn config(secret_key: &str) -> LogConfig {
 }
 
 async fn wait_published(log: &log::Log, size: u64) {
-    while log.published().is_none_or(|published| published.size < size) {
+    while log
+        .published()
+        .is_none_or(|published| published.size < size)
+    {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -59,9 +70,16 @@ fn wrk(base: &str, path: &str, size: u64, seconds: u64, connections: u32) -> Str
         .env("LOG_PATH", path)
         .output()
         .expect("wrk runs (apt-get install wrk)");
-    assert!(output.status.success(), "wrk: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "wrk: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("unexpected status"), "wrk saw errors: {stderr}");
+    assert!(
+        !stderr.contains("unexpected status"),
+        "wrk saw errors: {stderr}"
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -70,9 +88,17 @@ fn summary(wrk: &str) -> String {
     wrk.lines()
         .filter(|line| {
             let line = line.trim_start();
-            ["50%", "75%", "90%", "99%", "Requests/sec", "requests in", "Non-2xx"]
-                .iter()
-                .any(|key| line.starts_with(key) || line.contains(key))
+            [
+                "50%",
+                "75%",
+                "90%",
+                "99%",
+                "Requests/sec",
+                "requests in",
+                "Non-2xx",
+            ]
+            .iter()
+            .any(|key| line.starts_with(key) || line.contains(key))
         })
         .map(str::trim)
         .collect::<Vec<_>>()
@@ -87,7 +113,10 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let name = format!("log_bench_{}", std::process::id());
     let (before_query, _) = cluster.split_once('?').unwrap_or((&cluster, ""));
-    let url = format!("{}/{name}", &before_query[..before_query.rfind('/').expect("a database path")]);
+    let url = format!(
+        "{}/{name}",
+        &before_query[..before_query.rfind('/').expect("a database path")]
+    );
 
     runtime.block_on(async {
         db::prepare(&url).await.expect("create and migrate the bench database");
@@ -177,9 +206,11 @@ fn main() {
             .connect(&cluster)
             .await
             .expect("connect");
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE \"{name}\" WITH (FORCE)")))
-            .execute(&pool)
-            .await
-            .expect("drop the bench database");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&pool)
+        .await
+        .expect("drop the bench database");
     });
 }

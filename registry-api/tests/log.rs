@@ -59,10 +59,14 @@ async fn appends_get_contiguous_indexes_across_concurrent_and_rolled_back_transa
                 let seed = writer * 1000 + round * 10;
                 let mut transaction = pool.begin().await.expect("begin");
                 let first = if round % 2 == 0 {
-                    log::append(&mut transaction, &entry(seed)).await.expect("append")
+                    log::append(&mut transaction, &entry(seed))
+                        .await
+                        .expect("append")
                 } else {
                     let batch: Vec<_> = (seed..seed + 3).map(entry).collect();
-                    log::append_many(&mut transaction, &batch).await.expect("append_many")
+                    log::append_many(&mut transaction, &batch)
+                        .await
+                        .expect("append_many")
                 };
                 // Every third round changes its mind: its indexes go to the next appender.
                 if round % 3 == 2 {
@@ -93,7 +97,10 @@ async fn appends_get_contiguous_indexes_across_concurrent_and_rolled_back_transa
         .fetch_one(&pool)
         .await
         .expect("entry");
-    assert!(entry_text.starts_with(b"mpr.dev/log-entry/v1\nkind "), "{entry_text:?}");
+    assert!(
+        entry_text.starts_with(b"mpr.dev/log-entry/v1\nkind "),
+        "{entry_text:?}"
+    );
     assert_eq!(leaves[0], tlog::leaf_hash(&entry_text));
 }
 
@@ -132,7 +139,10 @@ async fn served_checkpoints_and_proofs_match_an_independent_computation_and_veri
     // An empty log has a signed checkpoint too, so witnesses can start from nothing.
     registry.wait_for_size(0).await;
     let (_, empty) = served_checkpoint(&registry).await;
-    assert_eq!((empty.origin.as_str(), empty.size), (log_support::ORIGIN, 0));
+    assert_eq!(
+        (empty.origin.as_str(), empty.size),
+        (log_support::ORIGIN, 0)
+    );
 
     let mut sizes = vec![0u64];
     let mut seed = 0;
@@ -153,14 +163,25 @@ async fn served_checkpoints_and_proofs_match_an_independent_computation_and_veri
         let size = random.gen_range(1..=checkpoint.size);
         let index = random.gen_range(0..size);
         let (status, proof) = registry
-            .get_json(&format!("/v1/log/proof/inclusion?index={index}&size={size}"))
+            .get_json(&format!(
+                "/v1/log/proof/inclusion?index={index}&size={size}"
+            ))
             .await;
         assert_eq!(status, 200, "{proof}");
         let root = naive_root(&leaves[..size as usize]);
         assert_eq!(b64(proof["root"].as_str().unwrap()), root);
-        assert_eq!(b64(proof["leaf_hash"].as_str().unwrap()), leaves[index as usize]);
-        tlog::verify_inclusion(index, size, &leaves[index as usize], &hashes(&proof["proof"]), &root)
-            .unwrap_or_else(|error| panic!("inclusion {index} in {size}: {error}"));
+        assert_eq!(
+            b64(proof["leaf_hash"].as_str().unwrap()),
+            leaves[index as usize]
+        );
+        tlog::verify_inclusion(
+            index,
+            size,
+            &leaves[index as usize],
+            &hashes(&proof["proof"]),
+            &root,
+        )
+        .unwrap_or_else(|error| panic!("inclusion {index} in {size}: {error}"));
     }
     // Consistency across every pair of checkpoints seen while appending, and random pairs.
     let mut pairs: Vec<(u64, u64)> = sizes
@@ -217,11 +238,18 @@ async fn tiles_and_entry_bundles_served_over_http_rebuild_the_checkpoint_root() 
     for (tile, width) in [("000", 256), ("001", 256), ("002.p/188", 188)] {
         let response = registry.get(&format!("/log/tile/0/{tile}")).await;
         assert_eq!(response.status(), 200, "tile 0/{tile}");
-        let cache = response.headers()["cache-control"].to_str().unwrap().to_owned();
+        let cache = response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(cache.contains("immutable"), width == 256, "{tile}: {cache}");
         let bytes = response.bytes().await.unwrap();
         assert_eq!(bytes.len(), 32 * width, "tile 0/{tile}");
-        leaves.extend(bytes.chunks(32).map(|hash| <[u8; 32]>::try_from(hash).unwrap()));
+        leaves.extend(
+            bytes
+                .chunks(32)
+                .map(|hash| <[u8; 32]>::try_from(hash).unwrap()),
+        );
 
         let response = registry.get(&format!("/log/tile/entries/{tile}")).await;
         assert_eq!(response.status(), 200, "entries/{tile}");
@@ -235,13 +263,25 @@ async fn tiles_and_entry_bundles_served_over_http_rebuild_the_checkpoint_root() 
         let expected = entry(index as u64).encode();
         assert_eq!(data, &expected, "entry {index}");
     }
-    let level_one = registry.get("/log/tile/1/000.p/2").await.bytes().await.unwrap();
+    let level_one = registry
+        .get("/log/tile/1/000.p/2")
+        .await
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(level_one.len(), 64);
     assert_eq!(&level_one[..32], naive_root(&leaves[..256]));
     assert_eq!(&level_one[32..], naive_root(&leaves[256..512]));
 
     // Nothing beyond the checkpoint; nonsense paths are JSON 404s.
-    for path in ["/log/tile/0/002", "/log/tile/0/003.p/1", "/log/tile/1/000", "/log/tile/entries/002.p/189", "/log/tile/0/x", "/log/tile/9/000"] {
+    for path in [
+        "/log/tile/0/002",
+        "/log/tile/0/003.p/1",
+        "/log/tile/1/000",
+        "/log/tile/entries/002.p/189",
+        "/log/tile/0/x",
+        "/log/tile/9/000",
+    ] {
         let response = registry.get(path).await;
         assert_eq!(response.status(), 404, "{path}");
         let body: serde_json::Value = response.json().await.expect("JSON error");
@@ -271,7 +311,10 @@ async fn bad_query_values_are_json_400s_naming_the_parameter() {
         assert_eq!(status, 400, "{path}: {body}");
         assert_eq!(body["error"]["code"], "invalid_input", "{path}");
         let message = body["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(&format!("`{parameter}`")), "{path}: {message}");
+        assert!(
+            message.contains(&format!("`{parameter}`")),
+            "{path}: {message}"
+        );
     }
 }
 
@@ -289,7 +332,10 @@ async fn statements_are_found_by_digest_and_bundles_verify_offline() {
     assert_eq!(found["entries"][0]["index"], 21);
     assert_eq!(found["entries"][0]["kind"], wanted.kind.as_str());
     let (_, none) = registry
-        .get_json(&format!("/v1/log/entries?statement=sha256:{}", "0".repeat(64)))
+        .get_json(&format!(
+            "/v1/log/entries?statement=sha256:{}",
+            "0".repeat(64)
+        ))
         .await;
     assert_eq!(none["entries"].as_array().map(Vec::len), Some(0));
 
@@ -323,21 +369,48 @@ async fn witness_cosignatures_are_verified_stored_and_served() {
     let (note, checkpoint) = served_checkpoint(&registry).await;
     let text = Note::parse(&note).unwrap().text().to_owned();
     let post = |body: serde_json::Value| {
-        let request = registry.client.post(registry.url("/v1/log/cosignatures")).json(&body);
+        let request = registry
+            .client
+            .post(registry.url("/v1/log/cosignatures"))
+            .json(&body);
         async move {
             let response = request.send().await.expect("POST");
             let status = response.status().as_u16();
-            (status, response.json::<serde_json::Value>().await.unwrap_or_default())
+            (
+                status,
+                response
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap_or_default(),
+            )
         }
     };
     let (status, refused) = post(serde_json::json!({"size": 12, "cosignature": stranger.cosign(&text, 1_800_000_000).unwrap().line()})).await;
     assert_eq!(status, 422, "{refused}");
-    assert!(refused["error"]["message"].as_str().unwrap().contains("unknown witness key stranger.test"), "{refused}");
-    let forged = witness.cosign(&text.replace("\n12\n", "\n13\n"), 1_800_000_000).unwrap().line();
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown witness key stranger.test"),
+        "{refused}"
+    );
+    let forged = witness
+        .cosign(&text.replace("\n12\n", "\n13\n"), 1_800_000_000)
+        .unwrap()
+        .line();
     let (status, refused) = post(serde_json::json!({"size": 12, "cosignature": forged})).await;
     assert_eq!(status, 422, "{refused}");
-    assert!(refused["error"]["message"].as_str().unwrap().contains("does not verify"), "{refused}");
-    let (status, refused) = post(serde_json::json!({"size": 99, "cosignature": witness.cosign(&text, 1).unwrap().line()})).await;
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not verify"),
+        "{refused}"
+    );
+    let (status, refused) = post(
+        serde_json::json!({"size": 99, "cosignature": witness.cosign(&text, 1).unwrap().line()}),
+    )
+    .await;
     assert_eq!(status, 404, "{refused}");
     let (status, refused) = post(serde_json::json!({"cosignature": "x"})).await;
     assert_eq!(status, 400, "{refused}");
@@ -365,7 +438,10 @@ async fn witness_cosignatures_are_verified_stored_and_served() {
     assert_eq!(response.status(), 200);
     let bundle = ProofBundle::parse(&response.text().await.unwrap()).unwrap();
     let verified = bundle
-        .verify(&entry(3).encode(), &trusted(&registry.vkey, &[witness.verifier()], 1))
+        .verify(
+            &entry(3).encode(),
+            &trusted(&registry.vkey, &[witness.verifier()], 1),
+        )
         .expect("the bundle verifies with one required witness");
     assert_eq!(verified.checkpoint.checkpoint.size, checkpoint.size);
 }
@@ -376,7 +452,9 @@ async fn append_forever(pool: sqlx::PgPool) {
     loop {
         let batch: Vec<_> = (seed..seed + 25).map(entry).collect();
         let mut transaction = pool.begin().await.expect("begin");
-        log::append_many(&mut transaction, &batch).await.expect("append");
+        log::append_many(&mut transaction, &batch)
+            .await
+            .expect("append");
         // Work after the append, inside the transaction, as a statement's other rows would be.
         tokio::time::sleep(Duration::from_millis(2)).await;
         transaction.commit().await.expect("commit");
@@ -409,7 +487,10 @@ fn a_restart_in_the_middle_of_appends_loses_nothing_and_serves_only_stored_entri
         let registry = LogRegistry::serve(&url, signer, Vec::new()).await;
         let leaves = stored_leaf_hashes(&registry.pool).await;
         let stored = leaves.len() as u64;
-        assert!(stored >= served_before, "{stored} entries stored, {served_before} served before");
+        assert!(
+            stored >= served_before,
+            "{stored} entries stored, {served_before} served before"
+        );
         assert_eq!(stored % 25, 0, "a half-committed batch: {stored} entries");
         assert_eq!(registry.wait_for_size(stored).await, stored);
         let (_, checkpoint) = served_checkpoint(&registry).await;
@@ -417,26 +498,41 @@ fn a_restart_in_the_middle_of_appends_loses_nothing_and_serves_only_stored_entri
 
         // Every checkpoint either life signed is a prefix of what is stored.
         let log = trusted(&registry.vkey, &[], 0);
-        let notes: Vec<(i64, String)> = sqlx::query_as("SELECT size, body FROM log_checkpoints ORDER BY size")
-            .fetch_all(&registry.pool)
-            .await
-            .unwrap();
+        let notes: Vec<(i64, String)> =
+            sqlx::query_as("SELECT size, body FROM log_checkpoints ORDER BY size")
+                .fetch_all(&registry.pool)
+                .await
+                .unwrap();
         assert!(notes.len() >= 2, "{} checkpoints", notes.len());
         for (size, note) in notes {
             let parsed = log.verify_checkpoint(&note).unwrap().checkpoint;
             assert_eq!(parsed.size, size as u64);
-            assert_eq!(parsed.root, naive_root(&leaves[..size as usize]), "checkpoint {size}");
+            assert_eq!(
+                parsed.root,
+                naive_root(&leaves[..size as usize]),
+                "checkpoint {size}"
+            );
         }
         for index in [0, stored / 2, stored - 1] {
             let (status, proof) = registry
-                .get_json(&format!("/v1/log/proof/inclusion?index={index}&size={stored}"))
+                .get_json(&format!(
+                    "/v1/log/proof/inclusion?index={index}&size={stored}"
+                ))
                 .await;
             assert_eq!(status, 200);
-            tlog::verify_inclusion(index, stored, &leaves[index as usize], &hashes(&proof["proof"]), &checkpoint.root)
-                .expect("inclusion after restart");
+            tlog::verify_inclusion(
+                index,
+                stored,
+                &leaves[index as usize],
+                &hashes(&proof["proof"]),
+                &checkpoint.root,
+            )
+            .expect("inclusion after restart");
         }
         let (status, proof) = registry
-            .get_json(&format!("/v1/log/proof/consistency?from={served_before}&to={stored}"))
+            .get_json(&format!(
+                "/v1/log/proof/consistency?from={served_before}&to={stored}"
+            ))
             .await;
         assert_eq!(status, 200);
         tlog::verify_consistency(

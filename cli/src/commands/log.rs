@@ -182,7 +182,12 @@ fn witness(args: &WitnessArgs, json: bool) -> anyhow::Result<()> {
                 if json {
                     super::print_json(&cosigned)?;
                 } else {
-                    outln!("cosigned {} at size {} (root {})", cosigned.origin, cosigned.size, cosigned.root)?;
+                    outln!(
+                        "cosigned {} at size {} (root {})",
+                        cosigned.origin,
+                        cosigned.size,
+                        cosigned.root
+                    )?;
                 }
             }
             Err(error) if args.once => return Err(error),
@@ -286,8 +291,14 @@ async fn check_consistency(
         .map(|hash| decode_hash(hash))
         .collect::<anyhow::Result<Vec<_>>>()
         .with_context(|| format!("the consistency proof from {url}"))?;
-    tlog::verify_consistency(previous.size, checkpoint.size, &old_root, &checkpoint.root, &hashes)
-        .map_err(|error| refuse(&format!("its consistency proof does not verify: {error}")))
+    tlog::verify_consistency(
+        previous.size,
+        checkpoint.size,
+        &old_root,
+        &checkpoint.root,
+        &hashes,
+    )
+    .map_err(|error| refuse(&format!("its consistency proof does not verify: {error}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -302,7 +313,10 @@ async fn get_text(client: &reqwest::Client, url: &str) -> anyhow::Result<String>
         .await
         .with_context(|| format!("fetching {url}"))?;
     let status = response.status();
-    let body = response.text().await.with_context(|| format!("reading {url}"))?;
+    let body = response
+        .text()
+        .await
+        .with_context(|| format!("reading {url}"))?;
     if !status.is_success() {
         bail!("{url} answered {status}: {body}");
     }
@@ -353,10 +367,7 @@ pub fn server_config(
     let signer = match &args.log_key {
         Some(file) => read_log_key(file)?,
         None => {
-            let file = data_dir
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join("log-key");
+            let file = data_dir.parent().unwrap_or(Path::new(".")).join("log-key");
             if file.exists() {
                 read_log_key(&file)?
             } else {
@@ -365,7 +376,9 @@ pub fn server_config(
                     None => format!("{}/mpr-log", host_name()),
                 };
                 let key = NoteSigner::generate(&origin, KeyKind::Ed25519, &mut rand::rngs::OsRng)
-                    .with_context(|| format!("a log key named {origin:?} (choose another with --log-origin)"))?;
+                    .with_context(|| {
+                    format!("a log key named {origin:?} (choose another with --log-origin)")
+                })?;
                 write_new_secret(&file, &key.secret_key)?;
                 eprintln!(
                     "transparency-log key generated in {}; its verifier key (give it to wallets and witnesses): {}",
@@ -413,7 +426,10 @@ fn read_log_key(file: &Path) -> anyhow::Result<NoteSigner> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading the log key {}", file.display()))?;
     let signer = NoteSigner::from_secret_key_text(text.trim()).with_context(|| {
-        format!("{} is not a log secret key (`mpr log key generate` writes one)", file.display())
+        format!(
+            "{} is not a log secret key (`mpr log key generate` writes one)",
+            file.display()
+        )
     })?;
     if signer.kind() != KeyKind::Ed25519 {
         bail!("{} is a witness key; a log signs with a log key (`mpr log key generate` without --witness)", file.display());

@@ -10,10 +10,10 @@ use utoipa::ToSchema;
 
 use super::http::{log_of, LogError};
 use super::storage;
-use verifier::tlog::{Note, NoteVerifier};
 use crate::error::{ApiError, ErrorBody};
 use crate::respond::RawBody;
 use crate::state::AppState;
+use verifier::tlog::{Note, NoteVerifier};
 
 /// The longest cosignature line accepted (a timestamped Ed25519 one is about 130 bytes plus the
 /// witness name).
@@ -110,6 +110,11 @@ pub async fn submit(
     )
     .await?;
     tracing::info!(witness = %signature.name, size = submission.size, "witness cosignature stored");
+    // Served at once by this server (others follow the notification): a witness that reads the
+    // checkpoint right after submitting sees its cosignature.
+    if let Err(error) = super::integrator::publish(log).await {
+        tracing::warn!(%error, "refreshing the served checkpoint after a cosignature");
+    }
     Ok((
         StatusCode::CREATED,
         axum::Json(CosignatureAccepted {

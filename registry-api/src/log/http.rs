@@ -100,7 +100,10 @@ fn published(log: &Log) -> Result<Arc<Published>, LogError> {
 fn text(body: String, cache: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],
         body,
@@ -111,7 +114,10 @@ fn text(body: String, cache: &'static str) -> Response {
 fn binary(body: Vec<u8>, cache: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],
         body,
@@ -133,7 +139,9 @@ pub async fn tile(
     let log = log_of(&state)?;
     let size = published(log)?.size;
     let tile = Tile::parse_path(&format!("tile/{path}")).map_err(|error| {
-        LogError::Api(ApiError::NotFound(format!("no tile /log/tile/{path}: {error}")))
+        LogError::Api(ApiError::NotFound(format!(
+            "no tile /log/tile/{path}: {error}"
+        )))
     })?;
     // A partial tile narrower than what the tree has is still exact: its hashes never change.
     let available = Tile::at_size(tile.level, tile.index, size).map_or(0, |have| have.width);
@@ -142,9 +150,15 @@ pub async fn tile(
             "tile /log/tile/{path} is beyond the log's checkpoint of {size} entries"
         ))));
     }
-    let cache = if tile.is_partial() { SHORT_LIVED } else { IMMUTABLE };
+    let cache = if tile.is_partial() {
+        SHORT_LIVED
+    } else {
+        IMMUTABLE
+    };
     if tile.level.is_none() {
-        let start = tile.start_leaf().ok_or_else(|| ApiError::invalid("tile index too large"))?;
+        let start = tile
+            .start_leaf()
+            .ok_or_else(|| ApiError::invalid("tile index too large"))?;
         let entries = storage::entries(log.pool(), start, start + u64::from(tile.width)).await?;
         let bundle = tlog::tile::encode_bundle(&entries).map_err(ApiError::internal)?;
         return Ok(binary(bundle, cache));
@@ -159,10 +173,7 @@ fn b64(hash: &Hash) -> String {
 }
 
 /// A non-negative integer query parameter.
-fn number(
-    query: &HashMap<String, String>,
-    name: &'static str,
-) -> Result<Option<u64>, LogError> {
+fn number(query: &HashMap<String, String>, name: &'static str) -> Result<Option<u64>, LogError> {
     query
         .get(name)
         .map(|value| {
@@ -222,7 +233,11 @@ pub async fn inclusion(
     let log = log_of(&state)?;
     let published = published(log)?.size;
     let index = required(number(&query, "index")?, "index")?;
-    let size = within(number(&query, "size")?.unwrap_or(published), "size", published)?;
+    let size = within(
+        number(&query, "size")?.unwrap_or(published),
+        "size",
+        published,
+    )?;
     if index >= size {
         return Err(LogError::BadParameter {
             name: "index",
@@ -232,7 +247,9 @@ pub async fn inclusion(
     let tree = log.read_tree();
     let proof = tlog::inclusion_proof(&*tree, index, size).map_err(ApiError::internal)?;
     let root = tree.root_at(size).map_err(ApiError::internal)?;
-    let leaf = tree.leaf_hash(index).ok_or_else(|| ApiError::invalid("no such leaf"))?;
+    let leaf = tree
+        .leaf_hash(index)
+        .ok_or_else(|| ApiError::invalid("no such leaf"))?;
     drop(tree);
     Ok(no_store_json(&InclusionProof {
         index,
@@ -314,7 +331,9 @@ pub async fn entries(
     })?;
     let digest = statement
         .strip_prefix("sha256:")
-        .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .filter(|hex| {
+            hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
         .ok_or_else(|| LogError::BadParameter {
             name: "statement",
             problem: format!("`{statement}` is not sha256:<64 lowercase hex>"),
@@ -322,7 +341,10 @@ pub async fn entries(
     let found = storage::entries_of_statement(log.pool(), digest).await?;
     // Entries appended after the served checkpoint are not provable yet: leave them out.
     let size = log.published().map_or(0, |published| published.size);
-    let entries = found.into_iter().filter(|entry| entry.index < size).collect();
+    let entries = found
+        .into_iter()
+        .filter(|entry| entry.index < size)
+        .collect();
     Ok(no_store_json(&StatementEntries {
         statement: statement.clone(),
         entries,
@@ -344,7 +366,10 @@ pub async fn bundle(
         published(log)?
     } else {
         log.cosigned().ok_or_else(|| {
-            ApiError::NotFound("no checkpoint is cosigned by a witness yet; retry once the witnesses have run".to_owned())
+            ApiError::NotFound(
+                "no checkpoint is cosigned by a witness yet; retry once the witnesses have run"
+                    .to_owned(),
+            )
         })?
     };
     if index >= checkpoint.size {
@@ -354,7 +379,8 @@ pub async fn bundle(
         ))));
     }
     let tree = log.read_tree();
-    let proof = tlog::inclusion_proof(&*tree, index, checkpoint.size).map_err(ApiError::internal)?;
+    let proof =
+        tlog::inclusion_proof(&*tree, index, checkpoint.size).map_err(ApiError::internal)?;
     drop(tree);
     let bundle = tlog::ProofBundle {
         extra: None,

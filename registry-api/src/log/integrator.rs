@@ -83,7 +83,10 @@ pub async fn integrate(log: &Log) -> Result<u64, IntegrationError> {
         let rows = storage::leaf_hashes_from(&log.pool, start).await?;
         let fetched = rows.len();
         for chunk in rows.chunks(LEAVES_PER_LOCK) {
-            let mut tree = log.tree.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut tree = log
+                .tree
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             for &(index, leaf) in chunk {
                 if index != tree.size() {
                     return Err(IntegrationError::Gap {
@@ -126,6 +129,7 @@ async fn check_stored_history(log: &Log) -> Result<(), IntegrationError> {
 /// Signs and stores a checkpoint for the tree's size if none is published for it, and refreshes
 /// the cosignatures of what is served.
 pub async fn publish(log: &Log) -> Result<(), IntegrationError> {
+    let _one_at_a_time = log.publishing.lock().await;
     let size = log.tree_size();
     let current = log.published();
     let note = match &current {
@@ -170,7 +174,10 @@ pub async fn publish(log: &Log) -> Result<(), IntegrationError> {
 }
 
 fn root_at(log: &Log, size: u64) -> Hash {
-    let tree = log.tree.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let tree = log
+        .tree
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     tree.root_at(size)
         .expect("asked only for sizes up to the tree's own")
 }

@@ -69,6 +69,9 @@ pub struct Log {
     config: LogConfig,
     tree: RwLock<MemoryTree>,
     served: RwLock<Served>,
+    /// One publication at a time (the integrator's, a cosignature handler's): each reads the
+    /// database after the previous one finished, so none overwrites a newer state with an older.
+    publishing: tokio::sync::Mutex<()>,
 }
 
 impl Log {
@@ -78,6 +81,7 @@ impl Log {
             config,
             tree: RwLock::new(MemoryTree::new()),
             served: RwLock::new(Served::default()),
+            publishing: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -46,7 +46,9 @@ pub async fn append_many(conn: &mut PgConnection, entries: &[LogEntry]) -> Resul
     }
     let count = i64::try_from(entries.len()).map_err(ApiError::internal)?;
     if count == 0 {
-        return Err(ApiError::invalid("nothing to append: the list of log entries is empty"));
+        return Err(ApiError::invalid(
+            "nothing to append: the list of log entries is empty",
+        ));
     }
     // One statement, so that even outside a transaction the head and the rows move together.
     let first = sqlx::query_scalar!(
@@ -85,7 +87,12 @@ pub async fn leaf_hashes_from(pool: &PgPool, start: u64) -> Result<Vec<(u64, Has
         .map(|row| {
             let hash: Hash = row.leaf_hash.as_slice().try_into().map_err(|_| {
                 sqlx::Error::Decode(
-                    format!("log entry {} has a leaf hash of {} bytes", row.index, row.leaf_hash.len()).into(),
+                    format!(
+                        "log entry {} has a leaf hash of {} bytes",
+                        row.index,
+                        row.leaf_hash.len()
+                    )
+                    .into(),
                 )
             })?;
             Ok((row.index as u64, hash))
