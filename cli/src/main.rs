@@ -67,6 +67,9 @@ enum Command {
     /// Publish a release's files elsewhere: GitHub Releases.
     #[command(subcommand)]
     Publish(commands::publish::PublishCommand),
+    /// The transparency log: generate log and witness keys, run a witness.
+    #[command(subcommand)]
+    Log(commands::log::LogCommand),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Key(command) => commands::key::run(command, cli.json),
         Command::Manifest(command) => commands::manifest::run(command, cli.json),
         Command::Publish(command) => commands::publish::run(command, cli.json),
+        Command::Log(command) => commands::log::run(command, cli.json),
         // diff chooses its own exit status (0/1/2, like diff(1)).
         Command::Diff(args) => return commands::diff::main(args, cli.json),
     };

@@ -16,6 +16,7 @@ pub mod error;
 pub mod github;
 pub mod health;
 pub mod keys;
+pub mod log;
 pub mod manifests;
 pub mod measurements;
 pub mod openpgp;

@@ -21,14 +21,15 @@ use crate::cache::{self, ResponseCache};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{
-    builds, health, keys, manifests, measurements, releases, statements, submission, tokens, web,
+    builds, health, keys, log, manifests, measurements, releases, statements, submission, tokens,
+    web,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "mpr registry", description = "Releases of the Midnight proof server with their builds, artifacts and TEE measurements (AWS Nitro PCRs, SEV-SNP launch digests, ...), rebuild reports and signed statements (in-toto Statement v1: releases, measurement-set status changes and addenda). Reads are public; writes need a token (Authorization: Bearer mpr_...) of the role the endpoint names: admin (keys, tokens), publisher (releases, statements, signatures), rebuilder (signed rebuild reports). Errors are {\"error\": {\"code\", \"message\"}}."),
     modifiers(&PublisherToken),
-    tags((name = "releases"), (name = "measurements"), (name = "builds"), (name = "statements"), (name = "keys"), (name = "tokens"), (name = "operations"))
+    tags((name = "releases"), (name = "measurements"), (name = "builds"), (name = "statements"), (name = "keys"), (name = "tokens"), (name = "log"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -72,6 +73,11 @@ fn api() -> (Router<AppState>, OpenApiDocument) {
         .routes(routes!(keys::revoke))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(log::http::inclusion))
+        .routes(routes!(log::http::consistency))
+        .routes(routes!(log::http::entries))
+        .routes(routes!(log::http::bundle))
+        .routes(routes!(log::cosign::submit))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
@@ -108,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         );
     api.merge(manifest_aliases)
         .merge(web::routes())
+        .merge(log::http::routes())
         .route(
             "/openapi.json",
             axum::routing::get(move || async move { axum::Json(document.as_ref().clone()) }),
@@ -134,6 +141,7 @@ pub fn state(pool: PgPool) -> AppState {
         pool,
         cache,
         metrics,
+        log: None,
     }
 }
 

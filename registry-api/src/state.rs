@@ -11,4 +11,6 @@ pub struct AppState {
     pub pool: PgPool,
     pub cache: Arc<ResponseCache>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The transparency log, when this server runs one (`mpr serve` always does).
+    pub log: Option<Arc<crate::log::Log>>,
 }

@@ -6,6 +6,7 @@ pub mod diff;
 pub mod eif;
 pub mod key;
 pub mod manifest;
+pub mod log;
 pub mod measure;
 pub mod publish;
 pub mod registry;

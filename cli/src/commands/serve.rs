@@ -27,6 +27,24 @@ pub struct ServeArgs {
     /// creates and revokes tokens) and write it there (mode 0600).
     #[arg(long)]
     admin_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+/// The transparency log every statement is appended to.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The log's signed-note secret key (`mpr log key generate`); its name is the log's origin.
+    /// [default: log-key beside the data directory, generated on first start]
+    #[arg(long, env = "MPR_LOG_KEY")]
+    pub log_key: Option<PathBuf>,
+    /// The origin (key name) of a log key generated on first start [default: <host name>/mpr-log].
+    #[arg(long)]
+    pub log_origin: Option<String>,
+    /// A witness whose cosignatures the registry accepts and serves (its verifier key,
+    /// name+id+key); repeat for several witnesses.
+    #[arg(long = "witness-key", value_name = "VKEY")]
+    pub witness_keys: Vec<String>,
 }
 
 /// Where the registry's data lives: a PostgreSQL server, or the embedded default.
@@ -39,6 +57,15 @@ pub struct DatabaseArgs {
     /// ~/.local/share/mpr/postgres otherwise].
     #[arg(long, env = "MPR_DATA_DIR")]
     data_dir: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    /// The embedded cluster's directory, given or default.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(EmbeddedPostgresConfig::default_data_dir)
+    }
 }
 
 /// A database URL, and the embedded cluster behind it when there is one (stopped when dropped).
@@ -57,10 +84,7 @@ impl DatabaseArgs {
                 embedded: None,
             });
         }
-        let data_dir = self
-            .data_dir
-            .clone()
-            .unwrap_or_else(EmbeddedPostgresConfig::default_data_dir);
+        let data_dir = self.data_dir();
         let cluster = EmbeddedPostgres::start(EmbeddedPostgresConfig::new(&data_dir))
             .with_context(|| {
                 format!("starting the embedded PostgreSQL in {}", data_dir.display())
@@ -74,11 +98,13 @@ impl DatabaseArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Before the database starts: a bad key must not leave a cluster half-started.
+    let log = super::log::server_config(&args.log, &args.database.data_dir())?;
     let database = args.database.open()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let served = runtime.block_on(serve(&args, &database.url));
+    let served = runtime.block_on(serve(&args, &database.url, log));
     // Requests are finished; the cluster (if ours) stops when `database` drops, after the pool.
     drop(runtime);
     if let Some(cluster) = database.embedded {
@@ -87,7 +113,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     served
 }
 
-async fn serve(args: &ServeArgs, url: &str) -> anyhow::Result<()> {
+async fn serve(
+    args: &ServeArgs,
+    url: &str,
+    log: registry_api::log::LogConfig,
+) -> anyhow::Result<()> {
     db::prepare(url)
         .await
         .context("preparing the database (create, migrate)")?;
@@ -112,7 +142,9 @@ async fn serve(args: &ServeArgs, url: &str) -> anyhow::Result<()> {
             )
         })?;
     eprintln!("mpr registry on http://{}", listener.local_addr()?);
-    server::serve(listener, server::state(pool), shutdown_signal()).await?;
+    let mut state = server::state(pool.clone());
+    state.log = Some(registry_api::log::start(pool, log));
+    server::serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }
 
