@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Postgres, Transaction};
 use utoipa::ToSchema;
 
@@ -353,6 +354,11 @@ pub async fn report_rebuild(
         token: &rebuilder.name,
     };
     insert_report(&mut tx, &report).await?;
+    // The exact signed report bytes are what the log commits to (issue 13 makes them an in-toto
+    // statement of their own).
+    let report_sha256 = hex::encode(Sha256::digest(report.report));
+    crate::statements::store::append_to_log(&mut tx, verifier::tlog::EntryKind::Rebuild, &report_sha256)
+        .await?;
     tx.commit().await?;
     state.cache.invalidate();
     tracing::info!(%version, key = %signature.key_fingerprint, %status, token = %rebuilder.name, "rebuild reported");

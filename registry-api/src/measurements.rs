@@ -86,7 +86,8 @@ pub struct LookupMatch {
     pub measurement: MatchedMeasurement,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LookupQuery {
     pub status: Option<String>,

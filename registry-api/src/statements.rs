@@ -23,7 +23,7 @@ use crate::openpgp::{self, VerifiedSignature};
 use crate::respond::RawBody;
 use crate::state::AppState;
 
-mod store;
+pub(crate) mod store;
 pub(crate) use store::store_release;
 use store::{store_set_addendum, store_set_status};
 

@@ -1,5 +1,6 @@
 //! `mpr serve` as a child process on a loopback port, and what the tests look at around it: its
 //! log, the PostgreSQL processes in its data directory.
+#![allow(dead_code, unused_imports)] // each test binary uses its own part
 
 mod releases;
 

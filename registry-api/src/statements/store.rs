@@ -5,6 +5,27 @@ use sqlx::{Postgres, Transaction};
 use verifier::statement::{self as shape, StatementKind};
 
 use crate::error::ApiError;
+use verifier::tlog::{EntryKind, LogEntry};
+
+/// Appends a stored statement to the transparency log in the same transaction, so a statement
+/// is never recorded without its log entry (or the other way round).
+pub(crate) async fn append_to_log(
+    tx: &mut Transaction<'_, Postgres>,
+    kind: EntryKind,
+    sha256: &str,
+) -> Result<u64, ApiError> {
+    let mut statement_sha256 = [0u8; 32];
+    hex::decode_to_slice(sha256, &mut statement_sha256)
+        .map_err(|_| ApiError::invalid(format!("{sha256:?} is not a SHA-256 in hex")))?;
+    crate::log::append(
+        &mut **tx,
+        &LogEntry {
+            kind,
+            statement_sha256,
+        },
+    )
+    .await
+}
 
 async fn insert_statement(
     tx: &mut Transaction<'_, Postgres>,
@@ -44,7 +65,7 @@ pub(crate) async fn store_release(
         created_by,
     )
     .await?;
-    // Transparency log: append {kind: release, statement_sha256: sha256} here.
+    append_to_log(tx, EntryKind::Release, sha256).await?;
     Ok(id)
 }
 
@@ -139,7 +160,7 @@ pub(super) async fn store_set_status(
     )
     .execute(&mut **tx)
     .await?;
-    // Transparency log: append {kind: status, statement_sha256: sha256} here.
+    append_to_log(tx, EntryKind::Status, sha256).await?;
     Ok(id)
 }
 
@@ -179,6 +200,6 @@ pub(super) async fn store_set_addendum(
     .await?;
     crate::measurements::insert_sets(tx, release.id, id, std::slice::from_ref(&set)).await?;
     tracing::debug!(release = %release.statement_sha256, "addendum applies to release statement");
-    // Transparency log: append {kind: addendum, statement_sha256: sha256} here.
+    append_to_log(tx, EntryKind::Addendum, sha256).await?;
     Ok(id)
 }
