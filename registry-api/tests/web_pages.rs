@@ -302,9 +302,7 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
     // Deprecating the set with a signed statement shows on the page at once (the cache is
     // invalidated), with the status history naming the signer.
     let signer = Signer::generate("Release Signer <release@mpr.example>");
-    let (status, key) = registry
-        .post_bytes("/v1/keys", signer.armored_public_key())
-        .await;
+    let (status, key) = registry.register_key(signer.armored_public_key()).await;
     assert_eq!(status, 201, "{key}");
     let deprecation = registry_api::statement::set_status_statement(
         "8.1.0",

@@ -27,7 +27,7 @@ impl Signer {
     pub async fn registered(registry: &TestRegistry, uid: &str) -> Signer {
         let signer = Signer::new(uid);
         let (status, key) = registry
-            .post_bytes("/v1/keys", signer.gpg.export(&signer.fingerprint))
+            .register_key(signer.gpg.export(&signer.fingerprint))
             .await;
         assert_eq!(status, 201, "{key}");
         signer
