@@ -79,9 +79,11 @@ async fn a_publisher_deprecates_a_set_and_adds_one_with_signed_statements() {
     let uid = "Release Signer <release@mpr.invalid>";
     gpg(&home, &["--quick-gen-key", uid, "ed25519", "sign", "never"]);
     let key = gpg(&home, &["--armor", "--export", uid]);
+    let admin_token =
+        std::fs::read_to_string(registry_support::admin_token_file(&token_file)).expect("admin");
     let response = client
         .post(server.url("/v1/keys"))
-        .bearer_auth(token.trim())
+        .bearer_auth(admin_token.trim())
         .body(key)
         .send()
         .await

@@ -86,6 +86,8 @@ impl Server {
             .args(database)
             .arg("--token-file")
             .arg(token_file)
+            .arg("--admin-token-file")
+            .arg(admin_token_file(token_file))
             .env_remove("DATABASE_URL")
             .env_remove("MPR_DATA_DIR")
             .env("RUST_LOG", "info")
@@ -175,4 +177,9 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+/// Where [`Server`] has `mpr serve` write its admin token: beside the publisher token.
+pub fn admin_token_file(token_file: &Path) -> std::path::PathBuf {
+    token_file.with_extension("admin")
 }
