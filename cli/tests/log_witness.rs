@@ -332,7 +332,10 @@ async fn a_witness_cosigns_across_appends_and_a_sigkill_of_the_server_mid_append
 
     let leaves = stored_leaves(&pool).await;
     let size = leaves.len() as u64;
-    assert!(size > 20 && (size - 20).is_multiple_of(10), "{size} entries");
+    assert!(
+        size > 20 && (size - 20).is_multiple_of(10),
+        "{size} entries"
+    );
     let note = server.wait_for_size(size, &log_verifier).await;
     let checkpoint = checkpoint_of(&log_verifier, &note);
     let reference = MemoryTree::from_leaf_hashes(leaves.iter().copied());

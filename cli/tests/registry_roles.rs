@@ -3,7 +3,6 @@
 //! token made by `--token-file` cannot; `mpr registry token list` shows who made which.
 
 // Shared with registry_serve, which uses the rest of it.
-#[allow(dead_code, unused_imports)]
 mod registry_support;
 
 use std::process::Command;

@@ -3,7 +3,6 @@
 //! 200 again within seconds. Its log, written to a file, carries no colour codes.
 
 // Shared with registry_serve.rs, which uses the rest of it.
-#[allow(dead_code, unused_imports)]
 mod registry_support;
 
 use std::collections::BTreeMap;
@@ -104,7 +103,11 @@ async fn mpr_serve_restarts_a_killed_embedded_postgresql_and_answers_again() {
         loop {
             let current = fs::read_to_string(data_dir.join("postmaster.pid"))
                 .ok()
-                .and_then(|text| text.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
+                .and_then(|text| {
+                    text.lines()
+                        .next()
+                        .and_then(|l| l.trim().parse::<i32>().ok())
+                });
             if matches!(current, Some(pid) if pid != old) {
                 break;
             }

@@ -357,8 +357,12 @@ pub async fn report_rebuild(
     // The exact signed report bytes are what the log commits to (issue 13 makes them an in-toto
     // statement of their own).
     let report_sha256 = hex::encode(Sha256::digest(report.report));
-    crate::statements::store::append_to_log(&mut tx, verifier::tlog::EntryKind::Rebuild, &report_sha256)
-        .await?;
+    crate::statements::store::append_to_log(
+        &mut tx,
+        verifier::tlog::EntryKind::Rebuild,
+        &report_sha256,
+    )
+    .await?;
     tx.commit().await?;
     state.cache.invalidate();
     tracing::info!(%version, key = %signature.key_fingerprint, %status, token = %rebuilder.name, "rebuild reported");

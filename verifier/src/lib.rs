@@ -3,5 +3,5 @@
 //! crate of this workspace; the registry and the CLI use it.
 
 pub mod policy;
-pub mod tlog;
 pub mod statement;
+pub mod tlog;

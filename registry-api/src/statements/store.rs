@@ -18,7 +18,7 @@ pub(crate) async fn append_to_log(
     hex::decode_to_slice(sha256, &mut statement_sha256)
         .map_err(|_| ApiError::invalid(format!("{sha256:?} is not a SHA-256 in hex")))?;
     crate::log::append(
-        &mut **tx,
+        tx,
         &LogEntry {
             kind,
             statement_sha256,
