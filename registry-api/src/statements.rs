@@ -83,6 +83,8 @@ pub struct StatementView {
     pub created_at: DateTime<Utc>,
     /// The publisher token that submitted it.
     pub created_by: Option<String>,
+    /// Its index in the transparency log (`GET /v1/log/bundle?index=` gives its proof).
+    pub log_index: Option<i64>,
     pub signatures: Vec<SignatureView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_change: Option<StatusChangeView>,
@@ -187,6 +189,7 @@ struct StoredStatement {
     version: String,
     created_at: DateTime<Utc>,
     created_by: Option<String>,
+    log_index: Option<i64>,
 }
 
 async fn view(pool: &PgPool, stored: StoredStatement) -> Result<StatementView, sqlx::Error> {
@@ -205,6 +208,7 @@ async fn view(pool: &PgPool, stored: StoredStatement) -> Result<StatementView, s
         version: stored.version,
         created_at: stored.created_at,
         created_by: stored.created_by,
+        log_index: stored.log_index,
         status_change,
     })
 }
@@ -216,7 +220,8 @@ pub(crate) async fn for_release(
 ) -> Result<Vec<StatementView>, sqlx::Error> {
     let rows = sqlx::query_as!(
         StoredStatement,
-        r#"SELECT st.id, st.kind, st.sha256, r.version, st.created_at, st.created_by
+        r#"SELECT st.id, st.kind, st.sha256, r.version, st.created_at, st.created_by,
+                  (SELECT min(l.index) FROM log_entries l WHERE l.statement_sha256 = st.sha256) AS log_index
            FROM statements st JOIN releases r ON r.id = st.release_id
            WHERE st.release_id = $1 ORDER BY st.id"#,
         release_id
@@ -233,7 +238,8 @@ pub(crate) async fn for_release(
 async fn by_sha256(pool: &PgPool, sha256: &str) -> Result<Option<StatementView>, sqlx::Error> {
     let row = sqlx::query_as!(
         StoredStatement,
-        r#"SELECT st.id, st.kind, st.sha256, r.version, st.created_at, st.created_by
+        r#"SELECT st.id, st.kind, st.sha256, r.version, st.created_at, st.created_by,
+                  (SELECT min(l.index) FROM log_entries l WHERE l.statement_sha256 = st.sha256) AS log_index
            FROM statements st JOIN releases r ON r.id = st.release_id
            WHERE st.sha256 = $1"#,
         sha256

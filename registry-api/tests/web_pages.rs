@@ -112,6 +112,12 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
     let page = Element::document(&dom);
     assert_eq!(page.one("title").text(), "prover 8.1.0 · mpr registry");
     assert_eq!(page.one("h1").text(), "prover 8.1.0");
+    // The release statement entered the transparency log with the release: the first entry.
+    assert_eq!(
+        page.one("#log-index").text(),
+        "transparency log index 0",
+        "the page names the release statement's log index"
+    );
 
     // Facts: the commit and recipe digest, copyable.
     let facts = page.one("table.facts");

@@ -77,6 +77,9 @@ pub fn release(release: &ReleaseDetail) -> Markup {
             }
             p {
                 "Statement SHA-256 " (copyable(&release.manifest.sha256)) " · "
+                @if let Some(index) = release.statements.iter().find(|s| s.statement.sha256 == release.manifest.sha256).and_then(|s| s.log_index) {
+                    span #log-index { "transparency log index " a href={ "/v1/log/bundle?index=" (index) } { (index) } } " · "
+                }
                 a href=(release.manifest.url) { "release statement" } " · "
                 a href={ (release.manifest.url) "/signatures" } { "signatures" }
             }
@@ -160,7 +163,7 @@ fn status_history(release: &ReleaseDetail) -> Markup {
             p.muted #status-history { "No measurement set has changed status since the release." }
         } @else {
             table #status-history {
-                thead { tr { th { "Recorded" } th { "Set" } th { "Status" } th { "Reason" } th { "Signed by" } th { "Statement" } } }
+                thead { tr { th { "Recorded" } th { "Set" } th { "Status" } th { "Reason" } th { "Signed by" } th { "Statement" } th { "Log index" } } }
                 tbody {
                     @for (statement, change) in changes {
                         tr {
@@ -170,6 +173,7 @@ fn status_history(release: &ReleaseDetail) -> Markup {
                             td { (change.reason) }
                             td { (signers(&statement.signatures)) }
                             td { a.hex href=(statement.statement.url) { (short(&statement.statement.sha256)) } }
+                            td { @if let Some(index) = statement.log_index { (index) } }
                         }
                     }
                 }
