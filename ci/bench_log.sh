@@ -7,7 +7,7 @@
 #   LOG_ENTRIES (1000000), LOG_BATCH (10000), WRK_SECONDS (10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target} SQLX_OFFLINE=true
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mpr/target} SQLX_OFFLINE=true
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
 
 cluster=""
@@ -32,8 +32,8 @@ if [ -z "${BENCH_DATABASE_URL:-}" ]; then
     export BENCH_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 fi
 
-build=(cargo bench --profile dev -p registry-api --bench log --no-run)
-run=(cargo bench --profile dev -p registry-api --bench log)
+build=(cargo bench -p registry-api --bench log --no-run)
+run=(cargo bench -p registry-api --bench log)
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores" >&2
 "${build[@]}" >&2
 echo "## Transparency log ($(date -u +%Y-%m-%d), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
