@@ -264,13 +264,15 @@ pub(crate) async fn insert_sets(
     release_id: i64,
     statement_id: i64,
     sets: &[MeasurementSetSubmission],
+    created_by_token: &str,
 ) -> Result<(), sqlx::Error> {
     for set in sets {
         let set_id = sqlx::query_scalar!(
-            "INSERT INTO measurement_sets (release_id, name, statement_id) VALUES ($1, $2, $3) RETURNING id",
+            "INSERT INTO measurement_sets (release_id, name, statement_id, created_by_token) VALUES ($1, $2, $3, $4) RETURNING id",
             release_id,
             set.name,
-            statement_id
+            statement_id,
+            created_by_token
         )
         .fetch_one(&mut **tx)
         .await?;

@@ -281,13 +281,14 @@ async fn insert_release(
     .fetch_one(&mut **tx)
     .await?;
     let release_id = sqlx::query_scalar!(
-        r#"INSERT INTO releases (version, package, source_id, recipe_id, source_date_epoch)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (version) DO NOTHING RETURNING id"#,
+        r#"INSERT INTO releases (version, package, source_id, recipe_id, source_date_epoch, created_by_token)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (version) DO NOTHING RETURNING id"#,
         release.version,
         release.package,
         source_id,
         recipe_id,
-        release.source_date_epoch
+        release.source_date_epoch,
+        publisher
     )
     .fetch_optional(&mut **tx)
     .await?
@@ -311,7 +312,14 @@ async fn insert_release(
     .await?;
     let statement_id =
         statements::store_release(tx, release_id, statement, statement_sha256, publisher).await?;
-    measurements::insert_sets(tx, release_id, statement_id, &release.measurement_sets).await?;
+    measurements::insert_sets(
+        tx,
+        release_id,
+        statement_id,
+        &release.measurement_sets,
+        publisher,
+    )
+    .await?;
     Ok(())
 }
 

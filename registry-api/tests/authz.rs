@@ -397,6 +397,16 @@ async fn recorded_history_cannot_be_changed_or_deleted_with_raw_sql() {
     assert_eq!(status, 201, "{signature}");
 
     let pool = &registry.pool;
+    // Every recorded row names the token that wrote it.
+    for table in ["releases", "measurement_sets"] {
+        let unnamed: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table} WHERE created_by_token IS NULL"
+        )))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(unnamed, 0, "{table} rows without created_by_token");
+    }
     let protected = [
         ("releases", "package = 'changed'"),
         ("sources", "repository = 'https://example.invalid/changed'"),

@@ -198,7 +198,8 @@ pub(super) async fn store_set_addendum(
         created_by,
     )
     .await?;
-    crate::measurements::insert_sets(tx, release.id, id, std::slice::from_ref(&set)).await?;
+    crate::measurements::insert_sets(tx, release.id, id, std::slice::from_ref(&set), created_by)
+        .await?;
     tracing::debug!(release = %release.statement_sha256, "addendum applies to release statement");
     append_to_log(tx, EntryKind::Addendum, sha256).await?;
     Ok(id)
