@@ -560,10 +560,15 @@ impl Recipe {
         self.runtime_with(self.cvm.as_ref().and_then(|c| c.command.as_ref()))
     }
 
-    /// The recipe's SHA-256 as recorded: of its canonical JSON with every pinned file named by its
-    /// file name (its digest is beside it) and the source by its canonical URL, so that it is the
-    /// same wherever the recipe, its files and the clone sit.
+    /// The recipe's SHA-256 as recorded: of its [canonical text](Recipe::canonical_text).
     pub fn canonical_sha256(&self, repository_url: &str) -> String {
+        digest_bytes(self.canonical_text(repository_url).as_bytes()).sha256
+    }
+
+    /// The recipe as recorded and published: its canonical JSON with every pinned file named by
+    /// its file name (its digest is beside it) and the source by its canonical URL, so that it is
+    /// the same wherever the recipe, its files and the clone sit.
+    pub fn canonical_text(&self, repository_url: &str) -> String {
         fn by_name(value: &mut serde_json::Value) {
             match value {
                 serde_json::Value::Object(map) => {
@@ -586,7 +591,7 @@ impl Recipe {
         by_name(&mut value);
         value["source"]["repository"] = repository_url.into();
         value["source"]["url"] = serde_json::Value::Null;
-        digest_bytes(value.to_string().as_bytes()).sha256
+        value.to_string()
     }
 
     /// Every pinned file input with the field that names it.

@@ -113,4 +113,29 @@ fn a_second_clone_by_another_user_gives_the_same_record() {
         !String::from_utf8_lossy(&rebuilt).contains(&*dir.path().to_string_lossy()),
         "the record names a path of the machine"
     );
+
+    // The registry stores the recipe as the record digests it (canonical text: files by name, the
+    // source by its URL), so the recipe from this clone publishes against the first clone's record.
+    let publish = check(
+        Command::new(env!("CARGO_BIN_EXE_mpr"))
+            // --dry-run prints the submission without reading the token or sending anything.
+            .args(["registry", "publish", "--dry-run", "--token-file", "unused"])
+            .arg("--record")
+            .arg(release.join("build-record.json"))
+            .arg("--recipe")
+            .arg(out.join("mpr-recipe.toml"))
+            .output()
+            .unwrap(),
+        "mpr registry publish --dry-run with the recipe",
+    );
+    let submission: serde_json::Value = serde_json::from_slice(&publish.stdout).unwrap();
+    let body = submission["recipe"]["body"]
+        .as_str()
+        .expect("the recipe's text");
+    assert_eq!(
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes())),
+        record["inputs"]["recipe_sha256"].as_str().unwrap(),
+        "the published recipe text has the record's recipe digest"
+    );
+    assert!(!body.contains(&*dir.path().to_string_lossy()), "{body}");
 }

@@ -44,9 +44,13 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.record.display()))?;
     let record: BuildRecord = serde_json::from_slice(&record_text)
         .with_context(|| format!("{} is not an mpr build record", args.record.display()))?;
+    // The registry stores the recipe as the record digests it: its canonical text, which names
+    // pinned files by file name and the source by its canonical URL.
     let recipe_body = match &args.recipe {
         Some(path) => Some(
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            builder::recipe::Recipe::load(path)
+                .with_context(|| format!("reading the recipe {}", path.display()))?
+                .canonical_text(&record.inputs.repository),
         ),
         None => None,
     };
