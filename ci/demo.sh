@@ -16,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/setup.sh
+ensure_disk_space
 setup_builder_image
 mpr=$CARGO_TARGET_DIR/release/mpr
 out=${MPR_DEMO_DIR:-$MPR_CACHE/demo}

@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/setup.sh
+ensure_disk_space
 setup_references
 setup_builder_image
 setup_containerd_dockerd
