@@ -70,6 +70,13 @@ enum Command {
     /// The transparency log: generate log and witness keys, run a witness.
     #[command(subcommand)]
     Log(commands::log::LogCommand),
+    /// Check attestation evidence (saved, or a bare Nitro document or SEV-SNP report) against
+    /// the trust policy and signed releases; exit status 0 only when accepted.
+    VerifyAttestation(commands::attest::VerifyAttestationArgs),
+    /// Fetch fresh evidence from a running prover (random nonce) and verify it.
+    Attest(commands::attest::AttestArgs),
+    /// Send a proving request to an attested prover, end-to-end encrypted to its attested key.
+    Prove(commands::attest::ProveArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +93,9 @@ fn main() -> ExitCode {
         Command::Manifest(command) => commands::manifest::run(command, cli.json),
         Command::Publish(command) => commands::publish::run(command, cli.json),
         Command::Log(command) => commands::log::run(command, cli.json),
+        Command::VerifyAttestation(args) => commands::attest::verify_attestation(args, cli.json),
+        Command::Attest(args) => commands::attest::attest(args, cli.json),
+        Command::Prove(args) => commands::attest::prove(args, cli.json),
         // diff chooses its own exit status (0/1/2, like diff(1)).
         Command::Diff(args) => return commands::diff::main(args, cli.json),
     };

@@ -7,6 +7,7 @@
 //! `submission` (shared with the fuzz target), rendered to JSON through `respond`'s cache, and every
 //! failure is an [`error::ApiError`].
 
+pub mod attestations;
 pub mod auth;
 pub mod builds;
 pub mod cache;

@@ -54,6 +54,7 @@ pub struct MeasurementSetView {
 /// One measurement with its set, as the filtered and lookup answers list them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MatchedMeasurement {
+    pub package: String,
     pub version: String,
     pub set: String,
     pub set_status: String,
@@ -104,10 +105,10 @@ pub struct SetsQuery {
 /// Filters given as query parameters: `platform`, `status`, and any launch parameter of the
 /// platform (`vcpus=4`, `vmm=qemu`, `vcpu_type=EPYC-Milan-v2`, `firmware_sha256=...`).
 #[derive(Debug, Default)]
-struct MeasurementFilter {
-    platform: Option<Platform>,
-    status: Option<String>,
-    parameters: Map<String, Value>,
+pub(crate) struct MeasurementFilter {
+    pub platform: Option<Platform>,
+    pub status: Option<String>,
+    pub parameters: Map<String, Value>,
 }
 
 /// The status filter a query asks for: active sets unless it says otherwise; `any` is no filter.
@@ -153,14 +154,14 @@ impl MeasurementFilter {
     }
 }
 
-async fn matching(
+pub(crate) async fn matching(
     pool: &PgPool,
     release_id: Option<i64>,
     filter: &MeasurementFilter,
     value: Option<&str>,
 ) -> Result<Vec<(Option<String>, MatchedMeasurement)>, sqlx::Error> {
     let rows = sqlx::query!(
-        r#"SELECT r.version, s.name AS set_name, st.status AS "status!", m.platform, m.parameters,
+        r#"SELECT r.version, r.package, s.name AS set_name, st.status AS "status!", m.platform, m.parameters,
                   origin.kind AS origin_kind, origin.sha256 AS origin_sha256,
                   changed.kind AS "changed_kind?", changed.sha256 AS "changed_sha256?",
                   (SELECT jsonb_object_agg(v.register, v.value) FROM measurement_values v
@@ -194,6 +195,7 @@ async fn matching(
             Some((
                 row.matched_register,
                 MatchedMeasurement {
+                    package: row.package,
                     version: row.version,
                     set: row.set_name,
                     set_status: row.status,

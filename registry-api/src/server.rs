@@ -21,6 +21,7 @@ use crate::cache::{self, ResponseCache};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{
+    attestations,
     builds, health, keys, log, manifests, measurements, releases, statements, submission, tokens,
     web,
 };
@@ -29,7 +30,7 @@ use crate::{
 #[openapi(
     info(title = "mpr registry", description = "Releases of the Midnight proof server with their builds, artifacts and TEE measurements (AWS Nitro PCRs, SEV-SNP launch digests, ...), rebuild reports and signed statements (in-toto Statement v1: releases, measurement-set status changes and addenda). Reads are public; writes need a token (Authorization: Bearer mpr_...) of the role the endpoint names: admin (keys, tokens), publisher (releases, statements, signatures), rebuilder (signed rebuild reports). Errors are {\"error\": {\"code\", \"message\"}}."),
     modifiers(&PublisherToken),
-    tags((name = "releases"), (name = "measurements"), (name = "builds"), (name = "statements"), (name = "keys"), (name = "tokens"), (name = "log"), (name = "operations"))
+    tags((name = "releases"), (name = "measurements"), (name = "builds"), (name = "statements"), (name = "keys"), (name = "tokens"), (name = "log"), (name = "attestations"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -58,6 +59,7 @@ fn api() -> (Router<AppState>, OpenApiDocument) {
         .routes(routes!(measurements::of_release))
         .routes(routes!(measurements::lookup))
         .routes(routes!(measurements::sets))
+        .routes(routes!(attestations::verify_evidence))
         .routes(routes!(builds::list))
         .routes(routes!(builds::report_rebuild))
         .routes(routes!(manifests::get))

@@ -24,6 +24,11 @@
 //! [witnesses]
 //! keys = ["witness.example+89abcdef+BAx..."]
 //! threshold = 1
+//!
+//! # How strict attestation checks are; optional, every field defaults to the strict choice.
+//! # See verifier::attestation::AttestationSettings.
+//! [attestation]
+//! max_age_seconds = 300
 //! ```
 //!
 //! Fingerprints may be written in any case and with spaces; they are compared as upper-case hex.
@@ -32,6 +37,7 @@
 
 use serde::Deserialize;
 
+use crate::attestation::{AttestationSettings, RawAttestationSettings};
 use crate::tlog::checkpoint::{CheckpointVerifyError, TrustedLog, VerifiedCheckpoint};
 use crate::tlog::keys::{KeyError, KeyKind, NoteVerifier};
 use crate::tlog::proof_bundle::{ProofBundle, ProofBundleError, VerifiedProof};
@@ -46,6 +52,7 @@ struct RawPolicy {
     rebuilders: Option<RawKeySet>,
     log: RawLog,
     witnesses: Option<RawKeySet>,
+    attestation: Option<RawAttestationSettings>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +82,8 @@ pub struct TrustPolicy {
     pub release: SignerSet,
     pub rebuilders: SignerSet,
     pub log: TrustedLog,
+    /// How attestation evidence is judged (the optional `[attestation]` section).
+    pub attestation: AttestationSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +128,8 @@ pub enum PolicyError {
         matched: String,
         trusted: String,
     },
+    #[error("{0}")]
+    Attestation(String),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointVerifyError),
     #[error(transparent)]
@@ -263,7 +274,10 @@ impl TrustPolicy {
             }
             None => (Vec::new(), 0),
         };
+        let attestation = AttestationSettings::from_raw(raw.attestation.unwrap_or_default())
+            .map_err(PolicyError::Attestation)?;
         Ok(Self {
+            attestation,
             release,
             rebuilders,
             log: TrustedLog {

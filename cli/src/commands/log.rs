@@ -15,6 +15,7 @@ use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 use verifier::tlog::{self as tlog, Checkpoint, KeyKind, NoteSigner, NoteVerifier, TrustedLog};
 
+use super::http::get_text;
 use super::serve::write_secret;
 
 #[derive(Debug, Subcommand)]
@@ -169,9 +170,7 @@ fn witness(args: &WitnessArgs, json: bool) -> anyhow::Result<()> {
             args.key.display()
         );
     }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let client = super::http::client()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -304,23 +303,6 @@ async fn check_consistency(
 #[derive(Debug, Deserialize)]
 struct ConsistencyAnswer {
     proof: Vec<String>,
-}
-
-async fn get_text(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .with_context(|| format!("fetching {url}"))?;
-    let status = response.status();
-    let body = response
-        .text()
-        .await
-        .with_context(|| format!("reading {url}"))?;
-    if !status.is_success() {
-        bail!("{url} answered {status}: {body}");
-    }
-    Ok(body)
 }
 
 fn read_state(file: &Path) -> anyhow::Result<Option<WitnessState>> {

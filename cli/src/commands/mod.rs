@@ -1,9 +1,11 @@
 //! One module per `mpr` subcommand group.
 
+pub mod attest;
 pub mod build;
 pub mod builder_image;
 pub mod diff;
 pub mod eif;
+pub mod http;
 pub mod key;
 pub mod log;
 pub mod manifest;

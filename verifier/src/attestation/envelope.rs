@@ -1,0 +1,166 @@
+//! The evidence envelope a prover answers `GET /attestation?nonce=<hex>` with
+//! (`mpr-attestation/v1`): the platform's raw evidence plus what the wallet needs to recompute the
+//! binding. Nothing in it is trusted as such: the binding is recomputed, the evidence verified and
+//! the staple's statement checked against the trust policy like any other.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+pub const ENVELOPE_FORMAT: &str = "mpr-attestation/v1";
+/// Largest envelope accepted: evidence (a few KiB), certificates and a stapled release statement
+/// (at most 1 MiB, base64) with its signatures and log proof.
+pub const MAX_ENVELOPE_BYTES: usize = 2 << 20;
+/// The nonce lengths the binding accepts: long enough to be unguessable, short enough for NSM.
+pub const MIN_NONCE_BYTES: usize = 16;
+pub const MAX_NONCE_BYTES: usize = 64;
+
+/// Which TEE produced the evidence (the registry's platform names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvidencePlatform {
+    AwsNitro,
+    SevSnp,
+    Tdx,
+}
+
+impl EvidencePlatform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidencePlatform::AwsNitro => "aws-nitro",
+            EvidencePlatform::SevSnp => "sev-snp",
+            EvidencePlatform::Tdx => "tdx",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvelope {
+    format: String,
+    platform: EvidencePlatform,
+    nonce: String,
+    tls_public_key: Option<String>,
+    ohttp_key_config: String,
+    binding: String,
+    evidence: String,
+    #[serde(default)]
+    snp_certificate_table: Option<String>,
+    #[serde(default)]
+    staple: Option<RawStaple>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStaple {
+    statement: String,
+    signatures: Vec<String>,
+    proof: String,
+}
+
+/// A release statement the prover was deployed with, returned beside its evidence so a wallet
+/// needs no other fetch. The wallet checks the signatures and the proof itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staple {
+    pub statement: Vec<u8>,
+    /// ASCII-armored OpenPGP signatures over `statement`.
+    pub signatures: Vec<String>,
+    /// A tlog-proof@v1 text for the statement's log entry.
+    pub proof: String,
+}
+
+/// A decoded envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub platform: EvidencePlatform,
+    pub nonce: Vec<u8>,
+    pub tls_public_key: Option<Vec<u8>>,
+    pub ohttp_key_config: Vec<u8>,
+    /// The binding the server says it used; the verifier recomputes it and compares.
+    pub binding: [u8; 64],
+    pub evidence: Vec<u8>,
+    pub snp_certificate_table: Option<Vec<u8>>,
+    pub staple: Option<Staple>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("the evidence envelope is {0} bytes, more than the {MAX_ENVELOPE_BYTES} accepted")]
+    TooLarge(usize),
+    #[error("the evidence envelope is not valid {ENVELOPE_FORMAT} JSON: {0}")]
+    Malformed(String),
+    #[error("the evidence envelope's format is {0:?}; this verifier reads {ENVELOPE_FORMAT:?} (upgrade mpr, or the prover)")]
+    UnknownFormat(String),
+    #[error("the envelope's {field} is not {what}")]
+    Field { field: &'static str, what: String },
+}
+
+impl EnvelopeError {
+    pub fn code(&self) -> &'static str {
+        "envelope-malformed"
+    }
+}
+
+impl Envelope {
+    pub fn parse(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
+        if bytes.len() > MAX_ENVELOPE_BYTES {
+            return Err(EnvelopeError::TooLarge(bytes.len()));
+        }
+        let raw: RawEnvelope = serde_json::from_slice(bytes)
+            .map_err(|error| EnvelopeError::Malformed(error.to_string()))?;
+        if raw.format != ENVELOPE_FORMAT {
+            return Err(EnvelopeError::UnknownFormat(raw.format));
+        }
+        let nonce = hex_field("nonce", &raw.nonce)?;
+        if !(MIN_NONCE_BYTES..=MAX_NONCE_BYTES).contains(&nonce.len()) {
+            return Err(EnvelopeError::Field {
+                field: "nonce",
+                what: format!(
+                    "{MIN_NONCE_BYTES} to {MAX_NONCE_BYTES} bytes (it has {})",
+                    nonce.len()
+                ),
+            });
+        }
+        let binding = hex_field("binding", &raw.binding)?
+            .try_into()
+            .map_err(|_| EnvelopeError::Field {
+                field: "binding",
+                what: "64 bytes of hex".into(),
+            })?;
+        let staple = match raw.staple {
+            None => None,
+            Some(staple) => Some(Staple {
+                statement: base64::engine::general_purpose::STANDARD
+                    .decode(&staple.statement)
+                    .map_err(|e| EnvelopeError::Field {
+                        field: "staple.statement",
+                        what: format!("standard base64 ({e})"),
+                    })?,
+                signatures: staple.signatures,
+                proof: staple.proof,
+            }),
+        };
+        Ok(Envelope {
+            platform: raw.platform,
+            nonce,
+            tls_public_key: raw
+                .tls_public_key
+                .map(|text| hex_field("tls_public_key", &text))
+                .transpose()?,
+            ohttp_key_config: hex_field("ohttp_key_config", &raw.ohttp_key_config)?,
+            binding,
+            evidence: hex_field("evidence", &raw.evidence)?,
+            snp_certificate_table: raw
+                .snp_certificate_table
+                .map(|text| hex_field("snp_certificate_table", &text))
+                .transpose()?,
+            staple,
+        })
+    }
+}
+
+fn hex_field(field: &'static str, text: &str) -> Result<Vec<u8>, EnvelopeError> {
+    hex::decode(text).map_err(|e| EnvelopeError::Field {
+        field,
+        what: format!("hex ({e})"),
+    })
+}

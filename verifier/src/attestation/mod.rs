@@ -1,0 +1,231 @@
+//! Attestation evidence checked against signed releases: "is this a genuine TEE, debug off, fresh,
+//! running a release I trust, and am I talking to it?". Every check fails closed and a rejection
+//! lists every reason under a stable code ([`Verdict`]).
+//!
+//! Inputs: the evidence (an [`Envelope`] from a prover's `/attestation`, or a raw Nitro document or
+//! SEV-SNP report for ad-hoc checks), the nonce the wallet sent, the time, the trust policy's
+//! [`AttestationSettings`] and the [`TrustedReleases`] built from signed, logged statements.
+//!
+//! What is checked, per platform:
+//! - AWS Nitro: COSE_Sign1/ES384, the chain to a pinned root, every certificate valid at the time,
+//!   freshness, debug off (PCR0/1/2 zero), nonce, `user_data` = binding, `public_key` = TLS key,
+//!   and every register of one complete active measurement set present and equal.
+//! - SEV-SNP: the report signature by its VCEK/VLEK, the chain to a pinned ARK of the product,
+//!   the CRL (on by default), TCB and chip id against the certificate, the debug policy bit,
+//!   minimum TCB, REPORT_DATA = binding and MEASUREMENT equal to an active set's.
+//! - TDX: rejected as unsupported until quote verification lands (never accepted unchecked).
+
+mod binding;
+mod envelope;
+mod nitro_flow;
+mod releases;
+mod settings;
+mod snp_flow;
+mod verdict;
+
+pub use binding::{binding_v1, BINDING_LABEL};
+pub use envelope::{
+    Envelope, EnvelopeError, EvidencePlatform, Staple, ENVELOPE_FORMAT, MAX_ENVELOPE_BYTES,
+    MAX_NONCE_BYTES, MIN_NONCE_BYTES,
+};
+pub use releases::{Candidate, SignedStatement, TrustedReleases};
+pub(crate) use settings::RawAttestationSettings;
+pub use settings::{AttestationSettings, DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_FUTURE_SKEW_SECONDS};
+pub use verdict::{Check, Matched, Reason, Verdict};
+
+/// The evidence to judge.
+#[derive(Debug, Clone)]
+pub enum EvidenceInput {
+    /// A prover's `mpr-attestation/v1` answer: evidence bound to a nonce and the server's keys.
+    Envelope(Envelope),
+    /// A bare Nitro attestation document (COSE_Sign1), e.g. a recorded one.
+    NitroDocument(Vec<u8>),
+    /// A bare SEV-SNP report, with the configfs-tsm certificate table when there is one.
+    SnpReport {
+        report: Vec<u8>,
+        certificate_table: Option<Vec<u8>>,
+    },
+}
+
+impl EvidenceInput {
+    /// Tells an envelope (JSON), a Nitro document (CBOR array, tagged or not) and an SEV-SNP
+    /// report (1184 bytes) apart by their first bytes.
+    pub fn detect(bytes: &[u8]) -> Result<EvidenceInput, String> {
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        match first {
+            Some(b'{') => Envelope::parse(bytes)
+                .map(EvidenceInput::Envelope)
+                .map_err(|e| e.to_string()),
+            Some(0x84) | Some(0xd2) => Ok(EvidenceInput::NitroDocument(bytes.to_vec())),
+            _ if bytes.len() == crate::snp::REPORT_BYTES => Ok(EvidenceInput::SnpReport {
+                report: bytes.to_vec(),
+                certificate_table: None,
+            }),
+            _ => Err(format!(
+                "the evidence ({} bytes) is neither an {ENVELOPE_FORMAT} envelope (JSON), a Nitro attestation document (CBOR COSE_Sign1) nor an SEV-SNP report ({} bytes)",
+                bytes.len(),
+                crate::snp::REPORT_BYTES
+            )),
+        }
+    }
+
+    /// The value registries index a release by (Nitro PCR0, SEV-SNP MEASUREMENT), read only to
+    /// know which statements to fetch: it is trusted for nothing until [`verify`] says so.
+    pub fn primary_register(&self, settings: &AttestationSettings, now_unix_ms: u64) -> Option<Vec<u8>> {
+        let (platform, document) = match self {
+            EvidenceInput::Envelope(envelope) => (envelope.platform, envelope.evidence.as_slice()),
+            EvidenceInput::NitroDocument(document) => (EvidencePlatform::AwsNitro, document.as_slice()),
+            EvidenceInput::SnpReport { report, .. } => (EvidencePlatform::SevSnp, report.as_slice()),
+        };
+        match platform {
+            EvidencePlatform::AwsNitro => crate::nitro::verify_document(
+                document,
+                &settings.nitro_trust(),
+                now_unix_ms / 1000,
+            )
+            .ok()
+            .and_then(|doc| doc.pcrs.get(&0).cloned()),
+            EvidencePlatform::SevSnp => crate::snp::parse_report(document)
+                .ok()
+                .map(|report| report.measurement.to_vec()),
+            EvidencePlatform::Tdx => None,
+        }
+    }
+
+    pub fn platform(&self) -> EvidencePlatform {
+        match self {
+            EvidenceInput::Envelope(envelope) => envelope.platform,
+            EvidenceInput::NitroDocument(_) => EvidencePlatform::AwsNitro,
+            EvidenceInput::SnpReport { .. } => EvidencePlatform::SevSnp,
+        }
+    }
+}
+
+/// Everything besides the evidence that a verification depends on.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions<'a> {
+    /// The nonce the wallet sent. Required for an envelope; for a bare Nitro document it is
+    /// compared with the document's `nonce` when given.
+    pub expected_nonce: Option<&'a [u8]>,
+    pub now_unix_ms: u64,
+    pub settings: &'a AttestationSettings,
+    pub releases: &'a TrustedReleases,
+    /// An SEV-SNP VCEK or VLEK (DER) the wallet fetched from AMD's KDS, for hosts that give no
+    /// certificate table.
+    pub snp_leaf_certificate: Option<Vec<u8>>,
+    /// AMD CRLs (DER) the wallet fetched (KDS `/vcek/v1/{product}/crl`).
+    pub snp_crls: Vec<Vec<u8>>,
+    /// Bare evidence carries no channel binding; accepting it anyway must be asked for.
+    pub allow_unbound: bool,
+}
+
+/// What the evidence must be bound to, recomputed from the envelope.
+pub(crate) struct Channel<'a> {
+    pub nonce: &'a [u8],
+    pub tls_public_key: Option<&'a [u8]>,
+    pub binding: [u8; 64],
+}
+
+/// Judges `evidence`; never panics, never accepts on a check it could not run.
+pub fn verify(evidence: &EvidenceInput, options: &VerifyOptions) -> Verdict {
+    let platform = evidence.platform();
+    let mut verdict = Verdict::new(platform.as_str());
+    let channel = match evidence {
+        EvidenceInput::Envelope(envelope) => check_envelope(envelope, options, &mut verdict),
+        _ => {
+            if options.allow_unbound {
+                verdict.pass(
+                    "binding",
+                    "not checked: bare evidence carries no channel, and the caller allowed that",
+                );
+            } else {
+                verdict.fail(
+                    "binding",
+                    "binding-unavailable",
+                    "bare evidence is not bound to any channel: fetch an envelope from the prover's /attestation with a fresh nonce (mpr attest), or allow unbound evidence for an offline check",
+                );
+            }
+            None
+        }
+    };
+    match (evidence, platform) {
+        (EvidenceInput::Envelope(envelope), EvidencePlatform::AwsNitro) => {
+            nitro_flow::verify(&envelope.evidence, channel.as_ref(), options, &mut verdict)
+        }
+        (EvidenceInput::NitroDocument(document), _) => {
+            nitro_flow::verify(document, None, options, &mut verdict)
+        }
+        (EvidenceInput::Envelope(envelope), EvidencePlatform::SevSnp) => snp_flow::verify(
+            &envelope.evidence,
+            envelope.snp_certificate_table.as_deref(),
+            channel.as_ref(),
+            options,
+            &mut verdict,
+        ),
+        (
+            EvidenceInput::SnpReport {
+                report,
+                certificate_table,
+            },
+            _,
+        ) => snp_flow::verify(
+            report,
+            certificate_table.as_deref(),
+            None,
+            options,
+            &mut verdict,
+        ),
+        (EvidenceInput::Envelope(_), EvidencePlatform::Tdx) => verdict.fail(
+            "evidence",
+            "tdx-unsupported",
+            "TDX quotes are not verified by this version of mpr yet; it will not accept what it cannot check",
+        ),
+    }
+    verdict.finish()
+}
+
+fn check_envelope<'a>(
+    envelope: &'a Envelope,
+    options: &VerifyOptions,
+    verdict: &mut Verdict,
+) -> Option<Channel<'a>> {
+    match options.expected_nonce {
+        Some(nonce) if nonce == envelope.nonce.as_slice() => {
+            verdict.pass("nonce", format!("the envelope answers nonce {}", hex::encode(nonce)))
+        }
+        Some(nonce) => verdict.fail(
+            "nonce",
+            "nonce-mismatch",
+            format!(
+                "the envelope answers nonce {}, not the {} this request sent: a replayed or misrouted answer",
+                hex::encode(&envelope.nonce),
+                hex::encode(nonce)
+            ),
+        ),
+        None => verdict.fail(
+            "nonce",
+            "nonce-missing",
+            "no nonce to check the envelope against: send a fresh random nonce with every request",
+        ),
+    }
+    let binding = binding_v1(
+        &envelope.nonce,
+        envelope.tls_public_key.as_deref().unwrap_or_default(),
+        &envelope.ohttp_key_config,
+    );
+    if binding != envelope.binding {
+        verdict.fail(
+            "binding",
+            "binding-mismatch",
+            "the envelope's binding is not SHA-512 of its nonce, TLS key and OHTTP key configuration (mpr-attestation-binding/v1)",
+        );
+    }
+    Some(Channel {
+        nonce: &envelope.nonce,
+        tls_public_key: envelope.tls_public_key.as_deref(),
+        binding,
+    })
+}
+
+#[cfg(test)]
+mod tests;

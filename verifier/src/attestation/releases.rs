@@ -1,0 +1,232 @@
+//! The releases a wallet trusts, derived from signed statements: every release statement signed by
+//! enough of the policy's release keys and proven to be in the policy's log, with the addenda and
+//! status changes that apply to it. Only active measurement sets are candidates; a deprecated set
+//! is kept aside so that evidence matching it is rejected with that reason, not a vague mismatch.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::verdict::Reason;
+use crate::policy::TrustPolicy;
+use crate::statement::{
+    kind_of, parse_release_statement, parse_set_addendum_statement, parse_set_status_statement,
+    MeasurementSet, SetStatus, StatementKind,
+};
+use crate::tlog::{EntryKind, LogEntry};
+
+/// A statement as fetched: its exact bytes, the OpenPGP fingerprints whose signatures over those
+/// bytes the caller verified (OpenPGP stays outside this crate), and its log proof.
+#[derive(Debug, Clone)]
+pub struct SignedStatement {
+    pub bytes: Vec<u8>,
+    pub signers: Vec<String>,
+    /// A tlog-proof@v1 text; required, since the policy names a log every statement must be in.
+    pub proof: Option<String>,
+}
+
+/// One measurement set of one release, for one platform: what evidence must equal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub package: String,
+    pub version: String,
+    pub release_statement_sha256: String,
+    pub measurement_set: String,
+    pub platform: String,
+    pub parameters: BTreeMap<String, Value>,
+    /// Register name (`PCR0`, `MEASUREMENT`, ...) to its value.
+    #[serde(serialize_with = "hex_map")]
+    pub registers: BTreeMap<String, Vec<u8>>,
+}
+
+fn hex_map<S: serde::Serializer>(
+    map: &BTreeMap<String, Vec<u8>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(map.iter().map(|(k, v)| (k, hex::encode(v))))
+}
+
+/// Measurement sets evidence may match, and the deprecated ones it must not.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedReleases {
+    pub active: Vec<Candidate>,
+    pub deprecated: Vec<Candidate>,
+}
+
+struct Release {
+    package: String,
+    version: String,
+    sets: Vec<MeasurementSet>,
+}
+
+impl TrustedReleases {
+    /// Expectations given by hand (`--expect-pcr`), for ad-hoc checks without a release.
+    pub fn ad_hoc(platform: &str, registers: BTreeMap<String, Vec<u8>>) -> TrustedReleases {
+        TrustedReleases {
+            active: vec![Candidate {
+                package: "(ad hoc)".into(),
+                version: "(ad hoc)".into(),
+                release_statement_sha256: String::new(),
+                measurement_set: "expected registers".into(),
+                platform: platform.into(),
+                parameters: BTreeMap::new(),
+                registers,
+            }],
+            deprecated: Vec::new(),
+        }
+    }
+
+    /// Checks every statement against `policy` (release-key threshold, log inclusion) and builds
+    /// the candidates. A statement that fails is left out and reported; it never weakens a check.
+    pub fn from_statements(
+        policy: &TrustPolicy,
+        statements: &[SignedStatement],
+    ) -> (TrustedReleases, Vec<Reason>) {
+        let mut reasons = Vec::new();
+        let mut releases: BTreeMap<String, Release> = BTreeMap::new();
+        let mut addenda = Vec::new();
+        let mut statuses = Vec::new();
+        for statement in statements {
+            let digest: [u8; 32] = Sha256::digest(&statement.bytes).into();
+            let sha256 = hex::encode(digest);
+            let kind = match kind_of(&statement.bytes) {
+                Ok(kind) => kind,
+                Err(e) => {
+                    reasons.push(Reason::new("statement-invalid", format!("statement {sha256}: {e}")));
+                    continue;
+                }
+            };
+            if let Err(reason) = check_trusted(policy, statement, kind, digest) {
+                reasons.push(reason);
+                continue;
+            }
+            match kind {
+                StatementKind::Release => match parse_release_statement(&statement.bytes) {
+                    Ok(parsed) => {
+                        releases.insert(
+                            sha256,
+                            Release {
+                                package: parsed.predicate.package,
+                                version: parsed.predicate.version,
+                                sets: parsed.predicate.measurement_sets,
+                            },
+                        );
+                    }
+                    Err(e) => reasons.push(Reason::new(
+                        "statement-invalid",
+                        format!("release statement {sha256}: {e}"),
+                    )),
+                },
+                StatementKind::SetAddendum => match parse_set_addendum_statement(&statement.bytes) {
+                    Ok(parsed) => addenda.push(parsed),
+                    Err(e) => reasons.push(Reason::new(
+                        "statement-invalid",
+                        format!("addendum {sha256}: {e}"),
+                    )),
+                },
+                StatementKind::SetStatus => match parse_set_status_statement(&statement.bytes) {
+                    Ok(parsed) => statuses.push(parsed),
+                    Err(e) => reasons.push(Reason::new(
+                        "statement-invalid",
+                        format!("status change {sha256}: {e}"),
+                    )),
+                },
+            }
+        }
+        for addendum in addenda {
+            match releases.get_mut(addendum.release_statement_sha256()) {
+                Some(release) => release.sets.push(addendum.predicate.measurement_set),
+                None => reasons.push(Reason::new(
+                    "statement-orphan",
+                    format!(
+                        "an addendum names release statement {}, which is not among the trusted statements given",
+                        addendum.release_statement_sha256()
+                    ),
+                )),
+            }
+        }
+        // The highest sequence per set wins, so a replayed older status cannot undo a later one.
+        let mut latest: BTreeMap<(String, String), (u32, SetStatus)> = BTreeMap::new();
+        for status in statuses {
+            let key = (
+                status.release_statement_sha256().to_owned(),
+                status.predicate.measurement_set.clone(),
+            );
+            let entry = latest.entry(key).or_insert((0, SetStatus::Active));
+            if status.predicate.sequence > entry.0 {
+                *entry = (status.predicate.sequence, status.predicate.status);
+            }
+        }
+        let mut trusted = TrustedReleases::default();
+        for (sha256, release) in releases {
+            for set in release.sets {
+                let status = latest
+                    .get(&(sha256.clone(), set.name.clone()))
+                    .map_or(SetStatus::Active, |(_, status)| *status);
+                for measurement in set.measurements {
+                    let registers = measurement
+                        .registers
+                        .iter()
+                        .filter_map(|(name, value)| {
+                            hex::decode(value).ok().map(|bytes| (name.clone(), bytes))
+                        })
+                        .collect();
+                    let candidate = Candidate {
+                        package: release.package.clone(),
+                        version: release.version.clone(),
+                        release_statement_sha256: sha256.clone(),
+                        measurement_set: set.name.clone(),
+                        platform: measurement.platform,
+                        parameters: measurement.parameters,
+                        registers,
+                    };
+                    match status {
+                        SetStatus::Active => trusted.active.push(candidate),
+                        SetStatus::Deprecated => trusted.deprecated.push(candidate),
+                    }
+                }
+            }
+        }
+        (trusted, reasons)
+    }
+
+    pub fn for_platform<'a>(&'a self, platform: &'a str) -> impl Iterator<Item = &'a Candidate> {
+        self.active.iter().filter(move |c| c.platform == platform)
+    }
+
+    pub fn deprecated_for<'a>(&'a self, platform: &'a str) -> impl Iterator<Item = &'a Candidate> {
+        self.deprecated.iter().filter(move |c| c.platform == platform)
+    }
+}
+
+fn check_trusted(
+    policy: &TrustPolicy,
+    statement: &SignedStatement,
+    kind: StatementKind,
+    digest: [u8; 32],
+) -> Result<(), Reason> {
+    let sha256 = hex::encode(digest);
+    policy
+        .check_release_signers(&statement.signers)
+        .map_err(|e| Reason::new("statement-signers", format!("statement {sha256}: {e}")))?;
+    let proof = statement.proof.as_deref().ok_or_else(|| {
+        Reason::new(
+            "statement-unlogged",
+            format!(
+                "statement {sha256} comes without a log proof; the trust policy requires every statement to be in {}",
+                policy.log.origin
+            ),
+        )
+    })?;
+    let entry_kind = match kind {
+        StatementKind::Release => EntryKind::Release,
+        StatementKind::SetStatus => EntryKind::Status,
+        StatementKind::SetAddendum => EntryKind::Addendum,
+    };
+    policy
+        .verify_proof_bundle(proof, &LogEntry::new(entry_kind, digest).encode())
+        .map_err(|e| Reason::new("statement-unlogged", format!("statement {sha256}: {e}")))?;
+    Ok(())
+}

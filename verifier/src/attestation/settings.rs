@@ -1,0 +1,147 @@
+//! The `[attestation]` section of the trust policy: how strict the evidence checks are. Every field
+//! is optional and defaults to the strict choice; the policy file's other sections say which
+//! releases are trusted.
+//!
+//! ```toml
+//! [attestation]
+//! max_age_seconds = 300            # a Nitro document older than this is stale
+//! max_future_skew_seconds = 30     # clock skew tolerated the other way
+//! allow_debug = false              # never true in production: debug enclaves and VMs can be read by the host
+//! nitro_roots = ["641a0321..."]    # SHA-256 of accepted root certificates (default: AWS Nitro Enclaves Root G1)
+//! amd_arks = ["69d063b4...", ...]  # SHA-256 of accepted AMD root keys (default: ARK-Milan, ARK-Genoa, ARK-Turin)
+//! snp_check_crl = true             # an AMD CRL must be supplied and the chain must not be revoked
+//! snp_min_tcb = { bootloader = 4, tee = 0, snp = 22, microcode = 213 }   # fmc too on Turin
+//! ```
+
+use serde::Deserialize;
+
+use crate::nitro::{NitroTrust, AWS_NITRO_ROOT_G1_SHA256};
+use crate::snp::{SnpTrust, Tcb};
+
+pub const DEFAULT_MAX_AGE_SECONDS: u64 = 300;
+pub const DEFAULT_MAX_FUTURE_SKEW_SECONDS: u64 = 30;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAttestationSettings {
+    max_age_seconds: Option<u64>,
+    max_future_skew_seconds: Option<u64>,
+    allow_debug: Option<bool>,
+    nitro_roots: Option<Vec<String>>,
+    amd_arks: Option<Vec<String>>,
+    snp_check_crl: Option<bool>,
+    snp_min_tcb: Option<RawTcb>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTcb {
+    fmc: Option<u8>,
+    bootloader: u8,
+    tee: u8,
+    snp: u8,
+    microcode: u8,
+}
+
+/// How evidence is judged; see the module documentation for the TOML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationSettings {
+    pub max_age_seconds: u64,
+    pub max_future_skew_seconds: u64,
+    pub allow_debug: bool,
+    pub nitro_roots: Vec<[u8; 32]>,
+    pub amd_arks: Vec<[u8; 32]>,
+    pub snp_check_crl: bool,
+    pub snp_min_tcb: Option<Tcb>,
+}
+
+impl Default for AttestationSettings {
+    fn default() -> Self {
+        AttestationSettings {
+            max_age_seconds: DEFAULT_MAX_AGE_SECONDS,
+            max_future_skew_seconds: DEFAULT_MAX_FUTURE_SKEW_SECONDS,
+            allow_debug: false,
+            nitro_roots: vec![AWS_NITRO_ROOT_G1_SHA256],
+            amd_arks: SnpTrust::default().ark_sha256,
+            snp_check_crl: true,
+            snp_min_tcb: None,
+        }
+    }
+}
+
+impl AttestationSettings {
+    pub(crate) fn from_raw(raw: RawAttestationSettings) -> Result<Self, String> {
+        let defaults = AttestationSettings::default();
+        let max_age_seconds = raw.max_age_seconds.unwrap_or(defaults.max_age_seconds);
+        if max_age_seconds == 0 || max_age_seconds > 24 * 3600 {
+            return Err(format!(
+                "[attestation] max_age_seconds = {max_age_seconds}: use 1 to 86400 (the default is {DEFAULT_MAX_AGE_SECONDS})"
+            ));
+        }
+        let max_future_skew_seconds = raw
+            .max_future_skew_seconds
+            .unwrap_or(defaults.max_future_skew_seconds);
+        if max_future_skew_seconds > 3600 {
+            return Err(format!(
+                "[attestation] max_future_skew_seconds = {max_future_skew_seconds}: use 0 to 3600"
+            ));
+        }
+        Ok(AttestationSettings {
+            max_age_seconds,
+            max_future_skew_seconds,
+            allow_debug: raw.allow_debug.unwrap_or(false),
+            nitro_roots: match raw.nitro_roots {
+                Some(list) => fingerprints("nitro_roots", &list)?,
+                None => defaults.nitro_roots,
+            },
+            amd_arks: match raw.amd_arks {
+                Some(list) => fingerprints("amd_arks", &list)?,
+                None => defaults.amd_arks,
+            },
+            snp_check_crl: raw.snp_check_crl.unwrap_or(true),
+            snp_min_tcb: raw.snp_min_tcb.map(|t| Tcb {
+                fmc: t.fmc,
+                bootloader: t.bootloader,
+                tee: t.tee,
+                snp: t.snp,
+                microcode: t.microcode,
+            }),
+        })
+    }
+
+    pub fn nitro_trust(&self) -> NitroTrust {
+        NitroTrust {
+            root_sha256: self.nitro_roots.clone(),
+        }
+    }
+
+    /// The SEV-SNP trust for one verification; `crls` are DER CRLs the caller obtained (AMD KDS).
+    pub fn snp_trust(&self, crls: Vec<Vec<u8>>) -> SnpTrust {
+        SnpTrust {
+            ark_sha256: self.amd_arks.clone(),
+            allow_debug: self.allow_debug,
+            min_tcb: self.snp_min_tcb.clone(),
+            check_crl: self.snp_check_crl,
+            crls,
+        }
+    }
+}
+
+fn fingerprints(field: &str, list: &[String]) -> Result<Vec<[u8; 32]>, String> {
+    if list.is_empty() {
+        return Err(format!(
+            "[attestation] {field} is empty: leave it out for the default roots, or list SHA-256 fingerprints"
+        ));
+    }
+    list.iter()
+        .map(|text| {
+            let clean: String = text.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
+            hex::decode(clean.to_ascii_lowercase())
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .ok_or_else(|| {
+                    format!("[attestation] {field} entry {text:?} is not a SHA-256 fingerprint (64 hex digits)")
+                })
+        })
+        .collect()
+}

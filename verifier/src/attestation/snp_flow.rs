@@ -1,0 +1,119 @@
+//! The SEV-SNP checks: the report and its certificate chain (crate::snp), then the binding and
+//! the launch measurement against the trusted releases.
+
+use super::nitro_flow::{describe, matched};
+use super::verdict::Verdict;
+use super::{Channel, VerifyOptions};
+use crate::snp::{parse_certificate_table, verify_report, SnpCertificates};
+
+pub(super) fn verify(
+    report: &[u8],
+    certificate_table: Option<&[u8]>,
+    channel: Option<&Channel>,
+    options: &VerifyOptions,
+    verdict: &mut Verdict,
+) {
+    let certificates = match (certificate_table, &options.snp_leaf_certificate) {
+        (_, Some(leaf)) => SnpCertificates {
+            leaf: leaf.clone(),
+            intermediate: None,
+            ark: None,
+        },
+        (Some(table), None) => match parse_certificate_table(table) {
+            Ok(certificates) => certificates,
+            Err(error) => {
+                verdict.fail("certificates", error.code(), error.to_string());
+                return;
+            }
+        },
+        (None, None) => {
+            verdict.fail(
+                "certificates",
+                "snp-certificates-missing",
+                "the evidence carries no certificate table and no VCEK was given: fetch the VCEK from AMD's KDS \
+                 (https://kdsintf.amd.com/vcek/v1/<product>/<chip id hex>?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=.. with the \
+                 report's REPORTED_TCB) and pass it along",
+            );
+            return;
+        }
+    };
+    let trust = options.settings.snp_trust(options.snp_crls.clone());
+    let verified = match verify_report(report, &certificates, &trust, options.now_unix_ms / 1000) {
+        Ok(verified) => verified,
+        Err(error) => {
+            verdict.fail("report", error.code(), error.to_string());
+            return;
+        }
+    };
+    verdict.pass(
+        "signature and chain",
+        format!(
+            "report v{} signed by a {:?} of a {:?} chip, chained to a pinned AMD root",
+            verified.report.version, verified.key_kind, verified.product
+        ),
+    );
+    verdict.pass(
+        "crl",
+        if verified.crl_checked {
+            "the chain is not revoked in the AMD CRL given"
+        } else {
+            "not checked: snp_check_crl = false in the trust policy"
+        },
+    );
+    verdict.pass("tcb", format!("{:?}", verified.tcb));
+    verdict.pass(
+        "debug",
+        if verified.report.debug_allowed() {
+            "the guest policy allows debugging, and so does the trust policy (never in production)"
+        } else {
+            "the guest policy forbids debugging"
+        },
+    );
+    match channel {
+        Some(channel) if verified.report.report_data == channel.binding => verdict.pass(
+            "binding",
+            "REPORT_DATA is the binding of the nonce, TLS key and OHTTP key configuration",
+        ),
+        Some(_) => verdict.fail(
+            "binding",
+            "binding-mismatch",
+            format!(
+                "REPORT_DATA {} is not the binding of this request's nonce and the server's keys: the report was made for another request or another server",
+                hex::encode(verified.report.report_data)
+            ),
+        ),
+        None => {}
+    }
+    let measurement = verified.report.measurement;
+    for candidate in options.releases.for_platform("sev-snp") {
+        if candidate.registers.get("MEASUREMENT").map(Vec::as_slice) == Some(&measurement[..]) {
+            verdict.pass(
+                "measurements",
+                format!("MEASUREMENT equal to {}", describe(candidate)),
+            );
+            verdict.matched = Some(matched(candidate));
+            return;
+        }
+    }
+    let deprecated = options
+        .releases
+        .deprecated_for("sev-snp")
+        .find(|c| c.registers.get("MEASUREMENT").map(Vec::as_slice) == Some(&measurement[..]));
+    match deprecated {
+        Some(candidate) => verdict.fail(
+            "measurements",
+            "set-deprecated",
+            format!("the VM runs {}, which its publisher has deprecated: upgrade the prover", describe(candidate)),
+        ),
+        None => verdict.fail(
+            "measurements",
+            "no-release-matched",
+            format!(
+                "MEASUREMENT {} matches no trusted sev-snp measurement set ({} active sets for this platform): \
+                 a different image, firmware, vCPU count or VMM than any published one",
+                hex::encode(measurement),
+                options.releases.for_platform("sev-snp").count()
+            ),
+        ),
+    }
+}
