@@ -2,6 +2,7 @@
 //! time is always an input), so native and browser wallets can embed it. It depends on no other
 //! crate of this workspace; the registry and the CLI use it.
 
+pub mod nitro;
 pub mod policy;
 pub mod statement;
 pub mod tlog;
