@@ -4,6 +4,7 @@
 
 pub mod attestation;
 pub mod channel;
+pub mod nitro;
 pub mod policy;
 pub mod statement;
 pub mod tlog;
