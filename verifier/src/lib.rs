@@ -6,5 +6,6 @@ pub mod attestation;
 pub mod channel;
 pub mod nitro;
 pub mod policy;
+pub mod snp;
 pub mod statement;
 pub mod tlog;
