@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn a_sealed_request_opens_only_at_the_server_and_its_answer_only_here() {
-        let mut server = server();
+        let server = server();
         let key_config = server.config().encode().unwrap();
         let sealed = seal(
             &key_config,
@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn a_tampered_answer_or_a_foreign_key_config_is_refused() {
-        let mut server = server();
+        let server = server();
         let key_config = server.config().encode().unwrap();
         let request = InnerRequest {
             method: "GET",
