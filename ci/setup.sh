@@ -20,8 +20,9 @@ export SQLX_OFFLINE=true
 # signature; chromium: the registry's pages are tested in a real headless browser;
 # qemu-system-x86: the CVM bundle is booted (direct kernel boot) by cli/tests/cvm_boot.rs;
 # sqv: Sequoia's signature verifier, the third verifier of cli/tests/signing_interop.rs.
+# fuse3: fake-tsm mounts a configfs-tsm look-alike (FUSE) so the real proof server attests with test keys.
 packages=(ovmf openssl libssl-dev pkg-config mmdebstrap busybox-static cpio faketime util-linux git
-    postgresql gnupg chromium qemu-system-x86 sqv)
+    postgresql gnupg chromium qemu-system-x86 sqv fuse3)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
