@@ -130,8 +130,8 @@ fn debug_guest_rejected_unless_allowed() {
 
 #[test]
 fn report_with_a_vcek_for_another_tcb_rejected() {
-    let leaf = leaf("genoa-v2-oak");
     let at = valid_time(&leaf("genoa-v5-oak"));
+    let leaf = leaf("genoa-v2-oak");
     let err = verify_report(
         &report("genoa-v5-oak"),
         &SnpCertificates::leaf_only(leaf),
