@@ -216,7 +216,12 @@ impl TestChain {
     }
 
     /// The same CRL with another thisUpdate/nextUpdate window (Unix seconds).
-    pub fn crl_current_between(&self, revoked: &[u64], this_update: u64, next_update: u64) -> Vec<u8> {
+    pub fn crl_current_between(
+        &self,
+        revoked: &[u64],
+        this_update: u64,
+        next_update: u64,
+    ) -> Vec<u8> {
         sign_crl(revoked, this_update, next_update, &self.ark_key)
     }
 
@@ -301,7 +306,12 @@ fn sign_certificate(
     .expect("encodes")
 }
 
-fn sign_crl(revoked: &[u64], this_update: u64, next_update: u64, signer: &BlindedSigningKey<Sha384>) -> Vec<u8> {
+fn sign_crl(
+    revoked: &[u64],
+    this_update: u64,
+    next_update: u64,
+    signer: &BlindedSigningKey<Sha384>,
+) -> Vec<u8> {
     let algorithm = signer
         .signature_algorithm_identifier()
         .expect("PSS identifier");

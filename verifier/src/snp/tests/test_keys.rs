@@ -153,7 +153,11 @@ fn garbage_crl_rejects() {
 fn crl_outside_its_update_window_rejects() {
     let at = testing::VALID_AT;
     for (this_update, next_update) in [(at - 1000, at - 1), (at + 1, at + 1000)] {
-        let trust = with_crls(vec![chain().crl_current_between(&[], this_update, next_update)]);
+        let trust = with_crls(vec![chain().crl_current_between(
+            &[],
+            this_update,
+            next_update,
+        )]);
         let err = verify_report(&signed_report(), &chain().certificates(), &trust, at).unwrap_err();
         assert_eq!(err.code(), "snp-crl-invalid", "{err}");
     }
