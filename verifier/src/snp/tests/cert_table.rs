@@ -70,7 +70,8 @@ fn rejected(table: &[u8], needle: &str) {
 #[test]
 fn malformed_tables_rejected() {
     let (table, ..) = real_table();
-    rejected(&table[..30], "terminator");
+    rejected(&table[..20], "terminator");
+    rejected(&table[..30], "outside");
     rejected(&table[..table.len() - 1], "outside");
     rejected(&[], "terminator");
 
