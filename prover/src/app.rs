@@ -16,8 +16,13 @@ use crate::attestation::{AttestationError, Attester};
 use crate::compat;
 use crate::jobs::JobQueue;
 use crate::metrics::Metrics;
+use crate::ohttp::gateway::MAX_ENCAPSULATED_REQUEST_BYTES;
+use crate::ohttp::OhttpKeys;
 use crate::proving::Prover;
+use crate::routes::encryption::private_route;
+use crate::routes::ohttp::{self, Gateway};
 use crate::routes::{attestation, proving, status};
+use crate::staple::Staple;
 use crate::tls::TlsIdentity;
 
 pub struct AppState {
@@ -28,20 +33,42 @@ pub struct AppState {
     pub tls: Option<Arc<TlsIdentity>>,
     /// The platform's attestation device, or why there is none (answered as 503).
     pub attester: Result<Attester, AttestationError>,
+    /// The OHTTP gateway's key pair, made at start-up.
+    pub ohttp: Arc<OhttpKeys>,
+    /// `--require-encryption`: private routes answer only requests that came through POST /ohttp.
+    pub require_encryption: bool,
+    /// The deploy-time staple returned with every attestation, if configured.
+    pub staple: Option<Staple>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     // Before routing, as actix-cors wraps the official server's router: preflights to any path are
     // answered there, and its 404s carry the CORS headers too. The access log is outside it, so it
     // records what the client got.
+    // The gateway forwards to the same routes, minus itself (an OHTTP request inside an OHTTP request
+    // would only hide a loop), and without the CORS compatibility layer, which concerns browsers.
+    let gateway = Gateway {
+        keys: Arc::clone(&state.ohttp),
+        inner: routes(Arc::clone(&state)),
+    };
+    let with_gateway = routes(state).merge(
+        Router::new()
+            .route("/ohttp", post(ohttp::gateway))
+            .layer(DefaultBodyLimit::max(MAX_ENCAPSULATED_REQUEST_BYTES))
+            .layer(middleware::from_fn(record_route))
+            .with_state(gateway),
+    );
     let app = ServiceBuilder::new()
         .layer(middleware::from_fn(access_log))
         .layer(middleware::from_fn(compat::like_actix))
-        .service(routes(state));
+        .service(with_gateway);
     Router::new().fallback_service(app)
 }
 
+/// Every route but /ohttp.
 fn routes(state: Arc<AppState>) -> Router {
+    // Only the routes that carry private data (circuits, witnesses, transactions) are guarded.
+    let private = || middleware::from_fn_with_state(Arc::clone(&state), private_route);
     let mut router = Router::new();
     // Like the official server, only offered when fetching is on.
     if state.prover.params().fetch_enabled() {
@@ -54,11 +81,12 @@ fn routes(state: Arc<AppState>) -> Router {
         .route("/version", get(status::version))
         .route("/metrics", get(status::metrics))
         .route("/attestation", get(attestation::attestation))
+        .route("/ohttp-keys", get(ohttp::ohttp_keys))
         .route("/proof-versions", get(proving::proof_versions))
-        .route("/k", post(proving::k))
-        .route("/check", post(proving::check))
-        .route("/prove", post(proving::prove))
-        .route("/prove-tx", post(proving::prove_tx))
+        .route("/k", post(proving::k).layer(private()))
+        .route("/check", post(proving::check).layer(private()))
+        .route("/prove", post(proving::prove).layer(private()))
+        .route("/prove-tx", post(proving::prove_tx).layer(private()))
         .layer(DefaultBodyLimit::max(proving::MAX_BODY_BYTES))
         .layer(middleware::from_fn(record_route))
         .with_state(state)

@@ -1,6 +1,7 @@
 //! Command-line flags and environment variables: the official proof server's, with the same names and
-//! defaults, plus the TEE ones (`--listen`, `--tls`).
+//! defaults, plus the TEE ones (`--listen`, `--tls`, `--require-encryption`, `--staple-*`).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -57,6 +58,20 @@ pub struct Config {
     /// Host names for the self-signed TLS certificate.
     #[arg(long = "tls-hostname", default_value = "localhost")]
     pub tls_hostnames: Vec<String>,
+    /// Refuse plaintext requests to the routes that carry private data (/k, /check, /prove,
+    /// /prove-tx) with 403: they are served only encrypted, through the OHTTP gateway POST /ohttp.
+    #[arg(long, env = "MIDNIGHT_PROOF_SERVER_REQUIRE_ENCRYPTION")]
+    pub require_encryption: bool,
+    /// Deploy-time staple (not part of the measured image): the release's signed statement, returned
+    /// base64 in every /attestation answer. Needs --staple-signature and --staple-proof too.
+    #[arg(long, value_name = "FILE")]
+    pub staple_statement: Option<PathBuf>,
+    /// An ASCII-armored OpenPGP signature over the statement. Repeat for several.
+    #[arg(long = "staple-signature", value_name = "FILE")]
+    pub staple_signatures: Vec<PathBuf>,
+    /// The statement's transparency-log proof (c2sp.org/tlog-proof@v1 bundle, text).
+    #[arg(long, value_name = "FILE")]
+    pub staple_proof: Option<PathBuf>,
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
@@ -99,6 +114,8 @@ mod tests {
         assert_eq!(config.num_workers, 2);
         assert_eq!(config.job_timeout(), Duration::from_secs(600));
         assert!(!config.no_fetch_params && !config.verbose && !config.tls);
+        assert!(!config.require_encryption);
+        assert!(config.staple_statement.is_none() && config.staple_signatures.is_empty());
         assert_eq!(
             config.listen_addrs(),
             vec!["tcp:0.0.0.0:6300".parse().unwrap()]
@@ -116,6 +133,21 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.listen_addrs().len(), 2);
+        let stapled = Config::try_parse_from([
+            "proof-server",
+            "--require-encryption",
+            "--staple-statement",
+            "s.json",
+            "--staple-signature",
+            "a.asc",
+            "--staple-signature",
+            "b.asc",
+            "--staple-proof",
+            "p.txt",
+        ])
+        .unwrap();
+        assert!(stapled.require_encryption);
+        assert_eq!(stapled.staple_signatures.len(), 2);
         assert!(Config::try_parse_from(["proof-server", "--job-timeout", "-1"]).is_err());
         assert!(Config::try_parse_from(["proof-server", "--num-workers", "0"]).is_err());
         assert!(Config::try_parse_from(["proof-server", "--listen", "udp:1"]).is_err());

@@ -14,6 +14,9 @@ pub enum AppError {
     /// Nothing here answers this request (404), e.g. a path parameter of the wrong type.
     #[error("{0}")]
     NotFound(String),
+    /// The request's Content-Type is not what the route takes (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The job queue is full (429, as the official server answers).
     #[error("{0}")]
     TooManyRequests(String),
@@ -50,6 +53,7 @@ impl IntoResponse for AppError {
         let status = match &self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

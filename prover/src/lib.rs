@@ -5,8 +5,11 @@
 //! - [`jobs`]: the bounded job queue in front of the proving workers (429 when full, timeouts);
 //! - [`tls`]: a TLS identity generated at start-up whose private key never leaves the process;
 //! - [`attestation`]: platform evidence (AWS Nitro NSM, SEV-SNP or TDX through configfs-tsm) binding
-//!   the wallet's nonce **and** that TLS key, so a relay cannot forward a genuine document while
+//!   the wallet's nonce, that TLS key **and** the OHTTP key config, so a relay cannot forward a genuine document while
 //!   terminating TLS somewhere else;
+//! - [`ohttp`]: the server as its own Oblivious HTTP gateway, so proving requests cross the untrusted
+//!   host encrypted to a key that lives in the TEE (and `--require-encryption` to insist on it);
+//! - [`staple`]: the deploy-time release statement, signatures and log proof returned with evidence;
 //! - [`routes`]: the HTTP endpoints, with [`error::AppError`] mapping failures to status codes;
 //! - [`compat`]: what the official server's framework answers (permissive CORS, 404 for a wrong
 //!   method), reproduced in front of the routes.
@@ -19,8 +22,10 @@ pub mod error;
 pub mod jobs;
 pub mod listen;
 pub mod metrics;
+pub mod ohttp;
 pub mod proving;
 pub mod routes;
 pub mod server;
+pub mod staple;
 pub mod startup;
 pub mod tls;

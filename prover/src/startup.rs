@@ -1,4 +1,5 @@
-//! From a [`Config`] to a running server: TLS identity, attestation device, job queue, listeners.
+//! From a [`Config`] to a running server: TLS identity, OHTTP key, staple, attestation device, job
+//! queue, listeners.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,8 +12,10 @@ use crate::config::Config;
 use crate::jobs::JobQueue;
 use crate::listen::{ListenAddr, Listener};
 use crate::metrics::Metrics;
+use crate::ohttp::{OhttpError, OhttpKeys};
 use crate::proving::{ParamsConfig, Prover, ProvingError, PublicParams};
 use crate::server::serve;
+use crate::staple::{Staple, StapleError};
 use crate::tls::{TlsError, TlsIdentity};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,10 @@ pub enum StartError {
     Params(#[from] ProvingError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Ohttp(#[from] OhttpError),
+    #[error("staple: {0}")]
+    Staple(#[from] StapleError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: ListenAddr,
@@ -44,6 +51,14 @@ impl BoundServer {
             None
         };
         let tls_config = tls.as_ref().map(|t| t.server_config()).transpose()?;
+        let ohttp = Arc::new(OhttpKeys::generate()?);
+        tracing::info!(key_config = %hex::encode(ohttp.key_config()), "OHTTP gateway key generated");
+        // Read once, before anything slow, so a wrong path fails the start at once.
+        let staple = Staple::load(
+            config.staple_statement.as_deref(),
+            &config.staple_signatures,
+            config.staple_proof.as_deref(),
+        )?;
         let attester = Attester::detect(devices);
         match &attester {
             Ok(attester) => {
@@ -78,6 +93,9 @@ impl BoundServer {
             prover: Prover::new(params),
             tls,
             attester,
+            ohttp,
+            require_encryption: config.require_encryption,
+            staple,
         });
         let mut listeners = Vec::new();
         for addr in config.listen_addrs() {
@@ -110,7 +128,12 @@ impl BoundServer {
     /// Serves until `shutdown` resolves, then drains open connections.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         for addr in self.local_addrs() {
-            tracing::info!(%addr, tls = self.tls_config.is_some(), "listening");
+            tracing::info!(
+                %addr,
+                tls = self.tls_config.is_some(),
+                require_encryption = self.state.require_encryption,
+                "listening"
+            );
         }
         serve(
             self.listeners,

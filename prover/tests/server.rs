@@ -1,5 +1,5 @@
 //! The proof server over real sockets: TLS with the start-up key, the status endpoints, attestation
-//! answers on a machine without a TEE, and graceful shutdown.
+//! answers on a machine without a TEE (the devices named, with and without TLS), and graceful shutdown.
 
 mod common;
 
@@ -54,6 +54,7 @@ async fn attestation_without_a_tee_is_503_naming_the_devices_never_a_document() 
     let dir = tempfile::tempdir().unwrap();
     let devices = no_tee(dir.path());
     let nsm = devices.nsm.display().to_string();
+    let tsm = devices.tsm_reports.display().to_string();
     let server = start(&["--tls"], devices).await;
     let response = server
         .client
@@ -64,12 +65,13 @@ async fn attestation_without_a_tee_is_503_naming_the_devices_never_a_document() 
     assert_eq!(response.status(), 503);
     let message = response.text().await.unwrap();
     assert!(message.contains(&nsm), "{message}");
+    assert!(message.contains(&tsm), "{message}");
     assert!(message.contains("not running inside a TEE"), "{message}");
     server.stop().await;
 }
 
 #[tokio::test]
-async fn attestation_refuses_bad_nonces_and_plain_http() {
+async fn attestation_refuses_bad_nonces_and_needs_a_tee_not_tls() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&["--tls"], no_tee(dir.path())).await;
     for (query, needle) in [
@@ -88,7 +90,8 @@ async fn attestation_refuses_bad_nonces_and_plain_http() {
     assert_eq!(server.client.get(huge).send().await.unwrap().status(), 400);
     server.stop().await;
 
-    // Without TLS there is no key to bind: refuse rather than attest an unbound channel.
+    // Without TLS the binding covers an empty key (the OHTTP key config still binds the channel):
+    // no TLS refusal any more, only the missing device.
     let plain = start(&[], no_tee(dir.path())).await;
     let response = plain
         .client
@@ -97,7 +100,9 @@ async fn attestation_refuses_bad_nonces_and_plain_http() {
         .await
         .unwrap();
     assert_eq!(response.status(), 503);
-    assert!(response.text().await.unwrap().contains("--tls"));
+    let message = response.text().await.unwrap();
+    assert!(message.contains("not running inside a TEE"), "{message}");
+    assert!(!message.contains("--tls"), "{message}");
     plain.stop().await;
 }
 

@@ -608,3 +608,52 @@ async fn migrations_can_be_undone_and_applied_again() {
     migrator.run(&pool).await.unwrap();
     assert_eq!(count_tables().await, migrated);
 }
+
+/// `POST /v1/attestations/verify` judges an envelope with the verifier's strict defaults and
+/// answers the verdict: a convenience that fails closed like the library it wraps.
+#[tokio::test]
+async fn attestation_verification_answers_the_verdict_and_fails_closed() {
+    let registry = TestRegistry::start().await;
+    let (status, error) = registry
+        .post("/v1/attestations/verify", &json!({"evidence": {}, "nonce": "00"}))
+        .await;
+    assert_eq!(status, 422, "{error}");
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("mpr-attestation/v1"),
+        "{error}"
+    );
+
+    // A genuine AWS document, judged now: its three-hour leaf certificate expired long ago.
+    let document = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/nitro/yawn-attestation.cose"
+    ))
+    .unwrap();
+    let nonce = [7u8; 32];
+    let key_config = [1u8; 41];
+    let envelope = json!({
+        "format": "mpr-attestation/v1",
+        "platform": "aws-nitro",
+        "nonce": hex::encode(nonce),
+        "tls_public_key": null,
+        "ohttp_key_config": hex::encode(key_config),
+        "binding": hex::encode(verifier::attestation::binding_v1(&nonce, b"", &key_config)),
+        "evidence": hex::encode(&document),
+    });
+    let (status, verdict) = registry
+        .post(
+            "/v1/attestations/verify",
+            &json!({"evidence": envelope, "nonce": hex::encode(nonce)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["accepted"], false, "{verdict}");
+    assert_eq!(verdict["platform"], "aws-nitro");
+    let codes: Vec<&str> = verdict["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"nitro-certificate-expired"), "{verdict}");
+}

@@ -1,11 +1,12 @@
-//! Attestation evidence that binds a client's nonce and the server's TLS key.
+//! Attestation evidence that binds a client's nonce, the server's TLS key and its OHTTP key config
+//! (see [`binding`] for the encoding).
 //!
 //! [`Attester::detect`] finds the platform's attestation device once at start-up; [`Attester::attest`]
 //! then answers each `GET /attestation?nonce=<hex>`. Without a TEE device the server answers 503 with
 //! [`AttestationError::NoTeeDevice`], which names every device looked for: never a made-up document.
 
-mod binding;
-mod configfs_tsm;
+pub mod binding;
+pub mod configfs_tsm;
 mod nitro;
 mod nonce;
 
@@ -13,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use binding::report_data;
+pub use binding::{binding, BindingError};
+pub use configfs_tsm::CreateReportEntry;
 pub use nonce::{Nonce, NonceError, MAX_NONCE_LEN, MIN_NONCE_LEN};
 
 /// Where the kernel exposes each attestation interface.
@@ -23,6 +25,8 @@ pub struct DevicePaths {
     pub nsm: PathBuf,
     /// configfs-tsm report directory (SEV-SNP `sev_guest`, TDX `tdx_guest`).
     pub tsm_reports: PathBuf,
+    /// How a configfs-tsm report entry is made (`mkdir` on the real device).
+    pub tsm_create_entry: CreateReportEntry,
 }
 
 impl Default for DevicePaths {
@@ -30,6 +34,7 @@ impl Default for DevicePaths {
         DevicePaths {
             nsm: PathBuf::from("/dev/nsm"),
             tsm_reports: PathBuf::from("/sys/kernel/config/tsm/report"),
+            tsm_create_entry: CreateReportEntry::kernel(),
         }
     }
 }
@@ -43,14 +48,16 @@ pub enum Platform {
     Tdx,
 }
 
-/// One attestation: the raw platform evidence and how it binds the request.
+/// One attestation: the raw platform evidence and the binding it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evidence {
     pub platform: Platform,
     /// Nitro: the NSM's COSE_Sign1 document. SEV-SNP: the attestation report. TDX: the quote.
     pub document: Vec<u8>,
-    /// The REPORT_DATA bound into SEV-SNP/TDX evidence; Nitro carries nonce and key in their own fields.
-    pub report_data: Option<[u8; 64]>,
+    /// SEV-SNP/TDX: the REPORT_DATA; Nitro: the document's `user_data`.
+    pub binding: [u8; 64],
+    /// SEV-SNP: the host's certificate table (configfs-tsm `auxblob`), when it gave one.
+    pub snp_certificate_table: Option<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,13 +71,20 @@ pub enum AttestationError {
     NoTeeDevice { nsm: PathBuf, tsm_reports: PathBuf },
     #[error("attestation device {}: {problem}", path.display())]
     Device { path: PathBuf, problem: String },
+    #[error("cannot compute the channel binding: {0}")]
+    Binding(#[from] BindingError),
 }
 
 /// The platform's attestation interface, found at start-up.
 #[derive(Debug, Clone)]
 pub enum Attester {
-    Nitro { device: PathBuf },
-    ConfigfsTsm { reports: PathBuf },
+    Nitro {
+        device: PathBuf,
+    },
+    ConfigfsTsm {
+        reports: PathBuf,
+        create_entry: CreateReportEntry,
+    },
 }
 
 impl Attester {
@@ -84,6 +98,7 @@ impl Attester {
         if paths.tsm_reports.is_dir() {
             return Ok(Attester::ConfigfsTsm {
                 reports: paths.tsm_reports.clone(),
+                create_entry: paths.tsm_create_entry.clone(),
             });
         }
         Err(AttestationError::NoTeeDevice {
@@ -92,22 +107,38 @@ impl Attester {
         })
     }
 
-    /// Evidence for `nonce` on the channel whose TLS key has SubjectPublicKeyInfo `spki_der`.
+    /// Evidence for `nonce` on the channel whose TLS key has SubjectPublicKeyInfo `tls_spki` (None
+    /// without TLS), for a server whose encoded OHTTP key config is `key_config`.
     /// Blocking (a device round trip): call it from a blocking thread.
-    pub fn attest(&self, nonce: &Nonce, spki_der: &[u8]) -> Result<Evidence, AttestationError> {
+    pub fn attest(
+        &self,
+        nonce: &Nonce,
+        tls_spki: Option<&[u8]>,
+        key_config: &[u8],
+    ) -> Result<Evidence, AttestationError> {
+        let binding = binding(nonce, tls_spki.unwrap_or_default(), key_config)?;
         match self {
             Attester::Nitro { device } => Ok(Evidence {
                 platform: Platform::AwsNitro,
-                document: nitro::request_document(device, nonce, spki_der)?,
-                report_data: None,
+                document: nitro::request_document(device, nonce, tls_spki, &binding)?,
+                binding,
+                snp_certificate_table: None,
             }),
-            Attester::ConfigfsTsm { reports } => {
-                let data = report_data(nonce, spki_der);
-                let report = configfs_tsm::request_report(reports, &data)?;
+            Attester::ConfigfsTsm {
+                reports,
+                create_entry,
+            } => {
+                let report = configfs_tsm::request_report(reports, create_entry, &binding)?;
+                // Only SEV-SNP defines auxblob as the certificate table.
+                let snp_certificate_table = match report.platform {
+                    Platform::SevSnp => report.auxblob,
+                    Platform::AwsNitro | Platform::Tdx => None,
+                };
                 Ok(Evidence {
                     platform: report.platform,
                     document: report.report,
-                    report_data: Some(data),
+                    binding,
+                    snp_certificate_table,
                 })
             }
         }
@@ -116,7 +147,7 @@ impl Attester {
     pub fn device(&self) -> &Path {
         match self {
             Attester::Nitro { device } => device,
-            Attester::ConfigfsTsm { reports } => reports,
+            Attester::ConfigfsTsm { reports, .. } => reports,
         }
     }
 }
@@ -131,6 +162,7 @@ mod tests {
         let paths = DevicePaths {
             nsm: dir.path().join("nsm"),
             tsm_reports: dir.path().join("tsm/report"),
+            tsm_create_entry: CreateReportEntry::kernel(),
         };
         let err = Attester::detect(&paths).unwrap_err();
         assert!(matches!(err, AttestationError::NoTeeDevice { .. }));
@@ -152,6 +184,7 @@ mod tests {
         let paths = DevicePaths {
             nsm: dir.path().join("nsm"),
             tsm_reports: dir.path().join("report"),
+            tsm_create_entry: CreateReportEntry::kernel(),
         };
         std::fs::create_dir(&paths.tsm_reports).unwrap();
         assert!(matches!(

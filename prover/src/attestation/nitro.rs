@@ -11,18 +11,20 @@ use super::{AttestationError, Nonce};
 /// NSM refuses larger public keys; a P-256 or P-384 SubjectPublicKeyInfo is about 100 bytes.
 pub const MAX_PUBLIC_KEY_LEN: usize = 1024;
 
-/// A COSE_Sign1 attestation document with `nonce` and the TLS key's SPKI in `public_key`.
+/// A COSE_Sign1 attestation document with `nonce`, the TLS key's SPKI in `public_key` (absent
+/// without TLS) and the channel binding in `user_data`.
 pub fn request_document(
     device: &Path,
     nonce: &Nonce,
-    spki_der: &[u8],
+    tls_spki: Option<&[u8]>,
+    binding: &[u8; 64],
 ) -> Result<Vec<u8>, AttestationError> {
-    if spki_der.len() > MAX_PUBLIC_KEY_LEN {
+    let spki_len = tls_spki.map_or(0, <[u8]>::len);
+    if spki_len > MAX_PUBLIC_KEY_LEN {
         return Err(AttestationError::Device {
             path: device.to_owned(),
             problem: format!(
-                "the TLS public key is {} bytes; NSM accepts at most {MAX_PUBLIC_KEY_LEN}",
-                spki_der.len()
+                "the TLS public key is {spki_len} bytes; NSM accepts at most {MAX_PUBLIC_KEY_LEN}"
             ),
         });
     }
@@ -37,9 +39,9 @@ pub fn request_document(
     let response = nsm_process_request(
         fd,
         Request::Attestation {
-            user_data: None,
+            user_data: Some(ByteBuf::from(binding.to_vec())),
             nonce: Some(ByteBuf::from(nonce.as_bytes().to_vec())),
-            public_key: Some(ByteBuf::from(spki_der.to_vec())),
+            public_key: tls_spki.map(|spki| ByteBuf::from(spki.to_vec())),
         },
     );
     nsm_exit(fd);

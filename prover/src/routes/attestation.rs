@@ -1,4 +1,5 @@
-//! GET /attestation?nonce=<hex>: platform evidence binding the client's nonce and this server's TLS key.
+//! GET /attestation?nonce=<hex>: platform evidence binding the client's nonce, this server's TLS key
+//! (when TLS is on) and its OHTTP key config, in the `mpr-attestation/v1` envelope.
 
 use std::sync::Arc;
 
@@ -9,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::attestation::{Nonce, Platform};
 use crate::error::AppError;
+use crate::staple::Staple;
+
+/// The envelope's format name; a new layout gets a new name.
+pub const ENVELOPE_FORMAT: &str = "mpr-attestation/v1";
 
 #[derive(Deserialize)]
 pub struct AttestationQuery {
@@ -16,50 +21,70 @@ pub struct AttestationQuery {
     nonce: String,
 }
 
-/// Everything a wallet needs to check the binding itself.
+/// Everything a wallet needs to check the evidence and recompute the binding itself; nothing here is
+/// trusted before the wallet has verified it.
 #[derive(Serialize)]
-pub struct AttestationResponse {
+pub struct AttestationEnvelope {
+    format: &'static str,
     platform: Platform,
     /// The nonce as received, hex.
     nonce: String,
-    /// DER SubjectPublicKeyInfo of the TLS key the evidence binds, hex. The wallet compares it with
-    /// the key of the TLS connection it used.
-    tls_public_key: String,
-    /// SEV-SNP/TDX: the REPORT_DATA = SHA-512(nonce || tls_public_key), hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    report_data: Option<String>,
+    /// DER SubjectPublicKeyInfo of the TLS key, hex; null when the server runs without TLS (the
+    /// binding then covers an empty key).
+    tls_public_key: Option<String>,
+    /// One encoded OHTTP KeyConfig (RFC 9458 §3), hex: the key the wallet encrypts proving requests to.
+    ohttp_key_config: String,
+    /// SHA-512 binding v1 of nonce, TLS key and key config, hex (see `attestation::binding`).
+    binding: String,
     /// Nitro: the COSE_Sign1 attestation document; SEV-SNP: the report; TDX: the quote. Hex.
     evidence: String,
+    /// SEV-SNP: the host's certificate table (configfs-tsm auxblob), hex, when the host gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snp_certificate_table: Option<String>,
+    /// The deploy-time release statement, signatures and log proof, when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    staple: Option<Staple>,
 }
 
 pub async fn attestation(
     State(state): State<Arc<AppState>>,
     Query(query): Query<AttestationQuery>,
-) -> Result<Json<AttestationResponse>, AppError> {
+) -> Result<Json<AttestationEnvelope>, AppError> {
     let nonce = Nonce::from_hex(&query.nonce).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let identity = state.tls.as_ref().ok_or_else(|| {
-        AppError::Unavailable(
-            "attestation binds the TLS key of the connection, and TLS is off: start the server with --tls"
-                .into(),
-        )
-    })?;
     let attester = state
         .attester
         .as_ref()
         .map_err(|e| AppError::Unavailable(e.to_string()))?
         .clone();
-    let spki = identity.spki_der().to_vec();
+    let tls_spki = state
+        .tls
+        .as_ref()
+        .map(|identity| identity.spki_der().to_vec());
+    let key_config = state.ohttp.key_config().to_vec();
     let evidence_nonce = nonce.clone();
+    let evidence_spki = tls_spki.clone();
+    let evidence_key_config = key_config.clone();
     // A device round trip: keep it off the async workers.
-    let evidence = tokio::task::spawn_blocking(move || attester.attest(&evidence_nonce, &spki))
-        .await
-        .map_err(|e| AppError::Internal(format!("attestation task failed: {e}")))?
-        .map_err(|e| AppError::Unavailable(e.to_string()))?;
-    Ok(Json(AttestationResponse {
+    let evidence = tokio::task::spawn_blocking(move || {
+        attester.attest(
+            &evidence_nonce,
+            evidence_spki.as_deref(),
+            &evidence_key_config,
+        )
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("attestation task failed: {e}")))?
+    .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    Ok(Json(AttestationEnvelope {
+        format: ENVELOPE_FORMAT,
         platform: evidence.platform,
         nonce: hex::encode(nonce.as_bytes()),
-        tls_public_key: hex::encode(identity.spki_der()),
-        report_data: evidence.report_data.map(hex::encode),
+        tls_public_key: tls_spki.map(hex::encode),
+        ohttp_key_config: hex::encode(key_config),
+        binding: hex::encode(evidence.binding),
         evidence: hex::encode(&evidence.document),
+        snp_certificate_table: evidence.snp_certificate_table.map(hex::encode),
+        // Cloned per answer (at most ~2 MiB): attestation is asked once per session, not per proof.
+        staple: state.staple.clone(),
     }))
 }

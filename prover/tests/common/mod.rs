@@ -10,6 +10,7 @@
 //! [`running`] starts a server on a real socket for the HTTP tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod fake_tsm;
 pub mod running;
 
 use std::path::{Path, PathBuf};

@@ -54,6 +54,18 @@ pub fn no_tee(dir: &Path) -> DevicePaths {
     DevicePaths {
         nsm: dir.join("nsm"),
         tsm_reports: dir.join("tsm/report"),
+        tsm_create_entry: Default::default(),
+    }
+}
+
+/// A configfs-tsm report directory in `dir` whose entries `create_entry` makes (a fake device).
+pub fn fake_tee(dir: &Path, create_entry: prover::attestation::CreateReportEntry) -> DevicePaths {
+    let tsm_reports = dir.join("tsm/report");
+    std::fs::create_dir_all(&tsm_reports).unwrap();
+    DevicePaths {
+        nsm: dir.join("nsm"),
+        tsm_reports,
+        tsm_create_entry: create_entry,
     }
 }
 
@@ -107,6 +119,9 @@ pub async fn start_fetching(params_dir: &Path, devices: DevicePaths) -> Running 
         prover: Prover::new(Arc::new(params)),
         tls: None,
         attester: Attester::detect(&devices),
+        ohttp: Arc::new(prover::ohttp::OhttpKeys::generate().unwrap()),
+        require_encryption: false,
+        staple: None,
     });
     let listener = Listener::bind(ListenAddr::Tcp(([127, 0, 0, 1], 0).into()))
         .await
