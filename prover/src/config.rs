@@ -72,6 +72,10 @@ pub struct Config {
     /// The statement's transparency-log proof (c2sp.org/tlog-proof@v1 bundle, text).
     #[arg(long, value_name = "FILE")]
     pub staple_proof: Option<PathBuf>,
+    /// Where configfs-tsm's report directory is mounted (SEV-SNP and TDX evidence); a container
+    /// may see the host's configfs elsewhere.
+    #[arg(long, value_name = "DIR", env = "MPR_TSM_REPORTS", default_value = "/sys/kernel/config/tsm/report")]
+    pub tsm_reports: PathBuf,
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {

@@ -11,7 +11,11 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     init_logging(config.verbose);
-    let server = BoundServer::bind(&config, &DevicePaths::default())
+    let devices = DevicePaths {
+        tsm_reports: config.tsm_reports.clone(),
+        ..DevicePaths::default()
+    };
+    let server = BoundServer::bind(&config, &devices)
         .await
         .context("cannot start the proof server")?;
     server.serve(shutdown_signal()).await;
