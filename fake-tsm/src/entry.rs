@@ -174,3 +174,67 @@ impl ReportEntry {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct FixedSigner(usize);
+
+    impl ReportSigner for FixedSigner {
+        fn provider(&self) -> &str {
+            "sev_guest"
+        }
+        fn report(&self, report_data: &[u8; 64]) -> Vec<u8> {
+            let mut report = report_data.to_vec();
+            report.resize(self.0, 0);
+            report
+        }
+        fn auxblob(&self) -> Vec<u8> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn a_store_that_would_wrap_generation_onto_the_unread_report_is_busy() {
+        let mut entry = ReportEntry::new();
+        entry.write_generation = u64::MAX - 1;
+        entry.read_generation = u64::MAX;
+        assert_eq!(entry.store_inblob(b"data"), Err(Errno::EBUSY));
+        assert_eq!(entry.write_generation, u64::MAX - 1);
+        entry.read_generation = 0;
+        assert_eq!(entry.store_inblob(b"data"), Ok(()));
+        assert_eq!(entry.write_generation, u64::MAX);
+        // One short of read_generation 0 again: busy until the report is read.
+        assert_eq!(entry.store_inblob(b"data"), Err(Errno::EBUSY));
+        entry.read_generation = 5;
+        assert_eq!(entry.store_inblob(b"data"), Ok(()));
+        assert_eq!(
+            entry.write_generation, 0,
+            "generation wraps like the kernel's counter"
+        );
+    }
+
+    #[test]
+    fn a_report_larger_than_configfs_allows_is_refused_and_not_kept() {
+        let mut entry = ReportEntry::new();
+        entry.store_inblob(&[1; INBLOB_MAX]).unwrap();
+        let too_large = FixedSigner(OUTBLOB_MAX + 1);
+        assert_eq!(
+            entry.read(Attribute::Outblob, &too_large),
+            Err(Errno::EFBIG)
+        );
+        let (report, generated) = entry
+            .read(Attribute::Outblob, &FixedSigner(OUTBLOB_MAX))
+            .unwrap();
+        assert!(generated);
+        assert_eq!(report.len(), OUTBLOB_MAX);
+    }
+
+    #[test]
+    fn a_store_longer_than_inblob_is_refused() {
+        let mut entry = ReportEntry::new();
+        assert_eq!(entry.store_inblob(&[0; INBLOB_MAX + 1]), Err(Errno::EFBIG));
+        assert_eq!(entry.write_generation, 0);
+    }
+}
