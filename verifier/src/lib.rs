@@ -3,5 +3,6 @@
 //! crate of this workspace; the registry and the CLI use it.
 
 pub mod policy;
+pub mod snp;
 pub mod statement;
 pub mod tlog;
