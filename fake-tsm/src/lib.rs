@@ -4,7 +4,8 @@
 //! [`FakeTsm::mount`] mounts a FUSE filesystem that behaves like `/sys/kernel/config/tsm/report`:
 //! `mkdir <entry>` makes a report directory with `inblob`, `outblob`, `auxblob`, `generation` and
 //! `provider`; `rmdir <entry>` removes it with them. The reports come from a [`ReportSigner`]
-//! holding test keys, never from hardware.
+//! holding test keys, never from hardware: [`SnpTestSigner`] signs SEV-SNP reports with the
+//! verifier crate's generated test chain.
 //!
 //! Mounting needs /dev/fuse; root mounts directly, anyone else through the `fusermount3` helper
 //! (Debian package `fuse3`). A process killed before dropping its [`FakeTsm`] leaves the mount
@@ -13,6 +14,7 @@
 mod entry;
 mod fs;
 mod node;
+mod snp;
 mod tree;
 
 use std::io;
@@ -23,6 +25,7 @@ use std::sync::Arc;
 use fuser::{BackgroundSession, Config, MountOption, SessionACL};
 
 pub use entry::{INBLOB_MAX, OUTBLOB_MAX};
+pub use snp::SnpTestSigner;
 
 /// Produces the evidence a TSM provider would: what `outblob` and `auxblob` read.
 pub trait ReportSigner: Send + Sync + 'static {
