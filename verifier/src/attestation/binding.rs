@@ -45,6 +45,27 @@ mod tests {
         );
     }
 
+    /// The vector documented in prover/src/attestation/binding.rs: both sides agree.
+    #[test]
+    fn matches_the_provers_fixed_vector() {
+        let nonce: Vec<u8> = (0u8..32).collect();
+        let mut spki = hex::decode("3059301306072a8648ce3d020106082a8648ce3d03010703420004").unwrap();
+        spki.extend_from_slice(&[0x11; 64]);
+        let mut key_config = hex::decode("010020").unwrap();
+        key_config.extend_from_slice(&[0x22; 32]);
+        key_config.extend_from_slice(&hex::decode("00080001000100010003").unwrap());
+        assert_eq!(
+            hex::encode(binding_v1(&nonce, &spki, &key_config)),
+            "3e5bb159aa06588d25d18e8c6351d1f9c3d38f9d754ddc93845ba9f66483bf1f\
+             f8991dadf75109fa9e7f79ce07fd8ddd1a51849b200c499b40db430e54212f75"
+        );
+        assert_eq!(
+            hex::encode(binding_v1(&nonce, &[], &key_config)),
+            "e7b7b00b29a78aa9cb71f88b2e1fbe43c295e3b9d748a567150fc45329634a6f\
+             164a7efb6d1ecd8f92dd87b45e0867e74fa54777968bc92c362b681beb0b7ad2"
+        );
+    }
+
     #[test]
     fn matches_the_concatenation_it_documents() {
         let nonce = [7u8; 32];

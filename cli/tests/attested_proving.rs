@@ -1,0 +1,270 @@
+//! The wallet's side end to end: `mpr attest` and `mpr prove --attested` against the real
+//! `proof-server` binary running as if inside an SEV-SNP confidential VM. Its configfs-tsm device is
+//! a FUSE file system (crate fake-tsm) whose reports are signed by a test ARK/ASK/VCEK chain; the
+//! release statement is signed with `mpr manifest sign` and logged in a log built here; the trust
+//! policy pins the test ARK. Everything else is production code.
+
+mod signing_support;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fake_tsm::{FakeTsm, SnpTestSigner};
+use rand::{rngs::StdRng, SeedableRng};
+use sha2::Digest;
+use signing_support::*;
+use verifier::statement::{
+    Digest as StatementDigest, Measurement, MeasurementSet, ReleasePredicate, Source, Statement,
+    Subject, RELEASE_PREDICATE, STATEMENT_TYPE,
+};
+use verifier::tlog::{
+    Checkpoint, EntryKind, KeyKind, LogEntry, MemoryTree, Note, NoteSigner, ProofBundle,
+};
+
+const ORIGIN: &str = "mpr.example/log";
+const MEASUREMENT: [u8; 48] = [0x6d; 48];
+
+fn shared(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures").join(path)
+}
+
+/// The proof-server binary of this workspace (built by `cargo test --workspace`; built here otherwise).
+fn proof_server() -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--locked", "-p", "prover", "--bin", "proof-server"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building proof-server failed");
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> -> target/<profile>/proof-server
+    exe.parent().unwrap().parent().unwrap().join("proof-server")
+}
+
+/// Public parameters and the zswap output keys, as an enclave image bakes them.
+fn params_dir(dir: &Path) -> PathBuf {
+    let params = dir.join("params");
+    std::fs::create_dir_all(params.join("zswap/9")).unwrap();
+    for k in 0..=14 {
+        let name = format!("bls_midnight_2p{k}");
+        std::os::unix::fs::symlink(shared(&format!("midnight/params/{name}")), params.join(&name)).unwrap();
+    }
+    for ext in ["bzkir", "verifier"] {
+        std::os::unix::fs::symlink(
+            shared(&format!("midnight/ledger-8.1.0/zswap-output.{ext}")),
+            params.join(format!("zswap/9/output.{ext}")),
+        )
+        .unwrap();
+    }
+    params
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(params: &Path, tsm_reports: &Path, extra: &[&str]) -> Server {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("tcp:127.0.0.1:{port}");
+    let mut args = vec![
+        "--listen",
+        &listen,
+        "--no-fetch-params",
+        "--params-dir",
+        path_str(params),
+        "--tsm-reports",
+        path_str(tsm_reports),
+    ];
+    args.extend_from_slice(extra);
+    let child = Command::new(proof_server())
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("proof-server starts");
+    let tls = extra.contains(&"--tls");
+    let url = format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" });
+    let server = Server { child, url };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "proof-server did not listen within 120 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server
+}
+
+/// A release whose sev-snp set has MEASUREMENT, signed and logged; returns the mpr flags that
+/// trust it offline, and the policy file.
+fn trusted_release(dir: &Path, ark_sha256: [u8; 32]) -> Vec<String> {
+    let statement = Statement {
+        statement_type: STATEMENT_TYPE.to_owned(),
+        subject: vec![Subject {
+            name: "proof-server".to_owned(),
+            digest: [("sha256".to_owned(), "a".repeat(64))].into(),
+        }],
+        predicate_type: RELEASE_PREDICATE.to_owned(),
+        predicate: ReleasePredicate {
+            package: "prover".to_owned(),
+            version: "8.1.0".to_owned(),
+            source: Source {
+                repository: "https://github.com/mpr-dev/mpr".to_owned(),
+                commit: "c".repeat(40),
+            },
+            source_date_epoch: 1_700_000_000,
+            recipe: StatementDigest { sha256: "d".repeat(64) },
+            builder_image: None,
+            build_record: None,
+            measurement_sets: vec![MeasurementSet {
+                name: "snp-4-vcpus".to_owned(),
+                measurements: vec![Measurement {
+                    platform: "sev-snp".to_owned(),
+                    parameters: [("vcpus".to_owned(), serde_json::Value::from(4))].into(),
+                    registers: [("MEASUREMENT".to_owned(), hex::encode(MEASUREMENT))].into(),
+                }],
+            }],
+        },
+    }
+    .to_bytes();
+    let statement_path = dir.join("release.json");
+    std::fs::write(&statement_path, &statement).unwrap();
+    let (key, fingerprint) = generate_key(dir, "release.key");
+    let keyring = export_key(&key, dir);
+    let signature = dir.join("release.json.asc");
+    ok(&mpr(
+        &[
+            "manifest", "sign", "--key", path_str(&key), "--passphrase-file",
+            path_str(&passphrase_file(dir)), "--statement", path_str(&statement_path),
+            "--out", path_str(&signature),
+        ],
+        &[],
+    ));
+
+    let mut rng = StdRng::seed_from_u64(5);
+    let log_key = NoteSigner::from_secret_key_text(
+        &NoteSigner::generate(ORIGIN, KeyKind::Ed25519, &mut rng).unwrap().secret_key,
+    )
+    .unwrap();
+    let mut tree = MemoryTree::new();
+    tree.push(LogEntry::new(EntryKind::Release, [1; 32]).leaf_hash());
+    let index = tree.push(
+        LogEntry::new(EntryKind::Release, sha2::Sha256::digest(&statement).into()).leaf_hash(),
+    );
+    let text = Checkpoint::new(ORIGIN, tree.size(), tree.root()).format();
+    let mut note = Note::new(&text).unwrap();
+    note.add_signature(log_key.sign(&text).unwrap()).unwrap();
+    let bundle = ProofBundle {
+        extra: None,
+        index,
+        proof: tree.inclusion_proof(index, tree.size()).unwrap(),
+        checkpoint: note,
+    };
+    let proof = dir.join("release.proof");
+    std::fs::write(&proof, bundle.format()).unwrap();
+
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[release]\nkeys = [\"{fingerprint}\"]\nthreshold = 1\n\n[log]\norigin = \"{ORIGIN}\"\nkey = \"{}\"\n\n\
+             [attestation]\namd_arks = [\"{}\"]\n",
+            log_key.verifier().vkey(),
+            hex::encode(ark_sha256)
+        ),
+    )
+    .unwrap();
+    [
+        "--policy", path_str(&policy), "--statement", path_str(&statement_path), "--signature",
+        path_str(&signature), "--proof", path_str(&proof), "--keyring", path_str(&keyring),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn run(args: &[String]) -> std::process::Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    mpr(&args, &[])
+}
+
+#[test]
+fn a_wallet_attests_an_snp_prover_and_proves_through_its_encrypted_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = Arc::new(SnpTestSigner::new(
+        verifier::snp::testing::TestChain::generate(),
+        MEASUREMENT,
+    ));
+    std::fs::create_dir(dir.path().join("tsm")).unwrap();
+    let tsm = FakeTsm::mount(&dir.path().join("tsm"), signer.clone()).expect(
+        "mounting the fake configfs-tsm (needs /dev/fuse and fusermount3 from Debian's fuse3)",
+    );
+    let crl = dir.path().join("amd.crl");
+    std::fs::write(&crl, signer.chain().crl(&[])).unwrap();
+    let trust = trusted_release(dir.path(), signer.chain().ark_sha256());
+    let params = params_dir(dir.path());
+    let server = start_server(&params, tsm.reports_dir(), &["--require-encryption"]);
+
+    // Attest: fresh nonce, the report read through configfs-tsm, every check passed.
+    let mut attest = vec!["attest".to_string(), server.url.clone(), "--snp-crl".into(), path_str(&crl).into()];
+    attest.extend(trust.iter().cloned());
+    let out = ok(&run(&attest));
+    assert!(out.contains("ACCEPTED sev-snp evidence: prover 8.1.0, measurement set \"snp-4-vcpus\""), "{out}");
+    assert!(out.contains("ok   binding"), "{out}");
+    assert!(tsm.reports_served() >= 1);
+
+    // Without the CRL (on by default) the same prover is rejected, saying how to get one.
+    let mut no_crl = vec!["attest".to_string(), server.url.clone()];
+    no_crl.extend(trust.iter().cloned());
+    let err = failed(&run(&no_crl));
+    assert!(err.contains("[snp-crl-missing]"), "{err}");
+
+    // Plaintext proving is refused; through the attested channel the same request is served.
+    let request = shared("midnight/requests/check-zswap-output-builtin.req");
+    let plain = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/check", server.url))
+            .body(std::fs::read(&request).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(plain, 403);
+    let answer = dir.path().join("check.resp");
+    let mut prove = vec![
+        "prove".to_string(), "--attested".into(), server.url.clone(), "--route".into(), "/check".into(),
+        "--snp-crl".into(), path_str(&crl).into(), "--out".into(), path_str(&answer).into(),
+        path_str(&request).into(),
+    ];
+    prove.extend(trust.iter().cloned());
+    ok(&run(&prove));
+    assert_eq!(
+        std::fs::read(&answer).unwrap(),
+        std::fs::read(shared("midnight/requests/check-zswap-output.resp")).unwrap()
+    );
+
+    // A wallet that pins another AMD root refuses the prover and sends nothing.
+    let other_policy = std::fs::read_to_string(&trust[1]).unwrap().replace(
+        &hex::encode(signer.chain().ark_sha256()),
+        &"ab".repeat(32),
+    );
+    let other = dir.path().join("other-policy.toml");
+    std::fs::write(&other, other_policy).unwrap();
+    let mut refused = prove.clone();
+    let at = refused.iter().position(|a| a == "--policy").unwrap();
+    refused[at + 1] = path_str(&other).into();
+    std::fs::remove_file(&answer).unwrap();
+    let err = failed(&run(&refused));
+    assert!(err.contains("REJECTED sev-snp evidence"), "{err}");
+    assert!(err.contains("[snp-root-not-pinned]"), "{err}");
+    assert!(!answer.exists());
+}
