@@ -31,29 +31,31 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Room for a run: a cold CI run grows $MPR_CACHE by about MPR_CI_NEED_GIB (target directories, the
-# builder image, two prover builds). Machines that keep $MPR_CACHE between runs fill up over time (a
-# CI machine ran out of space while vendoring the prover), so this first removes what earlier runs of
-# these scripts left behind (staging directories of killed `mpr build`s, vendor caches of other
-# lockfiles), then, if that is not enough, the Cargo target directories it made; it never touches
-# anything outside $MPR_CACHE, and fails with the numbers when the disk is still too small.
+# Room for a run. Measured on 2026-12-06: a cold run grows $MPR_CACHE to 28 GB (24 GB of it the Cargo
+# target directory) plus 1 GB of Docker images; a warm run adds a few GB. Machines that keep
+# $MPR_CACHE between runs fill up over time (a CI machine ran out of space while vendoring the
+# prover), so this first removes what earlier runs of these scripts left behind (staging
+# directories of killed `mpr build`s, vendor caches of other lockfiles, incremental-compilation
+# state), then, if that is not enough, the Cargo target directories it made (the run then builds
+# from scratch). It never touches anything outside $MPR_CACHE, and fails with the numbers when the
+# disk is still too small.
 ensure_disk_space() {
-    local need=${MPR_CI_NEED_GIB:-40}
+    local warm=${MPR_CI_NEED_WARM_GIB:-15} cold=${MPR_CI_NEED_COLD_GIB:-35}
     free_gib() { df -P -BG "$MPR_CACHE" | awk 'NR==2 { sub("G", "", $4); print $4 }'; }
+    need_gib() { if [ -d "$CARGO_TARGET_DIR" ]; then echo "$warm"; else echo "$cold"; fi; }
     find "$MPR_CACHE" -mindepth 1 -maxdepth 3 -type d -name '.mpr-build-*' -prune -exec rm -rf {} +
-    [ "$(free_gib)" -ge "$need" ] && return 0
-    echo "setup: $(free_gib) GiB free on $MPR_CACHE's filesystem, $need GiB wanted; removing caches earlier runs left there"
+    [ "$(free_gib)" -ge "$(need_gib)" ] && return 0
+    echo "setup: $(free_gib) GiB free on $MPR_CACHE's filesystem, $(need_gib) GiB wanted; removing caches earlier runs left there"
     if [ -d "$MPR_CACHE/vendor" ]; then
         # Vendored crates are keyed by lockfile: keep the two newest, which the prover's lockfile uses.
         ls -1dt "$MPR_CACHE"/vendor/*/ 2>/dev/null | tail -n +3 | xargs -r rm -rf
     fi
     rm -rf "$CARGO_TARGET_DIR"/debug/incremental "$CARGO_TARGET_DIR"/release/incremental
-    if [ "$(free_gib)" -lt "$need" ]; then
-        echo "setup: still $(free_gib) GiB free; removing the Cargo target directories (rebuilt from scratch, about 25 more minutes)"
-        rm -rf "$CARGO_TARGET_DIR" "$MPR_CACHE/eif-reference-target"
-    fi
-    if [ "$(free_gib)" -lt "$need" ]; then
-        echo "setup: only $(free_gib) GiB free on the filesystem of $MPR_CACHE after removing its caches; a run needs about $need GiB." >&2
+    [ "$(free_gib)" -ge "$(need_gib)" ] && return 0
+    echo "setup: still $(free_gib) GiB free; removing the Cargo target directories (the run builds from scratch)"
+    rm -rf "$CARGO_TARGET_DIR" "$MPR_CACHE/eif-reference-target"
+    if [ "$(free_gib)" -lt "$cold" ]; then
+        echo "setup: only $(free_gib) GiB free on the filesystem of $MPR_CACHE after removing its caches; a cold run needs about $cold GiB." >&2
         echo "       Free space there (docker system df shows what images and build caches take) or point MPR_CACHE at a larger disk." >&2
         return 1
     fi
