@@ -28,19 +28,22 @@ const ORIGIN: &str = "mpr.example/log";
 const MEASUREMENT: [u8; 48] = [0x6d; 48];
 
 fn shared(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures")
+        .join(path)
 }
 
-/// The proof-server binary of this workspace (built by `cargo test --workspace`; built here otherwise).
+/// The proof-server binary of this workspace, which `cargo test --workspace` builds beside this test.
 fn proof_server() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--locked", "-p", "prover", "--bin", "proof-server"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building proof-server failed");
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/<test> -> target/<profile>/proof-server
-    exe.parent().unwrap().parent().unwrap().join("proof-server")
+    let server = exe.parent().unwrap().parent().unwrap().join("proof-server");
+    assert!(
+        server.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p prover --bin proof-server` first)",
+        server.display()
+    );
+    server
 }
 
 /// Public parameters and the zswap output keys, as an enclave image bakes them.
@@ -49,7 +52,11 @@ fn params_dir(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(params.join("zswap/9")).unwrap();
     for k in 0..=14 {
         let name = format!("bls_midnight_2p{k}");
-        std::os::unix::fs::symlink(shared(&format!("midnight/params/{name}")), params.join(&name)).unwrap();
+        std::os::unix::fs::symlink(
+            shared(&format!("midnight/params/{name}")),
+            params.join(&name),
+        )
+        .unwrap();
     }
     for ext in ["bzkir", "verifier"] {
         std::os::unix::fs::symlink(
@@ -74,7 +81,11 @@ impl Drop for Server {
 }
 
 fn start_server(params: &Path, tsm_reports: &Path, extra: &[&str]) -> Server {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let listen = format!("tcp:127.0.0.1:{port}");
     let mut args = vec![
         "--listen",
@@ -97,7 +108,10 @@ fn start_server(params: &Path, tsm_reports: &Path, extra: &[&str]) -> Server {
     let server = Server { child, url };
     let deadline = Instant::now() + Duration::from_secs(120);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "proof-server did not listen within 120 s");
+        assert!(
+            Instant::now() < deadline,
+            "proof-server did not listen within 120 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     server
@@ -121,7 +135,9 @@ fn trusted_release(dir: &Path, ark_sha256: [u8; 32]) -> Vec<String> {
                 commit: "c".repeat(40),
             },
             source_date_epoch: 1_700_000_000,
-            recipe: StatementDigest { sha256: "d".repeat(64) },
+            recipe: StatementDigest {
+                sha256: "d".repeat(64),
+            },
             builder_image: None,
             build_record: None,
             measurement_sets: vec![MeasurementSet {
@@ -142,16 +158,25 @@ fn trusted_release(dir: &Path, ark_sha256: [u8; 32]) -> Vec<String> {
     let signature = dir.join("release.json.asc");
     ok(&mpr(
         &[
-            "manifest", "sign", "--key", path_str(&key), "--passphrase-file",
-            path_str(&passphrase_file(dir)), "--statement", path_str(&statement_path),
-            "--out", path_str(&signature),
+            "manifest",
+            "sign",
+            "--key",
+            path_str(&key),
+            "--passphrase-file",
+            path_str(&passphrase_file(dir)),
+            "--statement",
+            path_str(&statement_path),
+            "--out",
+            path_str(&signature),
         ],
         &[],
     ));
 
     let mut rng = StdRng::seed_from_u64(5);
     let log_key = NoteSigner::from_secret_key_text(
-        &NoteSigner::generate(ORIGIN, KeyKind::Ed25519, &mut rng).unwrap().secret_key,
+        &NoteSigner::generate(ORIGIN, KeyKind::Ed25519, &mut rng)
+            .unwrap()
+            .secret_key,
     )
     .unwrap();
     let mut tree = MemoryTree::new();
@@ -183,8 +208,16 @@ fn trusted_release(dir: &Path, ark_sha256: [u8; 32]) -> Vec<String> {
     )
     .unwrap();
     [
-        "--policy", path_str(&policy), "--statement", path_str(&statement_path), "--signature",
-        path_str(&signature), "--proof", path_str(&proof), "--keyring", path_str(&keyring),
+        "--policy",
+        path_str(&policy),
+        "--statement",
+        path_str(&statement_path),
+        "--signature",
+        path_str(&signature),
+        "--proof",
+        path_str(&proof),
+        "--keyring",
+        path_str(&keyring),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -214,10 +247,18 @@ fn a_wallet_attests_an_snp_prover_and_proves_through_its_encrypted_channel() {
     let server = start_server(&params, tsm.reports_dir(), &["--require-encryption"]);
 
     // Attest: fresh nonce, the report read through configfs-tsm, every check passed.
-    let mut attest = vec!["attest".to_string(), server.url.clone(), "--snp-crl".into(), path_str(&crl).into()];
+    let mut attest = vec![
+        "attest".to_string(),
+        server.url.clone(),
+        "--snp-crl".into(),
+        path_str(&crl).into(),
+    ];
     attest.extend(trust.iter().cloned());
     let out = ok(&run(&attest));
-    assert!(out.contains("ACCEPTED sev-snp evidence: prover 8.1.0, measurement set \"snp-4-vcpus\""), "{out}");
+    assert!(
+        out.contains("ACCEPTED sev-snp evidence: prover 8.1.0, measurement set \"snp-4-vcpus\""),
+        "{out}"
+    );
     assert!(out.contains("ok   binding"), "{out}");
     assert!(tsm.reports_served() >= 1);
 
@@ -228,7 +269,7 @@ fn a_wallet_attests_an_snp_prover_and_proves_through_its_encrypted_channel() {
     assert!(err.contains("[snp-crl-missing]"), "{err}");
 
     // Plaintext proving is refused; through the attested channel the same request is served.
-    let request = shared("midnight/requests/check-zswap-output-builtin.req");
+    let request = shared("midnight/requests/check-zswap-output-with-ir.req");
     let plain = tokio::runtime::Runtime::new().unwrap().block_on(async {
         reqwest::Client::new()
             .post(format!("{}/check", server.url))
@@ -241,8 +282,15 @@ fn a_wallet_attests_an_snp_prover_and_proves_through_its_encrypted_channel() {
     assert_eq!(plain, 403);
     let answer = dir.path().join("check.resp");
     let mut prove = vec![
-        "prove".to_string(), "--attested".into(), server.url.clone(), "--route".into(), "/check".into(),
-        "--snp-crl".into(), path_str(&crl).into(), "--out".into(), path_str(&answer).into(),
+        "prove".to_string(),
+        "--attested".into(),
+        server.url.clone(),
+        "--route".into(),
+        "/check".into(),
+        "--snp-crl".into(),
+        path_str(&crl).into(),
+        "--out".into(),
+        path_str(&answer).into(),
         path_str(&request).into(),
     ];
     prove.extend(trust.iter().cloned());
@@ -253,10 +301,9 @@ fn a_wallet_attests_an_snp_prover_and_proves_through_its_encrypted_channel() {
     );
 
     // A wallet that pins another AMD root refuses the prover and sends nothing.
-    let other_policy = std::fs::read_to_string(&trust[1]).unwrap().replace(
-        &hex::encode(signer.chain().ark_sha256()),
-        &"ab".repeat(32),
-    );
+    let other_policy = std::fs::read_to_string(&trust[1])
+        .unwrap()
+        .replace(&hex::encode(signer.chain().ark_sha256()), &"ab".repeat(32));
     let other = dir.path().join("other-policy.toml");
     std::fs::write(&other, other_policy).unwrap();
     let mut refused = prove.clone();

@@ -85,10 +85,22 @@ fn main() {
 
     println!("{proofs} proofs per cell, after one warm-up proof each way; 2 server workers");
     println!();
+    let keys_url = format!("http://{addr}/ohttp-keys");
+    let gateway = format!("http://{addr}/ohttp");
+    let key_config_list = runtime.block_on(async {
+        client
+            .get(&keys_url)
+            .send()
+            .await
+            .expect("keys")
+            .bytes()
+            .await
+            .expect("keys body")
+    });
     println!(
-        "| circuit | measure | direct (Prover::prove) | server (HTTP, queue) | server / direct |"
+        "| circuit | measure | direct (Prover::prove) | server (HTTP, queue) | server / direct | server, OHTTP-encrypted | encrypted / plain server |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for (name, body) in &circuits {
         let direct = || {
             prover.prove(body).expect("proof");
@@ -105,19 +117,57 @@ fn main() {
                 response.bytes().await.expect("body");
             })
         };
+        // The same request sealed to the server's key (RFC 9458), as `mpr prove --attested` sends it.
+        let sealed = || {
+            let client_request = ohttp::ClientRequest::from_encoded_config_list(&key_config_list)
+                .expect("key config");
+            let mut inner = bhttp::Message::request(
+                b"POST".to_vec(),
+                b"https".to_vec(),
+                Vec::new(),
+                b"/prove".to_vec(),
+            );
+            inner.write_content(body);
+            let mut encoded = Vec::new();
+            inner
+                .write_bhttp(bhttp::Mode::KnownLength, &mut encoded)
+                .expect("bhttp");
+            let (request, opener) = client_request.encapsulate(&encoded).expect("seal");
+            runtime.block_on(async {
+                let response = client
+                    .post(&gateway)
+                    .header("content-type", "message/ohttp-req")
+                    .body(request)
+                    .send()
+                    .await
+                    .expect("request");
+                assert_eq!(response.status(), 200);
+                let answer = opener
+                    .decapsulate(&response.bytes().await.expect("body"))
+                    .expect("open");
+                let message = bhttp::Message::read_bhttp(&mut std::io::Cursor::new(&answer[..]))
+                    .expect("inner answer");
+                assert_eq!(message.control().status().map(|s| s.code()), Some(200));
+            })
+        };
         direct();
         post();
+        sealed();
         let direct_latency = mean(proofs, direct).as_secs_f64();
         let server_latency = mean(proofs, post).as_secs_f64();
+        let sealed_latency = mean(proofs, sealed).as_secs_f64();
         let direct_throughput = throughput(proofs, 2, direct);
         let server_throughput = throughput(proofs, 2, post);
+        let sealed_throughput = throughput(proofs, 2, sealed);
         println!(
-            "| {name} | latency, 1 client (s/proof) | {direct_latency:.3} | {server_latency:.3} | {:.3} |",
-            server_latency / direct_latency
+            "| {name} | latency, 1 client (s/proof) | {direct_latency:.3} | {server_latency:.3} | {:.3} | {sealed_latency:.3} | {:.3} |",
+            server_latency / direct_latency,
+            sealed_latency / server_latency
         );
         println!(
-            "| {name} | throughput, 2 clients (proofs/min) | {direct_throughput:.2} | {server_throughput:.2} | {:.3} |",
-            server_throughput / direct_throughput
+            "| {name} | throughput, 2 clients (proofs/min) | {direct_throughput:.2} | {server_throughput:.2} | {:.3} | {sealed_throughput:.2} | {:.3} |",
+            server_throughput / direct_throughput,
+            sealed_throughput / server_throughput
         );
     }
     let _ = stop.send(());

@@ -74,7 +74,12 @@ pub struct Config {
     pub staple_proof: Option<PathBuf>,
     /// Where configfs-tsm's report directory is mounted (SEV-SNP and TDX evidence); a container
     /// may see the host's configfs elsewhere.
-    #[arg(long, value_name = "DIR", env = "MPR_TSM_REPORTS", default_value = "/sys/kernel/config/tsm/report")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MPR_TSM_REPORTS",
+        default_value = "/sys/kernel/config/tsm/report"
+    )]
     pub tsm_reports: PathBuf,
 }
 

@@ -46,7 +46,8 @@ pub async fn verify_evidence(
     Json(request): Json<VerifyRequest>,
 ) -> Result<Response, ApiError> {
     let envelope_bytes = serde_json::to_vec(&request.evidence).map_err(ApiError::internal)?;
-    let envelope = Envelope::parse(&envelope_bytes).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let envelope =
+        Envelope::parse(&envelope_bytes).map_err(|e| ApiError::invalid(e.to_string()))?;
     let nonce = hex::decode(&request.nonce).map_err(|_| ApiError::invalid("nonce must be hex"))?;
     let decode = |field: &str, text: &str| {
         base64::engine::general_purpose::STANDARD
@@ -106,7 +107,10 @@ async fn recorded_releases(state: &AppState, value: &str) -> Result<TrustedRelea
                 .registers
                 .into_iter()
                 .filter_map(|(name, value)| {
-                    value.as_str().and_then(|hex| hex::decode(hex).ok()).map(|bytes| (name, bytes))
+                    value
+                        .as_str()
+                        .and_then(|hex| hex::decode(hex).ok())
+                        .map(|bytes| (name, bytes))
                 })
                 .collect(),
         };

@@ -21,9 +21,8 @@ use crate::cache::{self, ResponseCache};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{
-    attestations,
-    builds, health, keys, log, manifests, measurements, releases, statements, submission, tokens,
-    web,
+    attestations, builds, health, keys, log, manifests, measurements, releases, statements,
+    submission, tokens, web,
 };
 
 #[derive(OpenApi)]

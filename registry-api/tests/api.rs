@@ -615,11 +615,17 @@ async fn migrations_can_be_undone_and_applied_again() {
 async fn attestation_verification_answers_the_verdict_and_fails_closed() {
     let registry = TestRegistry::start().await;
     let (status, error) = registry
-        .post("/v1/attestations/verify", &json!({"evidence": {}, "nonce": "00"}))
+        .post(
+            "/v1/attestations/verify",
+            &json!({"evidence": {}, "nonce": "00"}),
+        )
         .await;
     assert_eq!(status, 422, "{error}");
     assert!(
-        error["error"]["message"].as_str().unwrap().contains("mpr-attestation/v1"),
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mpr-attestation/v1"),
         "{error}"
     );
 

@@ -101,7 +101,9 @@ impl SealedRequest {
         let status = message
             .control()
             .status()
-            .ok_or_else(|| ChannelError::Malformed("a request where a response was expected".into()))?
+            .ok_or_else(|| {
+                ChannelError::Malformed("a request where a response was expected".into())
+            })?
             .code();
         Ok(InnerResponse {
             status,
@@ -165,7 +167,9 @@ mod tests {
         response.put_header("content-type", "application/octet-stream");
         response.write_content(b"proof bytes");
         let mut encoded = Vec::new();
-        response.write_bhttp(bhttp::Mode::KnownLength, &mut encoded).unwrap();
+        response
+            .write_bhttp(bhttp::Mode::KnownLength, &mut encoded)
+            .unwrap();
         let sealed_answer = answer_keys.encapsulate(&encoded).unwrap();
         let opened = sealed.open(&sealed_answer).unwrap();
         assert_eq!(opened.status, 200);

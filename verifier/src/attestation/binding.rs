@@ -49,7 +49,8 @@ mod tests {
     #[test]
     fn matches_the_provers_fixed_vector() {
         let nonce: Vec<u8> = (0u8..32).collect();
-        let mut spki = hex::decode("3059301306072a8648ce3d020106082a8648ce3d03010703420004").unwrap();
+        let mut spki =
+            hex::decode("3059301306072a8648ce3d020106082a8648ce3d03010703420004").unwrap();
         spki.extend_from_slice(&[0x11; 64]);
         let mut key_config = hex::decode("010020").unwrap();
         key_config.extend_from_slice(&[0x22; 32]);

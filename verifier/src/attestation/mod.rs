@@ -71,20 +71,26 @@ impl EvidenceInput {
 
     /// The value registries index a release by (Nitro PCR0, SEV-SNP MEASUREMENT), read only to
     /// know which statements to fetch: it is trusted for nothing until [`verify`] says so.
-    pub fn primary_register(&self, settings: &AttestationSettings, now_unix_ms: u64) -> Option<Vec<u8>> {
+    pub fn primary_register(
+        &self,
+        settings: &AttestationSettings,
+        now_unix_ms: u64,
+    ) -> Option<Vec<u8>> {
         let (platform, document) = match self {
             EvidenceInput::Envelope(envelope) => (envelope.platform, envelope.evidence.as_slice()),
-            EvidenceInput::NitroDocument(document) => (EvidencePlatform::AwsNitro, document.as_slice()),
-            EvidenceInput::SnpReport { report, .. } => (EvidencePlatform::SevSnp, report.as_slice()),
+            EvidenceInput::NitroDocument(document) => {
+                (EvidencePlatform::AwsNitro, document.as_slice())
+            }
+            EvidenceInput::SnpReport { report, .. } => {
+                (EvidencePlatform::SevSnp, report.as_slice())
+            }
         };
         match platform {
-            EvidencePlatform::AwsNitro => crate::nitro::verify_document(
-                document,
-                &settings.nitro_trust(),
-                now_unix_ms / 1000,
-            )
-            .ok()
-            .and_then(|doc| doc.pcrs.get(&0).cloned()),
+            EvidencePlatform::AwsNitro => {
+                crate::nitro::verify_document(document, &settings.nitro_trust(), now_unix_ms / 1000)
+                    .ok()
+                    .and_then(|doc| doc.pcrs.get(&0).cloned())
+            }
             EvidencePlatform::SevSnp => crate::snp::parse_report(document)
                 .ok()
                 .map(|report| report.measurement.to_vec()),

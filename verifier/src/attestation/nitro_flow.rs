@@ -14,8 +14,11 @@ pub(super) fn verify(
     verdict: &mut Verdict,
 ) {
     let settings = options.settings;
-    let doc = match verify_document(document, &settings.nitro_trust(), options.now_unix_ms / 1000)
-    {
+    let doc = match verify_document(
+        document,
+        &settings.nitro_trust(),
+        options.now_unix_ms / 1000,
+    ) {
         Ok(doc) => doc,
         Err(error) => {
             verdict.fail("document", error.code(), error.to_string());
@@ -44,7 +47,10 @@ pub(super) fn verify(
     }
     if doc.is_debug() {
         if settings.allow_debug {
-            verdict.pass("debug", "a debug enclave, allowed by the trust policy (never do this in production)");
+            verdict.pass(
+                "debug",
+                "a debug enclave, allowed by the trust policy (never do this in production)",
+            );
         } else {
             verdict.fail(
                 "debug",
@@ -88,7 +94,10 @@ fn match_release(doc: &NitroDocument, options: &VerifyOptions, verdict: &mut Ver
         let expected = match expected_pcrs(candidate) {
             Ok(expected) => expected,
             Err(message) => {
-                misses.push(("no-release-matched", format!("{}: {message}", describe(candidate))));
+                misses.push((
+                    "no-release-matched",
+                    format!("{}: {message}", describe(candidate)),
+                ));
                 continue;
             }
         };
@@ -124,7 +133,11 @@ fn match_release(doc: &NitroDocument, options: &VerifyOptions, verdict: &mut Ver
             }
         }
     }
-    let pcr0 = doc.pcrs.get(&0).map(hex::encode).unwrap_or_else(|| "absent".into());
+    let pcr0 = doc
+        .pcrs
+        .get(&0)
+        .map(hex::encode)
+        .unwrap_or_else(|| "absent".into());
     // With one candidate its own failure is the reason (a missing PCR, a different value);
     // with several, each is listed under one code.
     let code = match misses.as_slice() {

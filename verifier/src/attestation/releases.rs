@@ -94,7 +94,10 @@ impl TrustedReleases {
             let kind = match kind_of(&statement.bytes) {
                 Ok(kind) => kind,
                 Err(e) => {
-                    reasons.push(Reason::new("statement-invalid", format!("statement {sha256}: {e}")));
+                    reasons.push(Reason::new(
+                        "statement-invalid",
+                        format!("statement {sha256}: {e}"),
+                    ));
                     continue;
                 }
             };
@@ -119,13 +122,15 @@ impl TrustedReleases {
                         format!("release statement {sha256}: {e}"),
                     )),
                 },
-                StatementKind::SetAddendum => match parse_set_addendum_statement(&statement.bytes) {
-                    Ok(parsed) => addenda.push(parsed),
-                    Err(e) => reasons.push(Reason::new(
-                        "statement-invalid",
-                        format!("addendum {sha256}: {e}"),
-                    )),
-                },
+                StatementKind::SetAddendum => {
+                    match parse_set_addendum_statement(&statement.bytes) {
+                        Ok(parsed) => addenda.push(parsed),
+                        Err(e) => reasons.push(Reason::new(
+                            "statement-invalid",
+                            format!("addendum {sha256}: {e}"),
+                        )),
+                    }
+                }
                 StatementKind::SetStatus => match parse_set_status_statement(&statement.bytes) {
                     Ok(parsed) => statuses.push(parsed),
                     Err(e) => reasons.push(Reason::new(
@@ -197,7 +202,9 @@ impl TrustedReleases {
     }
 
     pub fn deprecated_for<'a>(&'a self, platform: &'a str) -> impl Iterator<Item = &'a Candidate> {
-        self.deprecated.iter().filter(move |c| c.platform == platform)
+        self.deprecated
+            .iter()
+            .filter(move |c| c.platform == platform)
     }
 }
 

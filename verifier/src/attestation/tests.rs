@@ -48,7 +48,11 @@ impl World {
         World {
             log_key,
             tree: MemoryTree::new(),
-            nitro: NitroChain::new("attestation tests", NOW_MS / 1000 - 3600, NOW_MS / 1000 + 3600),
+            nitro: NitroChain::new(
+                "attestation tests",
+                NOW_MS / 1000 - 3600,
+                NOW_MS / 1000 + 3600,
+            ),
             snp: SnpChain::generate(),
         }
     }
@@ -86,7 +90,8 @@ amd_arks = ["{}"]
         let index = self.tree.push(LogEntry::new(kind, digest).leaf_hash());
         let text = Checkpoint::new(ORIGIN, self.tree.size(), self.tree.root()).format();
         let mut note = Note::new(&text).unwrap();
-        note.add_signature(self.log_key.sign(&text).unwrap()).unwrap();
+        note.add_signature(self.log_key.sign(&text).unwrap())
+            .unwrap();
         let bundle = ProofBundle {
             extra: None,
             index,
@@ -220,7 +225,11 @@ fn judge(
 }
 
 fn trusted_release(world: &mut World) -> Vec<SignedStatement> {
-    vec![world.log(release("8.1.0").to_bytes(), EntryKind::Release, &[RELEASE_KEY])]
+    vec![world.log(
+        release("8.1.0").to_bytes(),
+        EntryKind::Release,
+        &[RELEASE_KEY],
+    )]
 }
 
 #[test]
@@ -244,26 +253,55 @@ fn each_broken_nitro_binding_is_rejected_with_its_code() {
     let statements = trusted_release(&mut world);
     let policy = world.policy("");
     let cases: Vec<(&str, Box<dyn Fn(&mut TestDocument, &mut Envelope)>)> = vec![
-        ("nitro-nonce-mismatch", Box::new(|doc, _| doc.nonce = Some(vec![1; 32]))),
+        (
+            "nitro-nonce-mismatch",
+            Box::new(|doc, _| doc.nonce = Some(vec![1; 32])),
+        ),
         ("nitro-nonce-missing", Box::new(|doc, _| doc.nonce = None)),
-        ("nitro-user-data-mismatch", Box::new(|doc, _| doc.user_data = Some(vec![0; 64]))),
-        ("nitro-public-key-mismatch", Box::new(|doc, _| doc.public_key = Some(b"another key".to_vec()))),
-        ("binding-mismatch", Box::new(|_, envelope| envelope.binding = [0; 64])),
-        ("nonce-mismatch", Box::new(|_, envelope| envelope.nonce = vec![9; 32])),
-        ("nitro-stale", Box::new(|doc, _| doc.timestamp_ms = NOW_MS - 301_000)),
-        ("nitro-pcr-missing", Box::new(|doc, _| {
-            doc.pcrs.remove(&2);
-        })),
-        ("nitro-pcr-mismatch", Box::new(|doc, _| {
-            doc.pcrs.insert(1, vec![7; 48]);
-        })),
+        (
+            "nitro-user-data-mismatch",
+            Box::new(|doc, _| doc.user_data = Some(vec![0; 64])),
+        ),
+        (
+            "nitro-public-key-mismatch",
+            Box::new(|doc, _| doc.public_key = Some(b"another key".to_vec())),
+        ),
+        (
+            "binding-mismatch",
+            Box::new(|_, envelope| envelope.binding = [0; 64]),
+        ),
+        (
+            "nonce-mismatch",
+            Box::new(|_, envelope| envelope.nonce = vec![9; 32]),
+        ),
+        (
+            "nitro-stale",
+            Box::new(|doc, _| doc.timestamp_ms = NOW_MS - 301_000),
+        ),
+        (
+            "nitro-pcr-missing",
+            Box::new(|doc, _| {
+                doc.pcrs.remove(&2);
+            }),
+        ),
+        (
+            "nitro-pcr-mismatch",
+            Box::new(|doc, _| {
+                doc.pcrs.insert(1, vec![7; 48]);
+            }),
+        ),
     ];
     for (code, break_it) in cases {
         let mut doc = bound_document();
         let mut envelope = nitro_envelope(&world, &doc);
         break_it(&mut doc, &mut envelope);
         envelope.evidence = world.nitro.sign(&doc);
-        let verdict = judge(&EvidenceInput::Envelope(envelope), &policy, &statements, vec![]);
+        let verdict = judge(
+            &EvidenceInput::Envelope(envelope),
+            &policy,
+            &statements,
+            vec![],
+        );
         assert!(!verdict.accepted, "{code}: {verdict:#?}");
         assert!(verdict.codes().contains(&code), "{code}: {verdict:#?}");
         if code == "nitro-pcr-missing" {
@@ -306,20 +344,37 @@ fn statements_count_only_when_signed_by_enough_policy_keys_and_logged() {
     let policy = world.policy("");
     let document = EvidenceInput::Envelope(nitro_envelope(&world, &bound_document()));
 
-    let wrong_signer = vec![world.log(release("8.1.0").to_bytes(), EntryKind::Release, &[OTHER_KEY])];
+    let wrong_signer = vec![world.log(
+        release("8.1.0").to_bytes(),
+        EntryKind::Release,
+        &[OTHER_KEY],
+    )];
     let verdict = judge(&document, &policy, &wrong_signer, vec![]);
     assert!(!verdict.accepted);
-    assert!(verdict.codes().contains(&"statement-signers"), "{verdict:#?}");
+    assert!(
+        verdict.codes().contains(&"statement-signers"),
+        "{verdict:#?}"
+    );
 
     let mut unlogged = trusted_release(&mut world);
     unlogged[0].proof = None;
     let verdict = judge(&document, &policy, &unlogged, vec![]);
-    assert!(verdict.codes().contains(&"statement-unlogged"), "{verdict:#?}");
+    assert!(
+        verdict.codes().contains(&"statement-unlogged"),
+        "{verdict:#?}"
+    );
 
     // Logged as another kind of entry: the proof is for other leaf bytes.
-    let wrong_kind = vec![world.log(release("8.1.0").to_bytes(), EntryKind::Rebuild, &[RELEASE_KEY])];
+    let wrong_kind = vec![world.log(
+        release("8.1.0").to_bytes(),
+        EntryKind::Rebuild,
+        &[RELEASE_KEY],
+    )];
     let verdict = judge(&document, &policy, &wrong_kind, vec![]);
-    assert!(verdict.codes().contains(&"statement-unlogged"), "{verdict:#?}");
+    assert!(
+        verdict.codes().contains(&"statement-unlogged"),
+        "{verdict:#?}"
+    );
 }
 
 #[test]
@@ -327,7 +382,11 @@ fn a_deprecated_set_is_named_as_the_reason() {
     let mut world = World::new();
     let release = release("8.1.0");
     let mut statements = vec![world.log(release.to_bytes(), EntryKind::Release, &[RELEASE_KEY])];
-    statements.push(world.log(deprecation(&release).to_bytes(), EntryKind::Status, &[RELEASE_KEY]));
+    statements.push(world.log(
+        deprecation(&release).to_bytes(),
+        EntryKind::Status,
+        &[RELEASE_KEY],
+    ));
     let policy = world.policy("");
     let verdict = judge(
         &EvidenceInput::Envelope(nitro_envelope(&world, &bound_document())),
@@ -384,13 +443,33 @@ fn an_snp_report_for_another_channel_or_image_is_rejected() {
     let mut world = World::new();
     let statements = trusted_release(&mut world);
     let policy = world.policy("snp_check_crl = false");
-    let other_channel = snp_envelope(&world, binding_v1(&[1; 32], b"", KEY_CONFIG), SNP_MEASUREMENT);
-    let verdict = judge(&EvidenceInput::Envelope(other_channel), &policy, &statements, vec![]);
-    assert!(verdict.codes().contains(&"binding-mismatch"), "{verdict:#?}");
+    let other_channel = snp_envelope(
+        &world,
+        binding_v1(&[1; 32], b"", KEY_CONFIG),
+        SNP_MEASUREMENT,
+    );
+    let verdict = judge(
+        &EvidenceInput::Envelope(other_channel),
+        &policy,
+        &statements,
+        vec![],
+    );
+    assert!(
+        verdict.codes().contains(&"binding-mismatch"),
+        "{verdict:#?}"
+    );
 
     let other_image = snp_envelope(&world, binding_v1(&NONCE, b"", KEY_CONFIG), [0x43; 48]);
-    let verdict = judge(&EvidenceInput::Envelope(other_image), &policy, &statements, vec![]);
-    assert!(verdict.codes().contains(&"no-release-matched"), "{verdict:#?}");
+    let verdict = judge(
+        &EvidenceInput::Envelope(other_image),
+        &policy,
+        &statements,
+        vec![],
+    );
+    assert!(
+        verdict.codes().contains(&"no-release-matched"),
+        "{verdict:#?}"
+    );
 }
 
 #[test]
@@ -400,7 +479,12 @@ fn a_tdx_envelope_is_never_accepted_unchecked() {
     let policy = world.policy("");
     let mut envelope = nitro_envelope(&world, &bound_document());
     envelope.platform = EvidencePlatform::Tdx;
-    let verdict = judge(&EvidenceInput::Envelope(envelope), &policy, &statements, vec![]);
+    let verdict = judge(
+        &EvidenceInput::Envelope(envelope),
+        &policy,
+        &statements,
+        vec![],
+    );
     assert!(!verdict.accepted);
     assert!(verdict.codes().contains(&"tdx-unsupported"));
 }
@@ -414,7 +498,8 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 #[test]
-fn a_recorded_aws_document_verifies_offline_against_expected_registers_only_when_unbound_is_allowed() {
+fn a_recorded_aws_document_verifies_offline_against_expected_registers_only_when_unbound_is_allowed(
+) {
     let doc = fixture("yawn-attestation.cose");
     let settings = AttestationSettings::default();
     let expected: BTreeMap<String, Vec<u8>> = [
@@ -447,7 +532,10 @@ fn a_recorded_aws_document_verifies_offline_against_expected_registers_only_when
     assert!(at(own_time, false).codes().contains(&"binding-unavailable"));
     let later = at(own_time + 4 * 3600 * 1000, true);
     assert!(!later.accepted);
-    assert!(later.codes().contains(&"nitro-certificate-expired"), "{later:#?}");
+    assert!(
+        later.codes().contains(&"nitro-certificate-expired"),
+        "{later:#?}"
+    );
 
     // PCR8 expected (a signed EIF) but the document's is zero: rejected.
     let mut with_pcr8 = expected;
@@ -465,7 +553,10 @@ fn a_recorded_aws_document_verifies_offline_against_expected_registers_only_when
             allow_unbound: true,
         },
     );
-    assert!(verdict.codes().contains(&"nitro-pcr-mismatch"), "{verdict:#?}");
+    assert!(
+        verdict.codes().contains(&"nitro-pcr-mismatch"),
+        "{verdict:#?}"
+    );
 }
 
 #[test]

@@ -11,9 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use verifier::attestation::{
-    verify, EvidenceInput, Verdict, VerifyOptions, MAX_ENVELOPE_BYTES,
-};
+use verifier::attestation::{verify, EvidenceInput, Verdict, VerifyOptions, MAX_ENVELOPE_BYTES};
 
 pub use trust::TrustArgs;
 
@@ -84,7 +82,8 @@ pub struct ProveArgs {
 }
 
 pub fn verify_attestation(args: VerifyAttestationArgs, json: bool) -> anyhow::Result<()> {
-    let bytes = registry_api::signing::read_limited(&args.evidence, "evidence", MAX_ENVELOPE_BYTES as u64)?;
+    let bytes =
+        registry_api::signing::read_limited(&args.evidence, "evidence", MAX_ENVELOPE_BYTES as u64)?;
     let evidence = EvidenceInput::detect(&bytes)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("reading {}", args.evidence.display()))?;
@@ -131,7 +130,11 @@ pub fn attest(args: AttestArgs, json: bool) -> anyhow::Result<()> {
 }
 
 pub fn prove(args: ProveArgs, json: bool) -> anyhow::Result<()> {
-    let body = registry_api::signing::read_limited(&args.body, "a proving request", prover_client::MAX_REQUEST_BYTES)?;
+    let body = registry_api::signing::read_limited(
+        &args.body,
+        "a proving request",
+        prover_client::MAX_REQUEST_BYTES,
+    )?;
     runtime()?.block_on(async {
         let fetched = prover_client::fetch_evidence(&args.attested).await?;
         let mut verdict = judge(
@@ -148,7 +151,11 @@ pub fn prove(args: ProveArgs, json: bool) -> anyhow::Result<()> {
             // Prints the reasons and fails: nothing is sent to a prover that is not trusted.
             return output::print(&verdict, json);
         }
-        let matched = verdict.matched.as_ref().map(output::describe_match).unwrap_or_default();
+        let matched = verdict
+            .matched
+            .as_ref()
+            .map(output::describe_match)
+            .unwrap_or_default();
         eprintln!("attested: {matched}; sending the request encrypted to the enclave's key");
         let answer = prover_client::send_sealed(
             &args.attested,
@@ -195,7 +202,12 @@ async fn judge(
         _ => None,
     };
     let trust = trust_args
-        .load(policy, evidence.platform().as_str(), primary.as_deref(), staple)
+        .load(
+            policy,
+            evidence.platform().as_str(),
+            primary.as_deref(),
+            staple,
+        )
         .await?;
     let snp_leaf_certificate = snp
         .snp_vcek
@@ -254,7 +266,8 @@ fn parse_time(text: &str) -> anyhow::Result<u64> {
             .with_context(|| format!("--at {text:?}: after @ come Unix seconds"))?;
         return Ok(seconds * 1000);
     }
-    let time = chrono::DateTime::parse_from_rfc3339(text)
-        .with_context(|| format!("--at {text:?}: write an RFC 3339 time (2025-01-06T16:07:05Z) or @UNIX-SECONDS"))?;
+    let time = chrono::DateTime::parse_from_rfc3339(text).with_context(|| {
+        format!("--at {text:?}: write an RFC 3339 time (2025-01-06T16:07:05Z) or @UNIX-SECONDS")
+    })?;
     u64::try_from(time.timestamp_millis()).context("--at is before 1970")
 }

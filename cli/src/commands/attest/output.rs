@@ -33,7 +33,11 @@ pub fn print(verdict: &Verdict, json: bool) -> anyhow::Result<()> {
             )?;
         }
         if let (true, Some(matched)) = (verdict.accepted, &verdict.matched) {
-            outln!("ACCEPTED {} evidence: {}", verdict.platform, describe_match(matched))?;
+            outln!(
+                "ACCEPTED {} evidence: {}",
+                verdict.platform,
+                describe_match(matched)
+            )?;
         }
     }
     if !verdict.accepted {

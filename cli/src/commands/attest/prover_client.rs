@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use rand::RngCore;
 use verifier::attestation::{Envelope, Reason, Verdict, MAX_ENVELOPE_BYTES};
-use verifier::channel::{self, InnerRequest, InnerResponse, MAX_RESPONSE_BYTES, REQUEST_CONTENT_TYPE};
+use verifier::channel::{
+    self, InnerRequest, InnerResponse, MAX_RESPONSE_BYTES, REQUEST_CONTENT_TYPE,
+};
 use x509_cert::der::{Decode, Encode};
 
 use crate::commands::http::read_body;
@@ -55,7 +57,8 @@ pub async fn fetch_evidence(url: &str) -> anyhow::Result<FetchedEvidence> {
         None => None,
     };
     let raw = read_body(response, &request_url, MAX_ENVELOPE_BYTES as u64).await?;
-    let envelope = Envelope::parse(&raw).with_context(|| format!("reading the answer of {request_url}"))?;
+    let envelope =
+        Envelope::parse(&raw).with_context(|| format!("reading the answer of {request_url}"))?;
     Ok(FetchedEvidence {
         raw,
         envelope,
@@ -68,7 +71,10 @@ pub async fn fetch_evidence(url: &str) -> anyhow::Result<FetchedEvidence> {
 fn spki_of(certificate_der: &[u8]) -> anyhow::Result<Vec<u8>> {
     let certificate = x509_cert::Certificate::from_der(certificate_der)
         .context("the prover's TLS certificate is not valid DER")?;
-    Ok(certificate.tbs_certificate.subject_public_key_info.to_der()?)
+    Ok(certificate
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()?)
 }
 
 impl FetchedEvidence {

@@ -12,8 +12,8 @@ use verifier::policy::TrustPolicy;
 use verifier::statement::MAX_STATEMENT_BYTES;
 use verifier::tlog::proof_bundle::MAX_BUNDLE_BYTES;
 
-use crate::commands::http::{client, get_bytes};
 use super::trust::verified_signers;
+use crate::commands::http::{client, get_bytes};
 
 /// Releases (newest first) looked up by one measurement value; more are rarely meaningful.
 const MAX_RELEASES: usize = 16;
@@ -49,7 +49,12 @@ pub async fn statements_for(
     let base = registry.trim_end_matches('/');
     let http = client()?;
     let lookup: LookupAnswer = json(
-        &get_bytes(&http, &format!("{base}/v1/measurements/{}", hex::encode(value)), 1 << 20).await?,
+        &get_bytes(
+            &http,
+            &format!("{base}/v1/measurements/{}", hex::encode(value)),
+            1 << 20,
+        )
+        .await?,
         "the measurement lookup",
     )?;
     let versions: BTreeSet<String> = lookup
@@ -68,7 +73,12 @@ pub async fn statements_for(
     let mut statements = Vec::new();
     for version in versions {
         let views: Vec<StatementView> = json(
-            &get_bytes(&http, &format!("{base}/v1/releases/{version}/statements"), 4 << 20).await?,
+            &get_bytes(
+                &http,
+                &format!("{base}/v1/releases/{version}/statements"),
+                4 << 20,
+            )
+            .await?,
             "the statements list",
         )?;
         for view in views {
@@ -81,8 +91,12 @@ pub async fn statements_for(
             let proof = match view.log_index {
                 Some(index) => Some(
                     String::from_utf8(
-                        get_bytes(&http, &format!("{base}/v1/log/bundle?index={index}"), MAX_BUNDLE_BYTES as u64)
-                            .await?,
+                        get_bytes(
+                            &http,
+                            &format!("{base}/v1/log/bundle?index={index}"),
+                            MAX_BUNDLE_BYTES as u64,
+                        )
+                        .await?,
                     )
                     .context("the log proof is not text")?,
                 ),
@@ -116,7 +130,10 @@ pub async fn policy_keys(registry: &str, policy: &TrustPolicy) -> anyhow::Result
             if key.fingerprint.eq_ignore_ascii_case(fingerprint) {
                 keys.push(key);
             } else {
-                bail!("{url} answered the certificate of {} instead: refusing it", key.fingerprint);
+                bail!(
+                    "{url} answered the certificate of {} instead: refusing it",
+                    key.fingerprint
+                );
             }
         }
     }
@@ -124,5 +141,6 @@ pub async fn policy_keys(registry: &str, policy: &TrustPolicy) -> anyhow::Result
 }
 
 fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
-    serde_json::from_slice(bytes).with_context(|| format!("the registry's answer to {what} is not the JSON expected"))
+    serde_json::from_slice(bytes)
+        .with_context(|| format!("the registry's answer to {what} is not the JSON expected"))
 }

@@ -57,7 +57,8 @@ impl TrustArgs {
         let bytes = signing::read_limited(&self.policy, "a trust policy", MAX_POLICY_BYTES as u64)?;
         let text = String::from_utf8(bytes)
             .with_context(|| format!("{} is not UTF-8 text", self.policy.display()))?;
-        TrustPolicy::parse(&text).with_context(|| format!("reading the trust policy {}", self.policy.display()))
+        TrustPolicy::parse(&text)
+            .with_context(|| format!("reading the trust policy {}", self.policy.display()))
     }
 
     /// Gathers the trusted releases for evidence whose primary register (PCR0, MEASUREMENT) is
@@ -82,7 +83,12 @@ impl TrustArgs {
         let mut statements = Vec::new();
         let mut sources = Vec::new();
         if let Some(path) = &self.statement {
-            statements.push(read_signed_statement(&keys, path, &self.signature, self.proof.as_deref())?);
+            statements.push(read_signed_statement(
+                &keys,
+                path,
+                &self.signature,
+                self.proof.as_deref(),
+            )?);
             sources.push(path.display().to_string());
         }
         if let Some(staple) = staple {
@@ -126,9 +132,9 @@ impl TrustArgs {
 fn parse_expectations(items: &[String]) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
     let mut registers = BTreeMap::new();
     for item in items {
-        let (name, value) = item
-            .split_once('=')
-            .with_context(|| format!("--expect-pcr {item:?}: write N=HEX (e.g. 0=8bb1...) or MEASUREMENT=HEX"))?;
+        let (name, value) = item.split_once('=').with_context(|| {
+            format!("--expect-pcr {item:?}: write N=HEX (e.g. 0=8bb1...) or MEASUREMENT=HEX")
+        })?;
         let name = if name.chars().all(|c| c.is_ascii_digit()) {
             format!("PCR{name}")
         } else {
@@ -160,7 +166,11 @@ pub fn read_keyrings(paths: &[PathBuf]) -> anyhow::Result<Vec<PublicKey>> {
 
 /// The fingerprints of the keys whose signatures over `statement` verify; bad signatures count
 /// for nothing (the threshold check then says how many were missing).
-pub fn verified_signers(keys: &[PublicKey], statement: &[u8], signatures: &[String]) -> Vec<String> {
+pub fn verified_signers(
+    keys: &[PublicKey],
+    statement: &[u8],
+    signatures: &[String],
+) -> Vec<String> {
     let mut signers: Vec<String> = signatures
         .iter()
         .filter_map(|sig| openpgp::verify_detached(keys, statement, sig.as_bytes()).ok())
@@ -182,13 +192,18 @@ fn read_signed_statement(
     for file in signatures {
         let sig = signing::read_limited(file, "a signature", MAX_SIGNATURE_BYTES as u64)?;
         armored.push(
-            String::from_utf8(sig).with_context(|| format!("{} is not an armored signature", file.display()))?,
+            String::from_utf8(sig)
+                .with_context(|| format!("{} is not an armored signature", file.display()))?,
         );
     }
     let proof = match proof {
         Some(file) => Some(
-            String::from_utf8(signing::read_limited(file, "a proof bundle", MAX_BUNDLE_BYTES as u64)?)
-                .with_context(|| format!("{} is not UTF-8 text", file.display()))?,
+            String::from_utf8(signing::read_limited(
+                file,
+                "a proof bundle",
+                MAX_BUNDLE_BYTES as u64,
+            )?)
+            .with_context(|| format!("{} is not UTF-8 text", file.display()))?,
         ),
         None => None,
     };
