@@ -151,7 +151,12 @@ mod tests {
             error.to_string().contains("--staple-signature is missing"),
             "{error}"
         );
-        let error = Staple::load(None, &[signature.clone()], Some(proof.as_path())).unwrap_err();
+        let error = Staple::load(
+            None,
+            std::slice::from_ref(&signature),
+            Some(proof.as_path()),
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("--staple-statement"), "{error}");
 
         let big = write(
@@ -161,7 +166,7 @@ mod tests {
         );
         let error = Staple::load(
             Some(statement.as_path()),
-            &[big.clone()],
+            std::slice::from_ref(&big),
             Some(proof.as_path()),
         )
         .unwrap_err();

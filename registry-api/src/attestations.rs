@@ -67,7 +67,7 @@ pub async fn verify_evidence(
 
     let settings = AttestationSettings::default();
     let now_unix_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
-    let evidence = EvidenceInput::Envelope(envelope);
+    let evidence = EvidenceInput::Envelope(Box::new(envelope));
     let releases = match evidence.primary_register(&settings, now_unix_ms) {
         Some(value) => recorded_releases(&state, &hex::encode(value)).await?,
         None => TrustedReleases::default(),

@@ -7,7 +7,6 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use p384::ecdsa::signature::Verifier as _;
 use p384::pkcs8::DecodePublicKey as _;
-use rsa::signature::Verifier as _;
 use sha2::Sha384;
 use verifier::snp::{parse_report, verify_report, SnpCertificates, SnpTrust, SnpVerifier};
 use x509_cert::der::{Decode, DecodePem, Encode};

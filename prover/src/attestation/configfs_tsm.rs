@@ -27,7 +27,10 @@ const MAX_ATTRIBUTE_LEN: u64 = 256;
 /// the kernel fills it with its attribute files; tests substitute a fake device that creates the
 /// directory and the files itself. Nothing else about the device is replaceable.
 #[derive(Clone)]
-pub struct CreateReportEntry(Arc<dyn Fn(&Path) -> io::Result<()> + Send + Sync>);
+pub struct CreateReportEntry(Arc<MakeEntry>);
+
+/// Makes the report entry directory at the path given.
+type MakeEntry = dyn Fn(&Path) -> io::Result<()> + Send + Sync;
 
 impl CreateReportEntry {
     /// `mkdir`, which configfs answers by populating the entry.

@@ -37,7 +37,7 @@ pub use verdict::{Check, Matched, Reason, Verdict};
 #[derive(Debug, Clone)]
 pub enum EvidenceInput {
     /// A prover's `mpr-attestation/v1` answer: evidence bound to a nonce and the server's keys.
-    Envelope(Envelope),
+    Envelope(Box<Envelope>),
     /// A bare Nitro attestation document (COSE_Sign1), e.g. a recorded one.
     NitroDocument(Vec<u8>),
     /// A bare SEV-SNP report, with the configfs-tsm certificate table when there is one.
@@ -54,7 +54,7 @@ impl EvidenceInput {
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
         match first {
             Some(b'{') => Envelope::parse(bytes)
-                .map(EvidenceInput::Envelope)
+                .map(|envelope| EvidenceInput::Envelope(Box::new(envelope)))
                 .map_err(|e| e.to_string()),
             Some(0x84) | Some(0xd2) => Ok(EvidenceInput::NitroDocument(bytes.to_vec())),
             _ if bytes.len() == crate::snp::REPORT_BYTES => Ok(EvidenceInput::SnpReport {

@@ -120,7 +120,7 @@ impl AttestationSettings {
         SnpTrust {
             ark_sha256: self.amd_arks.clone(),
             allow_debug: self.allow_debug,
-            min_tcb: self.snp_min_tcb.clone(),
+            min_tcb: self.snp_min_tcb,
             check_crl: self.snp_check_crl,
             crls,
         }

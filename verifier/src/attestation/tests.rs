@@ -237,7 +237,7 @@ fn a_bound_nitro_document_of_a_signed_logged_release_is_accepted() {
     let mut world = World::new();
     let statements = trusted_release(&mut world);
     let policy = world.policy("");
-    let evidence = EvidenceInput::Envelope(nitro_envelope(&world, &bound_document()));
+    let evidence = EvidenceInput::Envelope(Box::new(nitro_envelope(&world, &bound_document())));
     let verdict = judge(&evidence, &policy, &statements, vec![]);
     assert!(verdict.accepted, "{verdict:#?}");
     let matched = verdict.matched.unwrap();
@@ -252,7 +252,8 @@ fn each_broken_nitro_binding_is_rejected_with_its_code() {
     let mut world = World::new();
     let statements = trusted_release(&mut world);
     let policy = world.policy("");
-    let cases: Vec<(&str, Box<dyn Fn(&mut TestDocument, &mut Envelope)>)> = vec![
+    type Breakage = Box<dyn Fn(&mut TestDocument, &mut Envelope)>;
+    let cases: Vec<(&str, Breakage)> = vec![
         (
             "nitro-nonce-mismatch",
             Box::new(|doc, _| doc.nonce = Some(vec![1; 32])),
@@ -297,7 +298,7 @@ fn each_broken_nitro_binding_is_rejected_with_its_code() {
         break_it(&mut doc, &mut envelope);
         envelope.evidence = world.nitro.sign(&doc);
         let verdict = judge(
-            &EvidenceInput::Envelope(envelope),
+            &EvidenceInput::Envelope(Box::new(envelope)),
             &policy,
             &statements,
             vec![],
@@ -323,7 +324,7 @@ fn a_debug_enclave_is_rejected_even_with_a_valid_chain_and_signature() {
         doc.pcrs.insert(i, vec![0; 48]);
     }
     let verdict = judge(
-        &EvidenceInput::Envelope(nitro_envelope(&world, &doc)),
+        &EvidenceInput::Envelope(Box::new(nitro_envelope(&world, &doc))),
         &policy,
         &statements,
         vec![],
@@ -342,7 +343,7 @@ fn a_debug_enclave_is_rejected_even_with_a_valid_chain_and_signature() {
 fn statements_count_only_when_signed_by_enough_policy_keys_and_logged() {
     let mut world = World::new();
     let policy = world.policy("");
-    let document = EvidenceInput::Envelope(nitro_envelope(&world, &bound_document()));
+    let document = EvidenceInput::Envelope(Box::new(nitro_envelope(&world, &bound_document())));
 
     let wrong_signer = vec![world.log(
         release("8.1.0").to_bytes(),
@@ -389,7 +390,7 @@ fn a_deprecated_set_is_named_as_the_reason() {
     ));
     let policy = world.policy("");
     let verdict = judge(
-        &EvidenceInput::Envelope(nitro_envelope(&world, &bound_document())),
+        &EvidenceInput::Envelope(Box::new(nitro_envelope(&world, &bound_document()))),
         &policy,
         &statements,
         vec![],
@@ -417,7 +418,7 @@ fn a_bound_snp_report_is_accepted_with_its_launch_parameters_and_crl() {
     let statements = trusted_release(&mut world);
     let policy = world.policy("");
     let envelope = snp_envelope(&world, binding_v1(&NONCE, b"", KEY_CONFIG), SNP_MEASUREMENT);
-    let evidence = EvidenceInput::Envelope(envelope);
+    let evidence = EvidenceInput::Envelope(Box::new(envelope));
 
     let verdict = judge(&evidence, &policy, &statements, vec![world.snp.crl(&[])]);
     assert!(verdict.accepted, "{verdict:#?}");
@@ -449,7 +450,7 @@ fn an_snp_report_for_another_channel_or_image_is_rejected() {
         SNP_MEASUREMENT,
     );
     let verdict = judge(
-        &EvidenceInput::Envelope(other_channel),
+        &EvidenceInput::Envelope(Box::new(other_channel)),
         &policy,
         &statements,
         vec![],
@@ -461,7 +462,7 @@ fn an_snp_report_for_another_channel_or_image_is_rejected() {
 
     let other_image = snp_envelope(&world, binding_v1(&NONCE, b"", KEY_CONFIG), [0x43; 48]);
     let verdict = judge(
-        &EvidenceInput::Envelope(other_image),
+        &EvidenceInput::Envelope(Box::new(other_image)),
         &policy,
         &statements,
         vec![],
@@ -480,7 +481,7 @@ fn a_tdx_envelope_is_never_accepted_unchecked() {
     let mut envelope = nitro_envelope(&world, &bound_document());
     envelope.platform = EvidencePlatform::Tdx;
     let verdict = judge(
-        &EvidenceInput::Envelope(envelope),
+        &EvidenceInput::Envelope(Box::new(envelope)),
         &policy,
         &statements,
         vec![],

@@ -225,7 +225,7 @@ fn certificate(
     CertificateBuilder::new(
         profile,
         serial,
-        validity.clone(),
+        *validity,
         subject.clone(),
         spki,
         issuer_key,

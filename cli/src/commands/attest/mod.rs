@@ -115,7 +115,7 @@ pub fn attest(args: AttestArgs, json: bool) -> anyhow::Result<()> {
                 .with_context(|| format!("saving the envelope to {}", path.display()))?;
         }
         let mut verdict = judge(
-            &EvidenceInput::Envelope(fetched.envelope.clone()),
+            &EvidenceInput::Envelope(Box::new(fetched.envelope.clone())),
             Some(&fetched.nonce),
             now_unix_ms(),
             false,
@@ -138,7 +138,7 @@ pub fn prove(args: ProveArgs, json: bool) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let fetched = prover_client::fetch_evidence(&args.attested).await?;
         let mut verdict = judge(
-            &EvidenceInput::Envelope(fetched.envelope.clone()),
+            &EvidenceInput::Envelope(Box::new(fetched.envelope.clone())),
             Some(&fetched.nonce),
             now_unix_ms(),
             false,
