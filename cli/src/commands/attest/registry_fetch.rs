@@ -51,7 +51,7 @@ pub async fn statements_for(
     let lookup: LookupAnswer = json(
         &get_bytes(
             &http,
-            &format!("{base}/v1/measurements/{}", hex::encode(value)),
+            &format!("{base}/v1/measurements/{}?status=any", hex::encode(value)),
             1 << 20,
         )
         .await?,
