@@ -174,6 +174,9 @@ fn expected_pcrs(candidate: &Candidate) -> Result<BTreeMap<u8, Vec<u8>>, String>
 }
 
 pub(super) fn describe(candidate: &Candidate) -> String {
+    if candidate.version.is_empty() {
+        return candidate.package.clone();
+    }
     format!(
         "{} {} set {:?}",
         candidate.package, candidate.version, candidate.measurement_set

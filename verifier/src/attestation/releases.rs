@@ -66,10 +66,10 @@ impl TrustedReleases {
     pub fn ad_hoc(platform: &str, registers: BTreeMap<String, Vec<u8>>) -> TrustedReleases {
         TrustedReleases {
             active: vec![Candidate {
-                package: "(ad hoc)".into(),
-                version: "(ad hoc)".into(),
+                package: "the registers given by hand".into(),
+                version: String::new(),
                 release_statement_sha256: String::new(),
-                measurement_set: "expected registers".into(),
+                measurement_set: "ad hoc".into(),
                 platform: platform.into(),
                 parameters: BTreeMap::new(),
                 registers,

@@ -5,10 +5,14 @@ use anyhow::bail;
 use verifier::attestation::{Matched, Verdict};
 
 pub fn describe_match(matched: &Matched) -> String {
-    let mut text = format!(
-        "{} {}, measurement set {:?} ({})",
-        matched.package, matched.version, matched.measurement_set, matched.platform
-    );
+    let mut text = if matched.version.is_empty() {
+        format!("{} ({})", matched.package, matched.platform)
+    } else {
+        format!(
+            "{} {}, measurement set {:?} ({})",
+            matched.package, matched.version, matched.measurement_set, matched.platform
+        )
+    };
     if !matched.parameters.is_empty() {
         let parameters: Vec<String> = matched
             .parameters
