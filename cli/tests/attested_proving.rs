@@ -4,6 +4,7 @@
 //! release statement is signed with `mpr manifest sign` and logged in a log built here; the trust
 //! policy pins the test ARK. Everything else is production code.
 
+mod registry_support;
 mod signing_support;
 
 use std::net::TcpListener;
@@ -314,4 +315,200 @@ fn a_wallet_attests_an_snp_prover_and_proves_through_its_encrypted_channel() {
     assert!(err.contains("REJECTED sev-snp evidence"), "{err}");
     assert!(err.contains("[snp-root-not-pinned]"), "{err}");
     assert!(!answer.exists());
+}
+
+fn gpg(home: &Path, args: &[&str]) -> Vec<u8> {
+    let output = Command::new("gpg")
+        .env("GNUPGHOME", home)
+        .args([
+            "--batch",
+            "--yes",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ])
+        .args(args)
+        .output()
+        .expect("gpg runs (apt-get install gnupg)");
+    assert!(
+        output.status.success(),
+        "gpg {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// `mpr attest --registry`: the wallet trusts nothing the registry says unsigned. The release and
+/// the addendum that adds the prover's measurement set are signed with GnuPG and logged by
+/// `mpr serve`; the wallet fetches them, their signatures, the policy's key and the log proofs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_attests_against_statements_it_fetches_from_a_registry() {
+    let dir = registry_support::traversable_tempdir();
+    let work = dir.path();
+    let signer = Arc::new(SnpTestSigner::new(
+        verifier::snp::testing::TestChain::generate(),
+        MEASUREMENT,
+    ));
+    std::fs::create_dir(work.join("tsm")).unwrap();
+    let tsm = FakeTsm::mount(&work.join("tsm"), signer.clone()).expect(
+        "mounting the fake configfs-tsm (needs /dev/fuse and fusermount3 from Debian's fuse3)",
+    );
+    let token_file = work.join("token");
+    let mut registry =
+        registry_support::Server::embedded(&work.join("pg"), &token_file, &work.join("serve.log"));
+    registry.wait_ready(Duration::from_secs(90)).await;
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let admin = std::fs::read_to_string(registry_support::admin_token_file(&token_file)).unwrap();
+    let client = reqwest::Client::new();
+    let release = registry_api::testing::sample_release("8.1.0", 1);
+    let response = client
+        .post(registry.url("/v1/releases"))
+        .bearer_auth(token.trim())
+        .json(&release)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    let home = work.join("gnupg");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let uid = "Release Signer <release@mpr.invalid>";
+    gpg(&home, &["--quick-gen-key", uid, "ed25519", "sign", "never"]);
+    let key = gpg(&home, &["--armor", "--export", uid]);
+    let response = client
+        .post(registry.url("/v1/keys"))
+        .bearer_auth(admin.trim())
+        .body(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let fingerprint = String::from_utf8(gpg(&home, &["--with-colons", "--fingerprint", uid]))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fpr:")
+                .map(|rest| rest.trim_matches(':').to_string())
+        })
+        .unwrap();
+
+    // Sign the release statement the registry rendered.
+    let statement = client
+        .get(registry.url("/v1/releases/8.1.0/statement"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(work.join("release.json"), &statement).unwrap();
+    gpg(
+        &home,
+        &[
+            "--armor",
+            "--detach-sign",
+            "--local-user",
+            uid,
+            path_str(&work.join("release.json")),
+        ],
+    );
+    let signature = std::fs::read_to_string(work.join("release.json.asc")).unwrap();
+    let response = client
+        .post(registry.url("/v1/releases/8.1.0/statement/signatures"))
+        .bearer_auth(token.trim())
+        .body(signature)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+
+    // The prover's measurement set, added with a signed addendum.
+    let set = serde_json::json!({"name": "snp-4-vcpus", "measurements": [{"platform": "sev-snp",
+        "parameters": {"vcpus": 4, "vmm": "qemu", "firmware_sha256": registry_api::testing::hex32(21)},
+        "registers": {"MEASUREMENT": hex::encode(MEASUREMENT)}}]});
+    std::fs::write(work.join("set.json"), serde_json::to_vec(&set).unwrap()).unwrap();
+    let registry_url = registry.url("");
+    let (set_file, addendum) = (work.join("set.json"), work.join("addendum.json"));
+    let add = [
+        "registry",
+        "addendum",
+        "--version",
+        "8.1.0",
+        "--set-file",
+        path_str(&set_file),
+        "--registry",
+        &registry_url,
+        "--token-file",
+        path_str(&token_file),
+        "--out",
+        path_str(&addendum),
+    ];
+    ok(&mpr(&add, &[]));
+    gpg(
+        &home,
+        &[
+            "--armor",
+            "--detach-sign",
+            "--local-user",
+            uid,
+            path_str(&work.join("addendum.json")),
+        ],
+    );
+    let mut submit = add.to_vec();
+    let addendum_signature = work.join("addendum.json.asc");
+    submit.extend(["--signature", path_str(&addendum_signature)]);
+    ok(&mpr(&submit, &[]));
+
+    // The wallet's policy: the release key, the registry's log (its key generated on first start).
+    let log_key = std::fs::read_to_string(work.join("log-key")).unwrap();
+    let log_key = NoteSigner::from_secret_key_text(log_key.trim())
+        .unwrap()
+        .verifier();
+    let policy = work.join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[release]\nkeys = [\"{fingerprint}\"]\nthreshold = 1\n\n[log]\norigin = \"{}\"\nkey = \"{}\"\n\n\
+             [attestation]\namd_arks = [\"{}\"]\nsnp_check_crl = false\n",
+            log_key.name(),
+            log_key.vkey(),
+            hex::encode(signer.chain().ark_sha256())
+        ),
+    )
+    .unwrap();
+    let params = params_dir(work);
+    let server = start_server(&params, tsm.reports_dir(), &[]);
+    // The log integrates and signs a checkpoint shortly after each write.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let out = loop {
+        let attempt = mpr(
+            &[
+                "attest",
+                &server.url,
+                "--registry",
+                &registry_url,
+                "--policy",
+                path_str(&policy),
+            ],
+            &[],
+        );
+        if attempt.status.success() || Instant::now() > deadline {
+            break attempt;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let out = ok(&out);
+    assert!(
+        out.contains("ACCEPTED sev-snp evidence: prover 8.1.0, measurement set \"snp-4-vcpus\""),
+        "{out}"
+    );
+    assert!(out.contains("statement(s) from"), "{out}");
+    drop(server);
+    registry.terminate(Duration::from_secs(30));
 }
