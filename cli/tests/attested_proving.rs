@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use fake_tsm::{FakeTsm, SnpTestSigner};
 use rand::{rngs::StdRng, SeedableRng};
+use registry_support::gpg;
 use sha2::Digest;
 use signing_support::*;
 use verifier::statement::{
@@ -315,28 +316,6 @@ fn a_wallet_attests_an_snp_prover_and_proves_through_its_encrypted_channel() {
     assert!(err.contains("REJECTED sev-snp evidence"), "{err}");
     assert!(err.contains("[snp-root-not-pinned]"), "{err}");
     assert!(!answer.exists());
-}
-
-fn gpg(home: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new("gpg")
-        .env("GNUPGHOME", home)
-        .args([
-            "--batch",
-            "--yes",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            "",
-        ])
-        .args(args)
-        .output()
-        .expect("gpg runs (apt-get install gnupg)");
-    assert!(
-        output.status.success(),
-        "gpg {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
 }
 
 /// `mpr attest --registry`: the wallet trusts nothing the registry says unsigned. The release and

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use registry_support::{traversable_tempdir, Server};
+use registry_support::{gpg, traversable_tempdir, Server};
 use serde_json::{json, Value};
 
 fn mpr(args: &[&str], dir: &Path) -> Output {
@@ -29,28 +29,6 @@ fn ok(output: Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("UTF-8")
-}
-
-fn gpg(home: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new("gpg")
-        .env("GNUPGHOME", home)
-        .args([
-            "--batch",
-            "--yes",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            "",
-        ])
-        .args(args)
-        .output()
-        .expect("gpg runs (apt-get install gnupg)");
-    assert!(
-        output.status.success(),
-        "gpg {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -183,3 +183,26 @@ impl Drop for Server {
 pub fn admin_token_file(token_file: &Path) -> std::path::PathBuf {
     token_file.with_extension("admin")
 }
+
+/// GnuPG in the throw-away home `home`, without a passphrase, as a release signer runs it.
+pub fn gpg(home: &Path, args: &[&str]) -> Vec<u8> {
+    let output = Command::new("gpg")
+        .env("GNUPGHOME", home)
+        .args([
+            "--batch",
+            "--yes",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ])
+        .args(args)
+        .output()
+        .expect("gpg runs (apt-get install gnupg)");
+    assert!(
+        output.status.success(),
+        "gpg {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}

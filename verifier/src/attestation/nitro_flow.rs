@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::releases::Candidate;
-use super::verdict::{Matched, Verdict};
+use super::verdict::Verdict;
 use super::{Channel, VerifyOptions};
 use crate::nitro::{verify_document, NitroDocument};
 
@@ -96,7 +96,7 @@ fn match_release(doc: &NitroDocument, options: &VerifyOptions, verdict: &mut Ver
             Err(message) => {
                 misses.push((
                     "no-release-matched",
-                    format!("{}: {message}", describe(candidate)),
+                    format!("{}: {message}", candidate.describe()),
                 ));
                 continue;
             }
@@ -112,13 +112,13 @@ fn match_release(doc: &NitroDocument, options: &VerifyOptions, verdict: &mut Ver
                             .map(|i| format!("PCR{i}"))
                             .collect::<Vec<_>>()
                             .join(", "),
-                        describe(candidate)
+                        candidate.describe()
                     ),
                 );
-                verdict.matched = Some(matched(candidate));
+                verdict.matched = Some(candidate.matched());
                 return;
             }
-            Err(error) => misses.push((error.code(), format!("{}: {error}", describe(candidate)))),
+            Err(error) => misses.push((error.code(), format!("{}: {error}", candidate.describe()))),
         }
     }
     for candidate in options.releases.deprecated_for("aws-nitro") {
@@ -127,7 +127,7 @@ fn match_release(doc: &NitroDocument, options: &VerifyOptions, verdict: &mut Ver
                 verdict.fail(
                     "measurements",
                     "set-deprecated",
-                    format!("the enclave runs {}, which its publisher has deprecated: upgrade the prover", describe(candidate)),
+                    format!("the enclave runs {}, which its publisher has deprecated: upgrade the prover", candidate.describe()),
                 );
                 return;
             }
@@ -171,25 +171,4 @@ fn expected_pcrs(candidate: &Candidate) -> Result<BTreeMap<u8, Vec<u8>>, String>
                 .ok_or_else(|| format!("register {name:?} is not a Nitro PCR"))
         })
         .collect()
-}
-
-pub(super) fn describe(candidate: &Candidate) -> String {
-    if candidate.version.is_empty() {
-        return candidate.package.clone();
-    }
-    format!(
-        "{} {} set {:?}",
-        candidate.package, candidate.version, candidate.measurement_set
-    )
-}
-
-pub(super) fn matched(candidate: &Candidate) -> Matched {
-    Matched {
-        package: candidate.package.clone(),
-        version: candidate.version.clone(),
-        release_statement_sha256: candidate.release_statement_sha256.clone(),
-        measurement_set: candidate.measurement_set.clone(),
-        platform: candidate.platform.clone(),
-        parameters: candidate.parameters.clone(),
-    }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::verdict::Reason;
+use super::verdict::{Matched, Reason};
 use crate::policy::TrustPolicy;
 use crate::statement::{
     kind_of, parse_release_statement, parse_set_addendum_statement, parse_set_status_statement,
@@ -46,6 +46,31 @@ fn hex_map<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_map(map.iter().map(|(k, v)| (k, hex::encode(v))))
+}
+
+impl Candidate {
+    /// How verdicts name it: `prover 8.1.0 set "default"`, or the ad-hoc expectation's name.
+    pub fn describe(&self) -> String {
+        if self.version.is_empty() {
+            return self.package.clone();
+        }
+        format!(
+            "{} {} set {:?}",
+            self.package, self.version, self.measurement_set
+        )
+    }
+
+    /// What an accepting verdict reports.
+    pub fn matched(&self) -> Matched {
+        Matched {
+            package: self.package.clone(),
+            version: self.version.clone(),
+            release_statement_sha256: self.release_statement_sha256.clone(),
+            measurement_set: self.measurement_set.clone(),
+            platform: self.platform.clone(),
+            parameters: self.parameters.clone(),
+        }
+    }
 }
 
 /// Measurement sets evidence may match, and the deprecated ones it must not.

@@ -1,7 +1,6 @@
 //! The SEV-SNP checks: the report and its certificate chain (crate::snp), then the binding and
 //! the launch measurement against the trusted releases.
 
-use super::nitro_flow::{describe, matched};
 use super::verdict::Verdict;
 use super::{Channel, VerifyOptions};
 use crate::snp::{parse_certificate_table, verify_report, SnpCertificates};
@@ -89,9 +88,9 @@ pub(super) fn verify(
         if candidate.registers.get("MEASUREMENT").map(Vec::as_slice) == Some(&measurement[..]) {
             verdict.pass(
                 "measurements",
-                format!("MEASUREMENT equal to {}", describe(candidate)),
+                format!("MEASUREMENT equal to {}", candidate.describe()),
             );
-            verdict.matched = Some(matched(candidate));
+            verdict.matched = Some(candidate.matched());
             return;
         }
     }
@@ -103,7 +102,7 @@ pub(super) fn verify(
         Some(candidate) => verdict.fail(
             "measurements",
             "set-deprecated",
-            format!("the VM runs {}, which its publisher has deprecated: upgrade the prover", describe(candidate)),
+            format!("the VM runs {}, which its publisher has deprecated: upgrade the prover", candidate.describe()),
         ),
         None => verdict.fail(
             "measurements",

@@ -196,7 +196,11 @@ async fn judge(
     trust_args: &TrustArgs,
 ) -> anyhow::Result<Verdict> {
     let policy = trust_args.load_policy()?;
-    let primary = evidence.primary_register(&policy.attestation, now_unix_ms);
+    // Only a registry lookup needs it, and reading a Nitro document's PCR0 verifies its chain.
+    let primary = trust_args
+        .registry
+        .as_ref()
+        .and_then(|_| evidence.primary_register(&policy.attestation, now_unix_ms));
     let staple = match evidence {
         EvidenceInput::Envelope(envelope) => envelope.staple.as_ref(),
         _ => None,
