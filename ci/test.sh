@@ -33,6 +33,10 @@ echo "test: cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 echo "test: cargo test (including the cross-checks, which are #[ignore]d without the reference tools)"
 cargo test --workspace --locked -- --include-ignored
+# The workspace build turns on the verifier's AWS-LC backend (mpr and the registry ask for it); its
+# own tests once more on the pure-Rust default that browser wallets get.
+echo "test: verifier on its RustCrypto backend"
+cargo test --locked -p verifier --lib
 echo "test: fuzz targets compile"
 cargo check --quiet --locked --manifest-path fuzz/Cargo.toml --bins
 echo "test: all passed"

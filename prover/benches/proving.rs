@@ -1,9 +1,12 @@
 //! Proving latency and throughput through the server (HTTP, job queue, 2 workers) against calling the
 //! proving code directly, in the same run, on the official zswap output circuit (k = 14) with the
-//! official parameters, and on a test circuit at k = 10 and k = 14. Prints a Markdown table for
-//! BENCHMARKS.md.
+//! official parameters, and on a test circuit at k = 10 and k = 14; and what sealing the same requests
+//! to the server's OHTTP key (RFC 9458, as `mpr prove --attested` does) adds. Plain and encrypted
+//! requests are interleaved (alternating which goes first) so drift on a shared VM hits both alike, and
+//! the encryption work alone (client seal, gateway open, gateway seal of the real answer, client open)
+//! is timed in the same run. Prints Markdown tables for BENCHMARKS.md.
 //!
-//! `cargo bench -p prover --bench proving` (env MPR_BENCH_PROOFS: proofs per measurement, default 4)
+//! `cargo bench -p prover --bench proving` (env MPR_BENCH_PROOFS: proofs per measurement, default 6)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -22,7 +25,7 @@ fn main() {
     let proofs: usize = std::env::var("MPR_BENCH_PROOFS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(4);
+        .unwrap_or(6);
     let dir = tempfile::tempdir().expect("temp dir");
     let params_dir = dir.path().join("params");
     common::test_params_dir(&params_dir, true);
@@ -101,6 +104,7 @@ fn main() {
         "| circuit | measure | direct (Prover::prove) | server (HTTP, queue) | server / direct | server, OHTTP-encrypted | encrypted / plain server |"
     );
     println!("|---|---|---|---|---|---|---|");
+    let mut encryption_work = Vec::new();
     for (name, body) in &circuits {
         let direct = || {
             prover.prove(body).expect("proof");
@@ -154,24 +158,126 @@ fn main() {
         post();
         sealed();
         let direct_latency = mean(proofs, direct).as_secs_f64();
-        let server_latency = mean(proofs, post).as_secs_f64();
-        let sealed_latency = mean(proofs, sealed).as_secs_f64();
-        let direct_throughput = throughput(proofs, 2, direct);
-        let server_throughput = throughput(proofs, 2, post);
-        let sealed_throughput = throughput(proofs, 2, sealed);
+        let (server_latency, sealed_latency) = interleaved_means(proofs, post, sealed);
+        let direct_throughput = throughput(proofs, 2, &direct);
+        let (server_throughput, sealed_throughput) =
+            interleaved_throughputs(THROUGHPUT_ROUNDS, proofs, post, sealed);
         println!(
             "| {name} | latency, 1 client (s/proof) | {direct_latency:.3} | {server_latency:.3} | {:.3} | {sealed_latency:.3} | {:.3} |",
             server_latency / direct_latency,
             sealed_latency / server_latency
         );
         println!(
-            "| {name} | throughput, 2 clients (proofs/min) | {direct_throughput:.2} | {server_throughput:.2} | {:.3} | {sealed_throughput:.2} | {:.3} |",
+            "| {name} | throughput, 2 clients (proofs/min, median of {THROUGHPUT_ROUNDS}) | {direct_throughput:.2} | {server_throughput:.2} | {:.3} | {sealed_throughput:.2} | {:.3} |",
             server_throughput / direct_throughput,
             sealed_throughput / server_throughput
+        );
+        let answer_bytes = runtime.block_on(async {
+            client
+                .post(&url)
+                .body(body.clone())
+                .send()
+                .await
+                .expect("request")
+                .bytes()
+                .await
+                .expect("body")
+                .len()
+        });
+        encryption_work.push((name.clone(), body.len(), answer_bytes, server_latency));
+    }
+    println!();
+    println!(
+        "Encryption work per request, timed alone in this run ({ENCRYPTION_ROUNDS} rounds): client seal, gateway open, gateway seal of an answer of the real size, client open"
+    );
+    println!();
+    println!("| circuit | request bytes | answer bytes | encryption work (ms) | share of the plain server latency |");
+    println!("|---|---|---|---|---|");
+    for (name, request_bytes, answer_bytes, server_latency) in encryption_work {
+        let work = encryption_round_trip(request_bytes, answer_bytes).as_secs_f64();
+        println!(
+            "| {name} | {request_bytes} | {answer_bytes} | {:.3} | {:.3}% |",
+            work * 1e3,
+            100.0 * work / server_latency
         );
     }
     let _ = stop.send(());
     let _ = runtime.block_on(serving);
+}
+
+const THROUGHPUT_ROUNDS: usize = 3;
+const ENCRYPTION_ROUNDS: u32 = 200;
+
+/// Mean wall times of `runs` calls of `a` and of `b`, interleaved a b, b a, a b, ...
+fn interleaved_means(runs: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64) {
+    let (mut total_a, mut total_b) = (Duration::ZERO, Duration::ZERO);
+    for round in 0..runs {
+        let mut time_a = || {
+            let started = Instant::now();
+            a();
+            total_a += started.elapsed();
+        };
+        if round % 2 == 0 {
+            time_a();
+            let started = Instant::now();
+            b();
+            total_b += started.elapsed();
+        } else {
+            let started = Instant::now();
+            b();
+            total_b += started.elapsed();
+            time_a();
+        }
+    }
+    (
+        total_a.as_secs_f64() / runs as f64,
+        total_b.as_secs_f64() / runs as f64,
+    )
+}
+
+/// Median throughputs of `a` and `b` over `rounds` alternating rounds.
+fn interleaved_throughputs(
+    rounds: usize,
+    total: usize,
+    a: impl Fn() + Sync,
+    b: impl Fn() + Sync,
+) -> (f64, f64) {
+    let (mut of_a, mut of_b) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            of_a.push(throughput(total, 2, &a));
+            of_b.push(throughput(total, 2, &b));
+        } else {
+            of_b.push(throughput(total, 2, &b));
+            of_a.push(throughput(total, 2, &a));
+        }
+    }
+    (median(of_a), median(of_b))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Mean time of the four cryptographic steps encryption adds to one request, with the server's own
+/// gateway code for its two.
+fn encryption_round_trip(request_bytes: usize, answer_bytes: usize) -> Duration {
+    let keys = prover::ohttp::OhttpKeys::generate().expect("keys");
+    let config_list = keys.key_config_list().to_vec();
+    let request = vec![0x5a; request_bytes];
+    let answer = vec![0xa5; answer_bytes];
+    let started = Instant::now();
+    for _ in 0..ENCRYPTION_ROUNDS {
+        let client = ohttp::ClientRequest::from_encoded_config_list(&config_list).expect("config");
+        let (sealed, opener) = client.encapsulate(&request).expect("seal");
+        let (opened, encryptor) = keys.decapsulate(&sealed).expect("open");
+        assert_eq!(opened.len(), request_bytes);
+        let sealed_answer = encryptor.encapsulate(&answer).expect("seal answer");
+        let opened_answer = opener.decapsulate(&sealed_answer).expect("open answer");
+        assert_eq!(opened_answer.len(), answer_bytes);
+    }
+    started.elapsed() / ENCRYPTION_ROUNDS
 }
 
 /// Mean wall time of `runs` sequential calls.
@@ -184,11 +290,10 @@ fn mean(runs: usize, mut call: impl FnMut()) -> Duration {
 }
 
 /// Proofs per minute with `clients` threads sharing `total` calls.
-fn throughput(total: usize, clients: usize, call: impl Fn() + Sync) -> f64 {
+fn throughput(total: usize, clients: usize, call: &(impl Fn() + Sync)) -> f64 {
     let started = Instant::now();
     std::thread::scope(|scope| {
         for client in 0..clients {
-            let call = &call;
             scope.spawn(move || {
                 for _ in (client..total).step_by(clients) {
                     call();

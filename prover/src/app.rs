@@ -22,7 +22,7 @@ use crate::proving::Prover;
 use crate::routes::encryption::private_route;
 use crate::routes::ohttp::{self, Gateway};
 use crate::routes::{attestation, proving, status};
-use crate::staple::Staple;
+use crate::staple::{SnpCrls, Staple};
 use crate::tls::TlsIdentity;
 
 pub struct AppState {
@@ -39,6 +39,8 @@ pub struct AppState {
     pub require_encryption: bool,
     /// The deploy-time staple returned with every attestation, if configured.
     pub staple: Option<Staple>,
+    /// AMD CRLs returned with SEV-SNP evidence (`--snp-crl`).
+    pub snp_crls: SnpCrls,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

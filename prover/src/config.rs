@@ -72,6 +72,11 @@ pub struct Config {
     /// The statement's transparency-log proof (c2sp.org/tlog-proof@v1 bundle, text).
     #[arg(long, value_name = "FILE")]
     pub staple_proof: Option<PathBuf>,
+    /// An AMD CRL (DER, from https://kdsintf.amd.com/vcek/v1/<product>/crl) returned with SEV-SNP
+    /// evidence, so wallets check revocation without reaching AMD. Re-read on every attestation:
+    /// refresh it by replacing the file. Repeat for several.
+    #[arg(long = "snp-crl", value_name = "FILE")]
+    pub snp_crls: Vec<PathBuf>,
     /// Where configfs-tsm's report directory is mounted (SEV-SNP and TDX evidence); a container
     /// may see the host's configfs elsewhere.
     #[arg(

@@ -15,6 +15,10 @@ pub const MAX_SIGNATURE_BYTES: u64 = 64 << 10;
 pub const MAX_PROOF_BYTES: u64 = 256 << 10;
 /// A release is signed by a few maintainers; more files than this is a deployment mistake.
 pub const MAX_SIGNATURES: usize = 32;
+/// AMD's CRLs are a few KiB; the verifier refuses larger than this.
+pub const MAX_SNP_CRL_BYTES: u64 = 1 << 20;
+/// As many as the verifier reads from an envelope.
+pub const MAX_SNP_CRLS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StapleError {
@@ -35,6 +39,8 @@ pub enum StapleError {
     },
     #[error("{} is not UTF-8 text; a {what} is text (ASCII-armored signature, tlog-proof bundle)", path.display())]
     NotText { path: PathBuf, what: &'static str },
+    #[error("{0} --snp-crl files; at most {MAX_SNP_CRLS} are accepted (AMD publishes one per product and key kind)")]
+    TooManyCrls(usize),
 }
 
 /// The `staple` member of the attestation envelope.
@@ -79,6 +85,40 @@ impl Staple {
     }
 }
 
+/// AMD CRLs (DER, as KDS serves them at `/vcek/v1/{product}/crl`) returned with SEV-SNP evidence, so
+/// a wallet can check revocation without reaching AMD. Read on every attestation, so an operator
+/// refreshes them by replacing the files (write + rename), without a restart; read once at start-up
+/// too, so a wrong path fails the start.
+#[derive(Debug, Clone, Default)]
+pub struct SnpCrls {
+    paths: Vec<PathBuf>,
+}
+
+impl SnpCrls {
+    pub fn load(paths: &[PathBuf]) -> Result<SnpCrls, StapleError> {
+        if paths.len() > MAX_SNP_CRLS {
+            return Err(StapleError::TooManyCrls(paths.len()));
+        }
+        let crls = SnpCrls {
+            paths: paths.to_vec(),
+        };
+        crls.read()?;
+        Ok(crls)
+    }
+
+    /// The files' current contents; blocking I/O.
+    pub fn read(&self) -> Result<Vec<Vec<u8>>, StapleError> {
+        self.paths
+            .iter()
+            .map(|path| read_limited(path, MAX_SNP_CRL_BYTES, "CRL"))
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+}
+
 fn read_text(path: &Path, limit: u64, what: &'static str) -> Result<String, StapleError> {
     String::from_utf8(read_limited(path, limit, what)?).map_err(|_| StapleError::NotText {
         path: path.to_owned(),
@@ -109,6 +149,34 @@ fn read_limited(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snp_crls_are_read_again_on_every_call_and_checked_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "milan.crl", b"first");
+        let crls = SnpCrls::load(std::slice::from_ref(&path)).unwrap();
+        assert_eq!(crls.read().unwrap(), vec![b"first".to_vec()]);
+        // Replaced by the operator (write + rename): the next answer carries the new one.
+        let fresh = write(dir.path(), "milan.crl.new", b"second");
+        std::fs::rename(&fresh, &path).unwrap();
+        assert_eq!(crls.read().unwrap(), vec![b"second".to_vec()]);
+
+        let missing = dir.path().join("absent.crl");
+        let error = SnpCrls::load(&[missing]).unwrap_err().to_string();
+        assert!(error.contains("absent.crl"), "{error}");
+        let too_many = vec![path; MAX_SNP_CRLS + 1];
+        assert!(matches!(
+            SnpCrls::load(&too_many),
+            Err(StapleError::TooManyCrls(9))
+        ));
+        let big = write(
+            dir.path(),
+            "big.crl",
+            &vec![0u8; MAX_SNP_CRL_BYTES as usize + 1],
+        );
+        let error = SnpCrls::load(&[big]).unwrap_err().to_string();
+        assert!(error.contains("larger than"), "{error}");
+    }
 
     fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
         let path = dir.join(name);

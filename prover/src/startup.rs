@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::ohttp::{OhttpError, OhttpKeys};
 use crate::proving::{ParamsConfig, Prover, ProvingError, PublicParams};
 use crate::server::serve;
-use crate::staple::{Staple, StapleError};
+use crate::staple::{SnpCrls, Staple, StapleError};
 use crate::tls::{TlsError, TlsIdentity};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +59,7 @@ impl BoundServer {
             &config.staple_signatures,
             config.staple_proof.as_deref(),
         )?;
+        let snp_crls = SnpCrls::load(&config.snp_crls)?;
         let attester = Attester::detect(devices);
         match &attester {
             Ok(attester) => {
@@ -96,6 +97,7 @@ impl BoundServer {
             ohttp,
             require_encryption: config.require_encryption,
             staple,
+            snp_crls,
         });
         let mut listeners = Vec::new();
         for addr in config.listen_addrs() {

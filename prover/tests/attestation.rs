@@ -182,8 +182,12 @@ async fn the_envelope_binds_nonce_tls_key_and_ohttp_key_config() {
     .unwrap();
     let proof = dir.path().join("proof.txt");
     std::fs::write(&proof, "c2sp.org/tlog-proof@v1\nindex 7\n").unwrap();
+    let crl = dir.path().join("milan.crl");
+    std::fs::write(&crl, b"\x30\x82 an AMD CRL").unwrap();
     let args = [
         "--tls",
+        "--snp-crl",
+        crl.to_str().unwrap(),
         "--staple-statement",
         statement.to_str().unwrap(),
         "--staple-signature",
@@ -232,6 +236,7 @@ async fn the_envelope_binds_nonce_tls_key_and_ohttp_key_config() {
         envelope["snp_certificate_table"],
         hex::encode(b"ghcb certificate table")
     );
+    assert_eq!(envelope["snp_crls"][0], hex::encode(b"\x30\x82 an AMD CRL"));
     assert_eq!(envelope["staple"]["statement"], "eyJyZWxlYXNlIjoxfQ==");
     assert_eq!(
         envelope["staple"]["signatures"][0],
@@ -251,7 +256,14 @@ async fn without_tls_the_binding_covers_an_empty_key_and_tdx_has_no_certificate_
     // auxblob is an SEV-SNP certificate table; a TDX entry's is not passed on as one.
     device.auxblob = Some(b"not a table".to_vec());
     let (create, seen) = device.install();
-    let server = start(&[], fake_tee(dir.path(), create)).await;
+    // An AMD CRL means nothing next to a TDX quote and is not passed on either.
+    let crl = dir.path().join("milan.crl");
+    std::fs::write(&crl, b"crl").unwrap();
+    let server = start(
+        &["--snp-crl", crl.to_str().unwrap()],
+        fake_tee(dir.path(), create),
+    )
+    .await;
     let nonce_hex = "0d".repeat(16);
     let envelope: serde_json::Value = server
         .client
@@ -275,6 +287,7 @@ async fn without_tls_the_binding_covers_an_empty_key_and_tdx_has_no_certificate_
     );
     let object = envelope.as_object().unwrap();
     assert!(!object.contains_key("snp_certificate_table"), "{envelope}");
+    assert!(!object.contains_key("snp_crls"), "{envelope}");
     assert!(!object.contains_key("staple"), "{envelope}");
     server.stop().await;
 }

@@ -82,6 +82,7 @@ pub async fn verify_evidence(
             snp_leaf_certificate,
             snp_crls,
             allow_unbound: false,
+            verified_links: Some(&state.attestation_links),
         },
     );
     Ok(axum::Json(verdict).into_response())

@@ -143,6 +143,7 @@ pub fn state(pool: PgPool) -> AppState {
         cache,
         metrics,
         log: None,
+        attestation_links: Arc::default(),
     }
 }
 

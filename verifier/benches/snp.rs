@@ -1,13 +1,18 @@
-//! What verifying one SEV-SNP report costs, and where the time goes: the whole check (one-shot
-//! and with the AMD intermediates pre-verified), the ECDSA P-384 report signature alone, and
-//! the RSA-4096 PSS chain links alone.
+//! What verifying one SEV-SNP report costs, and where the time goes: the whole check (one-shot,
+//! and with `SnpVerifier`, which pre-verifies AMD's intermediates and remembers leaves), the
+//! ECDSA P-384 report signature alone and the RSA-4096 PSS chain links alone, each with the
+//! signature backend the build selected; then the whole check on every core.
 //!
-//! `nice -n 19 cargo bench -p verifier --bench snp -- --warm-up-time 1 --measurement-time 5`
+//! ```text
+//! nice -n 19 cargo bench -p verifier --bench snp -- --warm-up-time 1 --measurement-time 5
+//! nice -n 19 cargo bench -p verifier --bench snp --features aws-lc -- --warm-up-time 1 --measurement-time 5
+//! ```
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use p384::ecdsa::signature::Verifier as _;
-use p384::pkcs8::DecodePublicKey as _;
-use sha2::Sha384;
+mod common;
+
+use common::{batch_on_threads, label, threads, BATCH};
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use verifier::signature::{EcdsaP384Key, RsaPssSha384Key};
 use verifier::snp::{parse_report, verify_report, SnpCertificates, SnpTrust, SnpVerifier};
 use x509_cert::der::{Decode, DecodePem, Encode};
 use x509_cert::Certificate;
@@ -23,17 +28,12 @@ fn pem(path: &str) -> Certificate {
     Certificate::from_pem(read(path)).expect("PEM certificate")
 }
 
-fn rsa_key(cert: &Certificate) -> rsa::pss::VerifyingKey<Sha384> {
-    let spki = cert
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .unwrap();
-    rsa::pss::VerifyingKey::new(rsa::RsaPublicKey::from_public_key_der(&spki).unwrap())
+fn rsa_key(cert: &Certificate) -> RsaPssSha384Key {
+    RsaPssSha384Key::from_spki(&cert.tbs_certificate.subject_public_key_info).unwrap()
 }
 
-fn pss_signature(cert: &Certificate) -> rsa::pss::Signature {
-    rsa::pss::Signature::try_from(cert.signature.raw_bytes()).unwrap()
+fn pss_signature(cert: &Certificate) -> Vec<u8> {
+    cert.signature.raw_bytes().to_vec()
 }
 
 fn snp(c: &mut Criterion) {
@@ -54,40 +54,34 @@ fn snp(c: &mut Criterion) {
     };
     verify_report(&report, &certs, &trust, at).expect("fixture verifies");
 
-    c.bench_function("snp/verify_report (one-shot, full chain)", |b| {
-        b.iter(|| verify_report(black_box(&report), black_box(&certs), &trust, at).unwrap())
-    });
+    let one_shot = || verify_report(black_box(&report), black_box(&certs), &trust, at).unwrap();
     let verifier = SnpVerifier::new(trust.clone()).unwrap();
+    let remembered = || {
+        verifier
+            .verify(black_box(&report), black_box(&certs), at)
+            .unwrap()
+    };
+    c.bench_function(&label("snp/verify_report (one-shot, full chain)"), |b| {
+        b.iter(one_shot)
+    });
     c.bench_function(
-        "snp/SnpVerifier::verify (AMD intermediates pre-verified)",
-        |b| {
-            b.iter(|| {
-                verifier
-                    .verify(black_box(&report), black_box(&certs), at)
-                    .unwrap()
-            })
-        },
+        &label("snp/SnpVerifier::verify (intermediates pre-verified, leaf remembered)"),
+        |b| b.iter(remembered),
     );
 
     // The report signature alone: P-384 ECDSA over 0x000..0x29F, R and S little-endian.
     let parsed = parse_report(&report).unwrap();
-    let leaf_spki = leaf
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .unwrap();
-    let leaf_key = p384::ecdsa::VerifyingKey::from_public_key_der(&leaf_spki).unwrap();
+    let leaf_key = EcdsaP384Key::from_spki(&leaf.tbs_certificate.subject_public_key_info).unwrap();
     let mut rs = [0u8; 96];
     for (i, offset) in [0x2a0usize, 0x2e8].into_iter().enumerate() {
         for (j, byte) in report[offset..offset + 48].iter().rev().enumerate() {
             rs[i * 48 + j] = *byte;
         }
     }
-    let signature = p384::ecdsa::Signature::from_slice(&rs).unwrap();
-    c.bench_function("snp/p384 report signature only", |b| {
+    c.bench_function(&label("snp/p384 report signature only"), |b| {
         b.iter(|| {
             leaf_key
-                .verify(black_box(parsed.signed_bytes()), &signature)
+                .verify_fixed(black_box(parsed.signed_bytes()), &rs)
                 .unwrap()
         })
     });
@@ -113,14 +107,14 @@ fn snp(c: &mut Criterion) {
             &ark_key,
         ),
     ];
-    c.bench_function("snp/rsa-pss chain only (3 links)", |b| {
+    c.bench_function(&label("snp/rsa-pss chain only (3 links)"), |b| {
         b.iter(|| {
             for (tbs, signature, key) in &links {
                 key.verify(black_box(tbs), signature).unwrap();
             }
         })
     });
-    c.bench_function("snp/rsa-pss one link (VCEK by ASK)", |b| {
+    c.bench_function(&label("snp/rsa-pss one link (VCEK by ASK)"), |b| {
         b.iter(|| {
             links[0]
                 .2
@@ -128,6 +122,17 @@ fn snp(c: &mut Criterion) {
                 .unwrap()
         })
     });
+
+    let threads = threads();
+    let mut group = c.benchmark_group(format!("snp_verify_{threads}_threads"));
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function(label("verify_report (one-shot)"), |b| {
+        b.iter(|| batch_on_threads(threads, || drop(one_shot())))
+    });
+    group.bench_function(label("SnpVerifier::verify"), |b| {
+        b.iter(|| batch_on_threads(threads, || drop(remembered())))
+    });
+    group.finish();
 }
 
 criterion_group!(benches, snp);

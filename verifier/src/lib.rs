@@ -6,6 +6,7 @@ pub mod attestation;
 pub mod channel;
 pub mod nitro;
 pub mod policy;
+pub mod signature;
 pub mod snp;
 pub mod statement;
 pub mod tlog;

@@ -41,6 +41,9 @@ pub struct AttestationEnvelope {
     /// SEV-SNP: the host's certificate table (configfs-tsm auxblob), hex, when the host gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
     snp_certificate_table: Option<String>,
+    /// SEV-SNP: AMD CRLs given at deploy time (`--snp-crl`), hex DER each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    snp_crls: Vec<String>,
     /// The deploy-time release statement, signatures and log proof, when configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     staple: Option<Staple>,
@@ -64,17 +67,28 @@ pub async fn attestation(
     let evidence_nonce = nonce.clone();
     let evidence_spki = tls_spki.clone();
     let evidence_key_config = key_config.clone();
-    // A device round trip: keep it off the async workers.
-    let evidence = tokio::task::spawn_blocking(move || {
-        attester.attest(
-            &evidence_nonce,
-            evidence_spki.as_deref(),
-            &evidence_key_config,
-        )
+    let crl_files = state.snp_crls.clone();
+    // A device round trip and file reads: keep them off the async workers.
+    let (evidence, snp_crls) = tokio::task::spawn_blocking(move || {
+        let evidence = attester
+            .attest(
+                &evidence_nonce,
+                evidence_spki.as_deref(),
+                &evidence_key_config,
+            )
+            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        let crls = match evidence.platform {
+            Platform::SevSnp => crl_files.read().map_err(|e| {
+                AppError::Unavailable(format!(
+                    "--snp-crl: {e}; replace the file with a current CRL from AMD KDS"
+                ))
+            })?,
+            _ => Vec::new(),
+        };
+        Ok::<_, AppError>((evidence, crls))
     })
     .await
-    .map_err(|e| AppError::Internal(format!("attestation task failed: {e}")))?
-    .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    .map_err(|e| AppError::Internal(format!("attestation task failed: {e}")))??;
     Ok(Json(AttestationEnvelope {
         format: ENVELOPE_FORMAT,
         platform: evidence.platform,
@@ -84,6 +98,7 @@ pub async fn attestation(
         binding: hex::encode(evidence.binding),
         evidence: hex::encode(&evidence.document),
         snp_certificate_table: evidence.snp_certificate_table.map(hex::encode),
+        snp_crls: snp_crls.iter().map(hex::encode).collect(),
         // Cloned per answer (at most ~2 MiB): attestation is asked once per session, not per proof.
         staple: state.staple.clone(),
     }))

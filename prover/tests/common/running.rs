@@ -122,6 +122,7 @@ pub async fn start_fetching(params_dir: &Path, devices: DevicePaths) -> Running 
         ohttp: Arc::new(prover::ohttp::OhttpKeys::generate().unwrap()),
         require_encryption: false,
         staple: None,
+        snp_crls: Default::default(),
     });
     let listener = Listener::bind(ListenAddr::Tcp(([127, 0, 0, 1], 0).into()))
         .await

@@ -10,6 +10,8 @@ pub const ENVELOPE_FORMAT: &str = "mpr-attestation/v1";
 /// Largest envelope accepted: evidence (a few KiB), certificates and a stapled release statement
 /// (at most 1 MiB, base64) with its signatures and log proof.
 pub const MAX_ENVELOPE_BYTES: usize = 2 << 20;
+/// AMD publishes one CRL per product and key kind; more than this is not a deployment.
+pub const MAX_ENVELOPE_CRLS: usize = 8;
 /// The nonce lengths the binding accepts: long enough to be unguessable, short enough for NSM.
 pub const MIN_NONCE_BYTES: usize = 16;
 pub const MAX_NONCE_BYTES: usize = 64;
@@ -46,6 +48,8 @@ struct RawEnvelope {
     #[serde(default)]
     snp_certificate_table: Option<String>,
     #[serde(default)]
+    snp_crls: Vec<String>,
+    #[serde(default)]
     staple: Option<RawStaple>,
 }
 
@@ -79,6 +83,10 @@ pub struct Envelope {
     pub binding: [u8; 64],
     pub evidence: Vec<u8>,
     pub snp_certificate_table: Option<Vec<u8>>,
+    /// AMD CRLs (DER) the prover was given at deploy time. Safe to take from an untrusted
+    /// server: a CRL counts only when AMD's pinned ARK signed it and it is current at the
+    /// verification time, and dropping it makes the check fail, not pass.
+    pub snp_crls: Vec<Vec<u8>>,
     pub staple: Option<Staple>,
 }
 
@@ -126,6 +134,20 @@ impl Envelope {
                 field: "binding",
                 what: "64 bytes of hex".into(),
             })?;
+        if raw.snp_crls.len() > MAX_ENVELOPE_CRLS {
+            return Err(EnvelopeError::Field {
+                field: "snp_crls",
+                what: format!(
+                    "a list of at most {MAX_ENVELOPE_CRLS} CRLs (it has {})",
+                    raw.snp_crls.len()
+                ),
+            });
+        }
+        let snp_crls = raw
+            .snp_crls
+            .iter()
+            .map(|text| hex_field("snp_crls", text))
+            .collect::<Result<Vec<_>, _>>()?;
         let staple = match raw.staple {
             None => None,
             Some(staple) => Some(Staple {
@@ -153,6 +175,7 @@ impl Envelope {
                 .snp_certificate_table
                 .map(|text| hex_field("snp_certificate_table", &text))
                 .transpose()?,
+            snp_crls,
             staple,
         })
     }

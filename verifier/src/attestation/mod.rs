@@ -23,6 +23,7 @@ mod settings;
 mod snp_flow;
 mod verdict;
 
+pub use crate::signature::VerifiedLinks;
 pub use binding::{binding_v1, BINDING_LABEL};
 pub use envelope::{
     Envelope, EnvelopeError, EvidencePlatform, Staple, ENVELOPE_FORMAT, MAX_ENVELOPE_BYTES,
@@ -123,6 +124,9 @@ pub struct VerifyOptions<'a> {
     pub snp_crls: Vec<Vec<u8>>,
     /// Bare evidence carries no channel binding; accepting it anyway must be asked for.
     pub allow_unbound: bool,
+    /// Certificate signatures already verified, for a caller that judges much evidence (the
+    /// registry); `None` verifies every signature.
+    pub verified_links: Option<&'a VerifiedLinks>,
 }
 
 /// What the evidence must be bound to, recomputed from the envelope.
@@ -164,6 +168,7 @@ pub fn verify(evidence: &EvidenceInput, options: &VerifyOptions) -> Verdict {
         (EvidenceInput::Envelope(envelope), EvidencePlatform::SevSnp) => snp_flow::verify(
             &envelope.evidence,
             envelope.snp_certificate_table.as_deref(),
+            &envelope.snp_crls,
             channel.as_ref(),
             options,
             &mut verdict,
@@ -177,6 +182,7 @@ pub fn verify(evidence: &EvidenceInput, options: &VerifyOptions) -> Verdict {
         ) => snp_flow::verify(
             report,
             certificate_table.as_deref(),
+            &[],
             None,
             options,
             &mut verdict,

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use super::releases::Candidate;
 use super::verdict::Verdict;
 use super::{Channel, VerifyOptions};
-use crate::nitro::{verify_document, NitroDocument};
+use crate::nitro::{verify_with_links, NitroDocument};
+use crate::signature::VerifiedLinks;
 
 pub(super) fn verify(
     document: &[u8],
@@ -14,10 +15,11 @@ pub(super) fn verify(
     verdict: &mut Verdict,
 ) {
     let settings = options.settings;
-    let doc = match verify_document(
+    let doc = match verify_with_links(
         document,
         &settings.nitro_trust(),
         options.now_unix_ms / 1000,
+        options.verified_links.unwrap_or(&VerifiedLinks::disabled()),
     ) {
         Ok(doc) => doc,
         Err(error) => {

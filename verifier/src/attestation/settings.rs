@@ -10,13 +10,15 @@
 //! nitro_roots = ["641a0321..."]    # SHA-256 of accepted root certificates (default: AWS Nitro Enclaves Root G1)
 //! amd_arks = ["69d063b4...", ...]  # SHA-256 of accepted AMD root keys (default: ARK-Milan, ARK-Genoa, ARK-Turin)
 //! snp_check_crl = true             # an AMD CRL must be supplied and the chain must not be revoked
+//! snp_crls = ["""-----BEGIN X509 CRL-----
+//! ...""", ...]                      # AMD CRLs (PEM) to use besides those the evidence or caller gives
 //! snp_min_tcb = { bootloader = 4, tee = 0, snp = 22, microcode = 213 }   # fmc too on Turin
 //! ```
 
 use serde::Deserialize;
 
 use crate::nitro::{NitroTrust, AWS_NITRO_ROOT_G1_SHA256};
-use crate::snp::{SnpTrust, Tcb};
+use crate::snp::{SnpTrust, Tcb, MAX_CRL_BYTES};
 
 pub const DEFAULT_MAX_AGE_SECONDS: u64 = 300;
 pub const DEFAULT_MAX_FUTURE_SKEW_SECONDS: u64 = 30;
@@ -30,6 +32,7 @@ pub(crate) struct RawAttestationSettings {
     nitro_roots: Option<Vec<String>>,
     amd_arks: Option<Vec<String>>,
     snp_check_crl: Option<bool>,
+    snp_crls: Option<Vec<String>>,
     snp_min_tcb: Option<RawTcb>,
 }
 
@@ -52,6 +55,9 @@ pub struct AttestationSettings {
     pub nitro_roots: Vec<[u8; 32]>,
     pub amd_arks: Vec<[u8; 32]>,
     pub snp_check_crl: bool,
+    /// AMD CRLs (DER) the policy carries. Like every CRL, one counts only if the pinned ARK
+    /// signed it and it is current, so a stale one here simply fails the check.
+    pub snp_crls: Vec<Vec<u8>>,
     pub snp_min_tcb: Option<Tcb>,
 }
 
@@ -64,6 +70,7 @@ impl Default for AttestationSettings {
             nitro_roots: vec![AWS_NITRO_ROOT_G1_SHA256],
             amd_arks: SnpTrust::default().ark_sha256,
             snp_check_crl: true,
+            snp_crls: Vec::new(),
             snp_min_tcb: None,
         }
     }
@@ -99,6 +106,13 @@ impl AttestationSettings {
                 None => defaults.amd_arks,
             },
             snp_check_crl: raw.snp_check_crl.unwrap_or(true),
+            snp_crls: raw
+                .snp_crls
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .map(|(index, pem)| crl_from_pem(index, pem))
+                .collect::<Result<_, _>>()?,
             snp_min_tcb: raw.snp_min_tcb.map(|t| Tcb {
                 fmc: t.fmc,
                 bootloader: t.bootloader,
@@ -115,15 +129,36 @@ impl AttestationSettings {
         }
     }
 
-    /// The SEV-SNP trust for one verification; `crls` are DER CRLs the caller obtained (AMD KDS).
+    /// The SEV-SNP trust for one verification: `crls` are DER CRLs from elsewhere (the caller's
+    /// download from AMD KDS, the evidence), used together with the policy's own.
     pub fn snp_trust(&self, crls: Vec<Vec<u8>>) -> SnpTrust {
+        let mut all = self.snp_crls.clone();
+        all.extend(crls);
         SnpTrust {
             ark_sha256: self.amd_arks.clone(),
             allow_debug: self.allow_debug,
             min_tcb: self.snp_min_tcb,
             check_crl: self.snp_check_crl,
-            crls,
+            crls: all,
         }
+    }
+}
+
+fn crl_from_pem(index: usize, pem: &str) -> Result<Vec<u8>, String> {
+    let fix = "paste AMD's CRL as PEM (openssl crl -inform DER -in crl.der)";
+    if pem.len() > 2 * MAX_CRL_BYTES {
+        return Err(format!(
+            "[attestation] snp_crls[{index}] is larger than a CRL can be ({MAX_CRL_BYTES} bytes of DER)"
+        ));
+    }
+    match der::pem::decode_vec(pem.trim().as_bytes()) {
+        Ok(("X509 CRL", der)) => Ok(der),
+        Ok((label, _)) => Err(format!(
+            "[attestation] snp_crls[{index}] is a PEM {label:?}, not an \"X509 CRL\"; {fix}"
+        )),
+        Err(error) => Err(format!(
+            "[attestation] snp_crls[{index}] is not PEM ({error}); {fix}"
+        )),
     }
 }
 

@@ -3,11 +3,13 @@
 
 use super::verdict::Verdict;
 use super::{Channel, VerifyOptions};
-use crate::snp::{parse_certificate_table, verify_report, SnpCertificates};
+use crate::signature::VerifiedLinks;
+use crate::snp::{parse_certificate_table, SnpCertificates, SnpVerifier};
 
 pub(super) fn verify(
     report: &[u8],
     certificate_table: Option<&[u8]>,
+    evidence_crls: &[Vec<u8>],
     channel: Option<&Channel>,
     options: &VerifyOptions,
     verdict: &mut Verdict,
@@ -36,8 +38,15 @@ pub(super) fn verify(
             return;
         }
     };
-    let trust = options.settings.snp_trust(options.snp_crls.clone());
-    let verified = match verify_report(report, &certificates, &trust, options.now_unix_ms / 1000) {
+    let mut crls = options.snp_crls.clone();
+    crls.extend_from_slice(evidence_crls);
+    let trust = options.settings.snp_trust(crls);
+    let verified = match SnpVerifier::without_cache(trust).verify_with_links(
+        report,
+        &certificates,
+        options.now_unix_ms / 1000,
+        options.verified_links.unwrap_or(&VerifiedLinks::disabled()),
+    ) {
         Ok(verified) => verified,
         Err(error) => {
             verdict.fail("report", error.code(), error.to_string());
@@ -54,9 +63,14 @@ pub(super) fn verify(
     verdict.pass(
         "crl",
         if verified.crl_checked {
-            "the chain is not revoked in the AMD CRL given"
+            format!(
+                "the chain is not revoked in AMD's current CRL (CRLs offered: {} by the policy, {} by the caller, {} by the evidence)",
+                options.settings.snp_crls.len(),
+                options.snp_crls.len(),
+                evidence_crls.len()
+            )
         } else {
-            "not checked: snp_check_crl = false in the trust policy"
+            "not checked: snp_check_crl = false in the trust policy".to_owned()
         },
     );
     verdict.pass("tcb", format!("{:?}", verified.tcb));

@@ -58,7 +58,11 @@ impl World {
     }
 
     fn policy(&self, extra: &str) -> TrustPolicy {
-        let text = format!(
+        TrustPolicy::parse(&self.policy_text(extra)).unwrap()
+    }
+
+    fn policy_text(&self, extra: &str) -> String {
+        format!(
             r#"
 [release]
 keys = ["{RELEASE_KEY}"]
@@ -76,8 +80,7 @@ amd_arks = ["{}"]
             self.log_key.verifier().vkey(),
             hex::encode(self.nitro.trust().root_sha256[0]),
             hex::encode(self.snp.ark_sha256()),
-        );
-        TrustPolicy::parse(&text).unwrap()
+        )
     }
 
     /// Logs `bytes` as `kind` and returns the statement with a proof against the newest checkpoint.
@@ -188,6 +191,7 @@ fn nitro_envelope(world: &World, doc: &TestDocument) -> Envelope {
         binding: binding_v1(&NONCE, TLS_SPKI, KEY_CONFIG),
         evidence: world.nitro.sign(doc),
         snp_certificate_table: None,
+        snp_crls: vec![],
         staple: None,
     }
 }
@@ -207,6 +211,16 @@ fn judge(
     statements: &[SignedStatement],
     crls: Vec<Vec<u8>>,
 ) -> Verdict {
+    judge_remembering(evidence, policy, statements, crls, None)
+}
+
+fn judge_remembering(
+    evidence: &EvidenceInput,
+    policy: &TrustPolicy,
+    statements: &[SignedStatement],
+    crls: Vec<Vec<u8>>,
+    verified_links: Option<&VerifiedLinks>,
+) -> Verdict {
     let (releases, refused) = TrustedReleases::from_statements(policy, statements);
     let mut verdict = verify(
         evidence,
@@ -218,6 +232,7 @@ fn judge(
             snp_leaf_certificate: None,
             snp_crls: crls,
             allow_unbound: false,
+            verified_links,
         },
     );
     verdict.reasons.extend(refused);
@@ -315,6 +330,56 @@ fn each_broken_nitro_binding_is_rejected_with_its_code() {
 }
 
 #[test]
+fn remembered_certificate_signatures_change_no_verdict() {
+    let mut world = World::new();
+    let statements = trusted_release(&mut world);
+    let policy = world.policy("");
+    let links = VerifiedLinks::default();
+    let nitro = EvidenceInput::Envelope(Box::new(nitro_envelope(&world, &bound_document())));
+    let snp = EvidenceInput::Envelope(Box::new(snp_envelope(
+        &world,
+        binding_v1(&NONCE, b"", KEY_CONFIG),
+        SNP_MEASUREMENT,
+    )));
+    let crls = vec![world.snp.crl(&[])];
+    let mut remembered = Vec::new();
+    for _ in 0..2 {
+        for evidence in [&nitro, &snp] {
+            let verdict =
+                judge_remembering(evidence, &policy, &statements, crls.clone(), Some(&links));
+            assert!(verdict.accepted, "{verdict:#?}");
+        }
+        remembered.push(links.len());
+    }
+    // Every Nitro link of the test chain and the SNP leaf, learnt once.
+    assert!(remembered[0] >= 2, "{remembered:?}");
+    assert_eq!(remembered[0], remembered[1]);
+
+    // Same chain, now remembered: a debug document, a stale one and a wrong measurement are
+    // still refused, each for its own reason.
+    let mut debug = bound_document();
+    for i in [0u8, 1, 2] {
+        debug.pcrs.insert(i, vec![0; 48]);
+    }
+    let stale = TestDocument {
+        timestamp_ms: NOW_MS - 3_600_000,
+        ..bound_document()
+    };
+    for (doc, code) in [(debug, "nitro-debug"), (stale, "nitro-stale")] {
+        let evidence = EvidenceInput::Envelope(Box::new(nitro_envelope(&world, &doc)));
+        let verdict = judge_remembering(&evidence, &policy, &statements, vec![], Some(&links));
+        assert!(verdict.codes().contains(&code), "{code}: {verdict:#?}");
+    }
+    let other_image = EvidenceInput::Envelope(Box::new(snp_envelope(
+        &world,
+        binding_v1(&NONCE, b"", KEY_CONFIG),
+        [7; 48],
+    )));
+    let verdict = judge_remembering(&other_image, &policy, &statements, crls, Some(&links));
+    assert!(!verdict.accepted, "{verdict:#?}");
+}
+
+#[test]
 fn a_debug_enclave_is_rejected_even_with_a_valid_chain_and_signature() {
     let mut world = World::new();
     let statements = trusted_release(&mut world);
@@ -408,6 +473,7 @@ fn snp_envelope(world: &World, report_data: [u8; 64], measurement: [u8; 48]) -> 
         binding: binding_v1(&NONCE, b"", KEY_CONFIG),
         evidence: world.snp.sign_report(report_data, measurement),
         snp_certificate_table: Some(world.snp.certificate_table()),
+        snp_crls: vec![],
         staple: None,
     }
 }
@@ -437,6 +503,60 @@ fn a_bound_snp_report_is_accepted_with_its_launch_parameters_and_crl() {
         .checks
         .iter()
         .any(|c| c.name == "crl" && c.detail.contains("not checked")));
+}
+
+#[test]
+fn an_snp_crl_counts_from_the_evidence_or_the_policy_and_only_when_amd_signed_it() {
+    let mut world = World::new();
+    let statements = trusted_release(&mut world);
+    let policy = world.policy("");
+    let with_crls = |crls: Vec<Vec<u8>>| {
+        let mut envelope =
+            snp_envelope(&world, binding_v1(&NONCE, b"", KEY_CONFIG), SNP_MEASUREMENT);
+        envelope.snp_crls = crls;
+        EvidenceInput::Envelope(Box::new(envelope))
+    };
+
+    // Stapled by the prover: enough on its own.
+    let verdict = judge(
+        &with_crls(vec![world.snp.crl(&[])]),
+        &policy,
+        &statements,
+        vec![],
+    );
+    assert!(verdict.accepted, "{verdict:#?}");
+    assert!(verdict
+        .checks
+        .iter()
+        .any(|c| c.name == "crl" && c.detail.contains("1 by the evidence")));
+    // A revoking CRL from the evidence revokes; a forged one from the evidence is refused,
+    // never skipped.
+    let verdict = judge(
+        &with_crls(vec![world.snp.crl(&[0])]),
+        &policy,
+        &statements,
+        vec![],
+    );
+    assert!(verdict.codes().contains(&"snp-revoked"), "{verdict:#?}");
+    let forged = world.snp.crl_signed_by_another_key(&[]);
+    let verdict = judge(&with_crls(vec![forged]), &policy, &statements, vec![]);
+    assert!(verdict.codes().contains(&"snp-crl-invalid"), "{verdict:#?}");
+
+    // Carried by the trust policy, as PEM.
+    let pem =
+        der::pem::encode_string("X509 CRL", der::pem::LineEnding::LF, &world.snp.crl(&[])).unwrap();
+    let with_policy_crl = world.policy(&format!("snp_crls = [\"\"\"\n{pem}\"\"\"]"));
+    let verdict = judge(&with_crls(vec![]), &with_policy_crl, &statements, vec![]);
+    assert!(verdict.accepted, "{verdict:#?}");
+    assert!(verdict
+        .checks
+        .iter()
+        .any(|c| c.name == "crl" && c.detail.contains("1 by the policy")));
+
+    // A policy whose CRL is not PEM is refused when it is read, saying how to fix it.
+    let text = world.policy_text("snp_crls = [\"MIIB\"]");
+    let error = TrustPolicy::parse(&text).unwrap_err().to_string();
+    assert!(error.contains("snp_crls[0] is not PEM"), "{error}");
 }
 
 #[test]
@@ -524,6 +644,7 @@ fn a_recorded_aws_document_verifies_offline_against_expected_registers_only_when
                 snp_leaf_certificate: None,
                 snp_crls: vec![],
                 allow_unbound,
+                verified_links: None,
             },
         )
     };
@@ -552,6 +673,7 @@ fn a_recorded_aws_document_verifies_offline_against_expected_registers_only_when
             snp_leaf_certificate: None,
             snp_crls: vec![],
             allow_unbound: true,
+            verified_links: None,
         },
     );
     assert!(

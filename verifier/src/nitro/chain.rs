@@ -5,18 +5,15 @@
 
 use der::asn1::ObjectIdentifier;
 use der::{Decode, Encode};
-use p384::ecdsa::signature::Verifier;
-use p384::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use x509_cert::certificate::Version;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 use x509_cert::Certificate;
 
 use super::{CertificatePosition, NitroError, NitroTrust};
+use crate::signature::{EcdsaP384Key, VerifiedLinks, EC_PUBLIC_KEY, SECP384R1};
 
 const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
 
@@ -31,13 +28,14 @@ enum Role {
 }
 
 /// Validates the path at `at_unix_seconds` and returns the leaf's key, the one that must have
-/// signed the COSE envelope.
+/// signed the COSE envelope. Signatures already in `links` are not verified again.
 pub(crate) fn verify_chain(
     leaf_der: &[u8],
     cabundle: &[Vec<u8>],
     trust: &NitroTrust,
     at_unix_seconds: u64,
-) -> Result<VerifyingKey, NitroError> {
+    links: &VerifiedLinks,
+) -> Result<EcdsaP384Key, NitroError> {
     let Some((root_der, intermediates)) = cabundle.split_first() else {
         return Err(NitroError::MalformedPayload("cabundle is empty".into()));
     };
@@ -56,23 +54,22 @@ pub(crate) fn verify_chain(
         let role = Role::Authority {
             authorities_below: intermediates.len() - index,
         };
-        path.push((position, role, parse(der, position)?));
+        path.push((position, role, der.as_slice(), parse(der, position)?));
     }
     path.push((
         CertificatePosition::Leaf,
         Role::Leaf,
+        leaf_der,
         parse(leaf_der, CertificatePosition::Leaf)?,
     ));
 
-    for (position, role, certificate) in &path {
+    for (position, role, _, certificate) in &path {
         check_algorithms(certificate, *position)?;
         check_validity(certificate, *position, at_unix_seconds)?;
         check_extensions(certificate, *position, *role)?;
     }
-    let root = cabundle_root(&path)?;
-    let mut issuer_key = public_key(root, CertificatePosition::Bundle(0))?;
     for link in path.windows(2) {
-        let [(_, _, issuer), (position, _, child)] = link else {
+        let [(issuer_position, _, _, issuer), (position, _, child_der, child)] = link else {
             continue;
         };
         if child.tbs_certificate.issuer != issuer.tbs_certificate.subject {
@@ -80,18 +77,19 @@ pub(crate) fn verify_chain(
                 position: *position,
             });
         }
-        check_signature(child, *position, &issuer_key)?;
-        issuer_key = public_key(child, *position)?;
+        let issuer_point = issuer
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        links.verify(issuer_point, child_der, || {
+            check_signature(child, *position, &public_key(issuer, *issuer_position)?)
+        })?;
     }
-    Ok(issuer_key)
-}
-
-fn cabundle_root(
-    path: &[(CertificatePosition, Role, Certificate)],
-) -> Result<&Certificate, NitroError> {
-    path.first()
-        .map(|(_, _, certificate)| certificate)
-        .ok_or_else(|| NitroError::MalformedPayload("cabundle is empty".into()))
+    match path.last() {
+        Some((position, _, _, leaf)) => public_key(leaf, *position),
+        None => Err(NitroError::MalformedPayload("no leaf certificate".into())),
+    }
 }
 
 fn parse(der: &[u8], position: CertificatePosition) -> Result<Certificate, NitroError> {
@@ -244,27 +242,23 @@ fn check_extensions(
 fn public_key(
     certificate: &Certificate,
     position: CertificatePosition,
-) -> Result<VerifyingKey, NitroError> {
-    let key = certificate
-        .tbs_certificate
-        .subject_public_key_info
-        .subject_public_key
-        .raw_bytes();
-    VerifyingKey::from_sec1_bytes(key).map_err(|_| NitroError::MalformedCertificate {
-        position,
-        reason: "its public key is not a valid P-384 point".into(),
+) -> Result<EcdsaP384Key, NitroError> {
+    EcdsaP384Key::from_spki(&certificate.tbs_certificate.subject_public_key_info).map_err(|_| {
+        NitroError::MalformedCertificate {
+            position,
+            reason: "its public key is not a valid P-384 point".into(),
+        }
     })
 }
 
 fn check_signature(
     child: &Certificate,
     position: CertificatePosition,
-    issuer_key: &VerifyingKey,
+    issuer_key: &EcdsaP384Key,
 ) -> Result<(), NitroError> {
     let broken = || NitroError::ChainSignature { position };
     let signature = child.signature.as_bytes().ok_or_else(broken)?;
-    let signature = Signature::from_der(signature).map_err(|_| broken())?;
     // x509-cert decodes strict DER only, so encoding the parsed TBS gives back the signed bytes.
     let tbs = child.tbs_certificate.to_der().map_err(|_| broken())?;
-    issuer_key.verify(&tbs, &signature).map_err(|_| broken())
+    issuer_key.verify_der(&tbs, signature).map_err(|_| broken())
 }

@@ -1,8 +1,7 @@
 //! The COSE_Sign1 envelope (RFC 9052) of a Nitro attestation document and its ES384 signature.
 
+use crate::signature::{EcdsaP384Key, P384_FIXED_SIGNATURE_BYTES};
 use ciborium::Value;
-use p384::ecdsa::signature::Verifier;
-use p384::ecdsa::{Signature, VerifyingKey};
 
 use super::cbor::decode_strict;
 use super::NitroError;
@@ -12,7 +11,7 @@ const COSE_SIGN1_TAG: u64 = 18;
 /// `{1: -35}`: the only protected header AWS Nitro emits (alg = ES384).
 pub(crate) const ES384_PROTECTED_HEADER: [u8; 4] = [0xa1, 0x01, 0x38, 0x22];
 /// P-384 r‖s, 48 bytes each, big-endian.
-const SIGNATURE_LEN: usize = 96;
+const SIGNATURE_LEN: usize = P384_FIXED_SIGNATURE_BYTES;
 /// The AttestationDoc size range given by AWS's specification.
 const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
 
@@ -82,10 +81,13 @@ impl CoseSign1 {
     }
 
     /// Verifies the signature over `Sig_structure = ["Signature1", protected, h'', payload]`.
-    pub(crate) fn verify(&self, key: &VerifyingKey) -> Result<(), NitroError> {
-        let signature =
-            Signature::from_slice(&self.signature).map_err(|_| NitroError::Signature)?;
-        key.verify(&sig_structure(&self.protected, &self.payload), &signature)
+    pub(crate) fn verify(&self, key: &EcdsaP384Key) -> Result<(), NitroError> {
+        let signature: &[u8; SIGNATURE_LEN] = self
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| NitroError::Signature)?;
+        key.verify_fixed(&sig_structure(&self.protected, &self.payload), signature)
             .map_err(|_| NitroError::Signature)
     }
 }

@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 
 pub use error::{CertificatePosition, NitroError};
 
+use crate::signature::VerifiedLinks;
+
 /// Real documents are about 5 KiB; the cap bounds all work before any parsing.
 pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024;
 
@@ -70,6 +72,46 @@ pub fn verify_document(
     trust: &NitroTrust,
     at_unix_seconds: u64,
 ) -> Result<NitroDocument, NitroError> {
+    verify_with_links(document, trust, at_unix_seconds, &VerifiedLinks::disabled())
+}
+
+/// [`verify_document`] for a verifier that sees many documents (a registry, a wallet talking to a
+/// fleet): the certificate signatures it has verified once are remembered (see
+/// [`VerifiedLinks`]), so a document from a known enclave costs one ECDSA verification instead of
+/// five. Every other check runs on every document.
+#[derive(Debug)]
+pub struct NitroVerifier {
+    trust: NitroTrust,
+    links: VerifiedLinks,
+}
+
+impl NitroVerifier {
+    pub fn new(trust: NitroTrust) -> Self {
+        NitroVerifier {
+            trust,
+            links: VerifiedLinks::default(),
+        }
+    }
+
+    pub fn trust(&self) -> &NitroTrust {
+        &self.trust
+    }
+
+    pub fn verify(
+        &self,
+        document: &[u8],
+        at_unix_seconds: u64,
+    ) -> Result<NitroDocument, NitroError> {
+        verify_with_links(document, &self.trust, at_unix_seconds, &self.links)
+    }
+}
+
+pub(crate) fn verify_with_links(
+    document: &[u8],
+    trust: &NitroTrust,
+    at_unix_seconds: u64,
+    links: &VerifiedLinks,
+) -> Result<NitroDocument, NitroError> {
     if document.len() > MAX_DOCUMENT_BYTES {
         return Err(NitroError::TooLarge {
             size: document.len(),
@@ -83,6 +125,7 @@ pub fn verify_document(
         &payload.cabundle,
         trust,
         at_unix_seconds,
+        links,
     )?;
     envelope.verify(&leaf_key)?;
     Ok(NitroDocument {

@@ -2,11 +2,7 @@
 //! SHA-384, MGF1-SHA-384 and a 48-byte salt, the ARK self-signed and pinned by fingerprint.
 
 use rsa::pkcs1::RsaPssParams;
-use rsa::pkcs8::DecodePublicKey;
-use rsa::pss;
-use rsa::signature::Verifier;
-use rsa::RsaPublicKey;
-use sha2::{Digest, Sha384};
+use sha2::Digest;
 use x509_cert::der::asn1::{BitString, ObjectIdentifier, PrintableStringRef, Utf8StringRef};
 use x509_cert::der::{Decode, DecodePem, Encode};
 use x509_cert::ext::pkix::BasicConstraints;
@@ -16,6 +12,7 @@ use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 
 use super::{Product, SigningKeyKind, SnpError, SnpTrust};
+use crate::signature::RsaPssSha384Key;
 
 /// Largest certificate accepted (AMD's RSA-4096 certificates are about 1.7 KiB).
 pub const MAX_CERTIFICATE_BYTES: usize = 16 * 1024;
@@ -31,7 +28,7 @@ const PSS_SALT_BYTES: u8 = 48;
 pub(crate) struct CaCertificate {
     pub der: Vec<u8>,
     pub cert: Certificate,
-    pub key: pss::VerifyingKey<Sha384>,
+    pub key: RsaPssSha384Key,
 }
 
 /// The intermediate and root that vouch for leaves of one product and key kind, already checked
@@ -54,13 +51,8 @@ impl CaCertificate {
             )));
         }
         let cert = Certificate::from_der(der).map_err(|e| malformed(e.to_string()))?;
-        let spki = cert
-            .tbs_certificate
-            .subject_public_key_info
-            .to_der()
+        let key = RsaPssSha384Key::from_spki(&cert.tbs_certificate.subject_public_key_info)
             .map_err(|e| malformed(e.to_string()))?;
-        let key = RsaPublicKey::from_public_key_der(&spki)
-            .map_err(|_| malformed("the key is not an RSA key".into()))?;
         let is_ca = cert
             .tbs_certificate
             .get::<BasicConstraints>()
@@ -74,7 +66,7 @@ impl CaCertificate {
         Ok(CaCertificate {
             der: der.to_vec(),
             cert,
-            key: pss::VerifyingKey::new(key),
+            key,
         })
     }
 
@@ -161,7 +153,7 @@ impl Issuers {
 /// Verifies a certificate's RSASSA-PSS signature made by `issuer_key`.
 pub(crate) fn verify_signed_certificate(
     cert: &Certificate,
-    issuer_key: &pss::VerifyingKey<Sha384>,
+    issuer_key: &RsaPssSha384Key,
     which: &str,
     issuer: &str,
 ) -> Result<(), SnpError> {
@@ -184,7 +176,7 @@ pub(crate) fn verify_pss(
     message: &[u8],
     algorithm: &AlgorithmIdentifierOwned,
     signature: &BitString,
-    key: &pss::VerifyingKey<Sha384>,
+    key: &RsaPssSha384Key,
 ) -> Result<(), &'static str> {
     if algorithm.oid != RSASSA_PSS {
         return Err("signature algorithm is not RSASSA-PSS");
@@ -209,8 +201,7 @@ pub(crate) fn verify_pss(
     let signature = signature
         .as_bytes()
         .ok_or("signature is not a whole number of bytes")?;
-    let signature = pss::Signature::try_from(signature).map_err(|_| "malformed signature")?;
-    key.verify(message, &signature)
+    key.verify(message, signature)
         .map_err(|_| "signature does not verify")
 }
 

@@ -1,13 +1,12 @@
 //! The VCEK/VLEK leaf certificate and AMD's extensions in it (OIDs under 1.3.6.1.4.1.3704.1).
 
-use p384::ecdsa::VerifyingKey;
-use p384::pkcs8::DecodePublicKey;
 use x509_cert::der::asn1::{Ia5StringRef, ObjectIdentifier};
-use x509_cert::der::{Decode, Encode};
+use x509_cert::der::Decode;
 use x509_cert::Certificate;
 
 use super::chain::{common_name, MAX_CERTIFICATE_BYTES};
 use super::{Product, SigningKeyKind, SnpError, Tcb};
+use crate::signature::EcdsaP384Key;
 
 const PRODUCT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.2");
 const BL_SPL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.3.1");
@@ -22,7 +21,7 @@ pub(crate) struct AmdLeaf {
     pub cert: Certificate,
     pub product: Product,
     pub kind: SigningKeyKind,
-    pub key: VerifyingKey,
+    pub key: EcdsaP384Key,
     pub tcb: Tcb,
     /// The chip id the VCEK is for (64 bytes Milan/Genoa, 8 on Turin); a VLEK has none.
     pub hw_id: Option<Vec<u8>>,
@@ -46,12 +45,7 @@ pub(crate) fn parse_leaf(der: &[u8]) -> Result<AmdLeaf, SnpError> {
             )))
         }
     };
-    let spki = cert
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .map_err(|e| malformed(e.to_string()))?;
-    let key = VerifyingKey::from_public_key_der(&spki)
+    let key = EcdsaP384Key::from_spki(&cert.tbs_certificate.subject_public_key_info)
         .map_err(|_| malformed("the key is not an ECDSA P-384 key".into()))?;
 
     let mut product_name = None;

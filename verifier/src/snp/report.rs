@@ -1,6 +1,6 @@
 //! The 1184-byte SEV-SNP ATTESTATION_REPORT (AMD SEV-SNP ABI, "ATTESTATION_REPORT Structure").
 
-use p384::ecdsa::{signature::Verifier, Signature, VerifyingKey};
+use crate::signature::{EcdsaP384Key, P384_FIXED_SIGNATURE_BYTES};
 
 use super::{SigningKeyKind, SnpError};
 
@@ -144,7 +144,7 @@ impl SnpReport {
 
     /// The ECDSA signature: R and S are 72-byte little-endian fields whose low 48 bytes hold
     /// the P-384 scalars (the high 24 were checked to be zero when parsing).
-    fn signature(&self) -> Result<Signature, SnpError> {
+    fn signature(&self) -> [u8; P384_FIXED_SIGNATURE_BYTES] {
         let mut big_endian = [0u8; 2 * SCALAR_BYTES];
         for (i, component) in [0x2a0, 0x2e8].into_iter().enumerate() {
             let little = &self.bytes[component..component + SCALAR_BYTES];
@@ -155,17 +155,16 @@ impl SnpReport {
                 *dst = *src;
             }
         }
-        Signature::from_slice(&big_endian).map_err(|_| SnpError::Signature("leaf certificate"))
+        big_endian
     }
 
     /// Checks the report signature (ECDSA P-384, SHA-384 over [`Self::signed_bytes`]).
     pub(crate) fn verify_signature(
         &self,
-        key: &VerifyingKey,
+        key: &EcdsaP384Key,
         signer: &'static str,
     ) -> Result<(), SnpError> {
-        let signature = self.signature().map_err(|_| SnpError::Signature(signer))?;
-        key.verify(self.signed_bytes(), &signature)
+        key.verify_fixed(self.signed_bytes(), &self.signature())
             .map_err(|_| SnpError::Signature(signer))
     }
 }

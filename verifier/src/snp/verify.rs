@@ -1,8 +1,12 @@
 //! Putting it together: a report is accepted only if every check passes (fail closed).
 
+use std::borrow::Cow;
+
 use super::chain::{check_validity, verify_signed_certificate, Issuers};
 use super::crl::check_revocation;
 use super::leaf::{parse_leaf, AmdLeaf};
+use crate::signature::VerifiedLinks;
+
 use super::{
     parse_report, Product, SigningKeyKind, SnpCertificates, SnpError, SnpReport, SnpTrust, Tcb,
 };
@@ -42,9 +46,13 @@ pub fn verify_report(
 /// A verifier that checks AMD's built-in intermediates against their ARKs once, at
 /// construction, instead of on every report: with them, each report costs one RSA and one
 /// ECDSA verification. Certificates that differ from the built-in ones are checked in full.
+///
+/// It also remembers the leaf certificates it has seen signed (see [`VerifiedLinks`]), so a
+/// report from a known chip costs one ECDSA verification; every other check runs each time.
 pub struct SnpVerifier {
     trust: SnpTrust,
     verified_issuers: Vec<Issuers>,
+    links: VerifiedLinks,
 }
 
 impl SnpVerifier {
@@ -65,13 +73,15 @@ impl SnpVerifier {
         Ok(SnpVerifier {
             trust,
             verified_issuers,
+            links: VerifiedLinks::default(),
         })
     }
 
-    fn without_cache(trust: SnpTrust) -> Self {
+    pub(crate) fn without_cache(trust: SnpTrust) -> Self {
         SnpVerifier {
             trust,
             verified_issuers: Vec::new(),
+            links: VerifiedLinks::disabled(),
         }
     }
 
@@ -85,6 +95,17 @@ impl SnpVerifier {
         report: &[u8],
         certs: &SnpCertificates,
         at_unix_seconds: u64,
+    ) -> Result<VerifiedSnpReport, SnpError> {
+        self.verify_with_links(report, certs, at_unix_seconds, &self.links)
+    }
+
+    /// [`Self::verify`] remembering leaf signatures in `links` instead of this verifier's own.
+    pub(crate) fn verify_with_links(
+        &self,
+        report: &[u8],
+        certs: &SnpCertificates,
+        at_unix_seconds: u64,
+        links: &VerifiedLinks,
     ) -> Result<VerifiedSnpReport, SnpError> {
         let trust = &self.trust;
         let report = parse_report(report)?;
@@ -103,12 +124,21 @@ impl SnpVerifier {
             }
         }
         let issuers = self.issuers(certs, product, leaf.kind)?;
-        verify_signed_certificate(
-            &leaf.cert,
-            &issuers.intermediate.key,
-            leaf_name(leaf.kind),
-            issuers.kind.intermediate_name(),
-        )?;
+        let intermediate_key = issuers
+            .intermediate
+            .cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        links.verify(intermediate_key, &certs.leaf, || {
+            verify_signed_certificate(
+                &leaf.cert,
+                &issuers.intermediate.key,
+                leaf_name(leaf.kind),
+                issuers.kind.intermediate_name(),
+            )
+        })?;
         if leaf.cert.tbs_certificate.issuer != *issuers.intermediate.subject() {
             return Err(SnpError::Chain(format!(
                 "the {} was not issued by the {}",
@@ -165,7 +195,7 @@ impl SnpVerifier {
         certs: &SnpCertificates,
         product: Product,
         kind: SigningKeyKind,
-    ) -> Result<Issuers, SnpError> {
+    ) -> Result<Cow<'_, Issuers>, SnpError> {
         let cached = self.verified_issuers.iter().find(|issuers| {
             issuers.product == product
                 && issuers.kind == kind
@@ -176,7 +206,7 @@ impl SnpVerifier {
                 && certs.ark.as_ref().is_none_or(|der| *der == issuers.ark.der)
         });
         if let Some(issuers) = cached {
-            return Ok(issuers.clone());
+            return Ok(Cow::Borrowed(issuers));
         }
         let (builtin_intermediate, builtin_ark) = match (&certs.intermediate, &certs.ark) {
             (Some(intermediate), Some(ark)) => (intermediate.clone(), ark.clone()),
@@ -184,7 +214,7 @@ impl SnpVerifier {
         };
         let intermediate = certs.intermediate.as_ref().unwrap_or(&builtin_intermediate);
         let ark = certs.ark.as_ref().unwrap_or(&builtin_ark);
-        Issuers::verify(intermediate, ark, product, kind, &self.trust)
+        Issuers::verify(intermediate, ark, product, kind, &self.trust).map(Cow::Owned)
     }
 }
 

@@ -42,8 +42,9 @@ pub struct SnpArgs {
     /// https://kdsintf.amd.com/vcek/v1/<product>/<chip id>?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..
     #[arg(long, value_name = "FILE")]
     pub snp_vcek: Option<PathBuf>,
-    /// SEV-SNP: AMD's CRL for the product (DER; https://kdsintf.amd.com/vcek/v1/<product>/crl),
-    /// required unless the policy sets snp_check_crl = false. Repeatable.
+    /// SEV-SNP: AMD's CRL for the product (DER; https://kdsintf.amd.com/vcek/v1/<product>/crl).
+    /// One is required unless the policy sets snp_check_crl = false; it may also come from the
+    /// evidence (the prover's --snp-crl) or the policy (snp_crls). Repeatable.
     #[arg(long, value_name = "FILE")]
     pub snp_crl: Vec<PathBuf>,
 }
@@ -231,6 +232,7 @@ async fn judge(
         snp_leaf_certificate,
         snp_crls,
         allow_unbound,
+        verified_links: None,
     };
     let mut verdict = verify(evidence, &options);
     for source in &trust.sources {

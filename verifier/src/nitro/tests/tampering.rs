@@ -4,14 +4,22 @@ use ciborium::Value;
 
 use super::{envelope, field, fixture, flip_byte, position_of, rewrite_payload, Fixture};
 use crate::nitro::testing::TestChain;
-use crate::nitro::{verify_document, CertificatePosition, NitroError, NitroTrust};
+use crate::nitro::{verify_document, CertificatePosition, NitroError, NitroTrust, NitroVerifier};
 
 fn yawn() -> Fixture {
     fixture("yawn-attestation.cose")
 }
 
+/// Verifies one-shot and with a `NitroVerifier` that has already accepted the genuine document
+/// (so every certificate signature of the chain is remembered): a remembered signature must not
+/// let any tampered variant through, and both must give the same reason.
 fn verify(fixture: &Fixture, document: &[u8]) -> Result<(), NitroError> {
-    verify_document(document, &NitroTrust::default(), fixture.verify_at()).map(|_| ())
+    let one_shot = verify_document(document, &NitroTrust::default(), fixture.verify_at());
+    let warm = NitroVerifier::new(NitroTrust::default());
+    warm.verify(&fixture.bytes, fixture.verify_at())
+        .expect("the genuine document verifies");
+    assert_eq!(warm.verify(document, fixture.verify_at()), one_shot);
+    one_shot.map(|_| ())
 }
 
 /// The DER certificates as they sit in the document: cabundle root first, then the leaf.

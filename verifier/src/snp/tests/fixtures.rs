@@ -322,3 +322,39 @@ fn malformed_reports_rejected() {
         "snp-unsupported-signature-algorithm"
     );
 }
+
+#[test]
+fn a_verifier_that_remembers_a_leaf_still_checks_everything_else() {
+    let id = "milan-v5-teekit-gcp";
+    let verifier = SnpVerifier::new(no_crl()).expect("built-in roots verify");
+    let leaf = leaf(id);
+    let at = valid_time(&leaf);
+    let certs = SnpCertificates::leaf_only(leaf.clone());
+    verifier
+        .verify(&report(id), &certs, at)
+        .expect("the genuine report verifies");
+
+    // The same leaf, now remembered, under a report changed inside REPORT_DATA.
+    let mut tampered = report(id);
+    tampered[0x50] ^= 1;
+    let err = verifier.verify(&tampered, &certs, at).unwrap_err();
+    assert_eq!(err.code(), "snp-signature", "{err}");
+
+    // The leaf's own signature changed: another link, verified and refused.
+    let mut forged_leaf = leaf.clone();
+    let last = forged_leaf.len() - 1;
+    forged_leaf[last] ^= 1;
+    let err = verifier
+        .verify(&report(id), &SnpCertificates::leaf_only(forged_leaf), at)
+        .unwrap_err();
+    assert_eq!(err.code(), "snp-chain", "{err}");
+
+    // Validity is judged at every verification, remembered or not.
+    let err = verifier
+        .verify(&report(id), &certs, at + 20 * 365 * 86_400)
+        .unwrap_err();
+    assert_eq!(err.code(), "snp-certificate-expired", "{err}");
+    verifier
+        .verify(&report(id), &certs, at)
+        .expect("and the genuine report still verifies");
+}
