@@ -318,6 +318,75 @@ fn a_wallet_attests_an_snp_prover_and_proves_through_its_encrypted_channel() {
     assert!(!answer.exists());
 }
 
+/// A prover deployed with its release's statement, signature and log proof stapled, and AMD's CRL:
+/// the wallet needs only its policy and the release keys, and fetches nothing else.
+#[test]
+fn a_stapled_prover_with_its_crl_is_verified_with_the_policy_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = Arc::new(SnpTestSigner::new(
+        verifier::snp::testing::TestChain::generate(),
+        MEASUREMENT,
+    ));
+    std::fs::create_dir(dir.path().join("tsm")).unwrap();
+    let tsm = FakeTsm::mount(&dir.path().join("tsm"), signer.clone()).expect(
+        "mounting the fake configfs-tsm (needs /dev/fuse and fusermount3 from Debian's fuse3)",
+    );
+    let crl = dir.path().join("amd.crl");
+    std::fs::write(&crl, signer.chain().crl(&[])).unwrap();
+    let trust = trusted_release(dir.path(), signer.chain().ark_sha256());
+    let flag = |name: &str| {
+        let at = trust.iter().position(|a| a == name).unwrap();
+        trust[at + 1].clone()
+    };
+    let (policy, keyring) = (flag("--policy"), flag("--keyring"));
+    let params = params_dir(dir.path());
+    let deploy = |statement: &str| {
+        [
+            "--staple-statement".to_string(),
+            statement.to_string(),
+            "--staple-signature".into(),
+            flag("--signature"),
+            "--staple-proof".into(),
+            flag("--proof"),
+            "--snp-crl".into(),
+            path_str(&crl).into(),
+        ]
+    };
+    let stapled = deploy(&flag("--statement"));
+    let stapled: Vec<&str> = stapled.iter().map(String::as_str).collect();
+    let server = start_server(&params, tsm.reports_dir(), &stapled);
+
+    let attest = |url: &str| {
+        run(&[
+            "attest".to_string(),
+            url.to_string(),
+            "--policy".into(),
+            policy.clone(),
+            "--keyring".into(),
+            keyring.clone(),
+        ])
+    };
+    let out = ok(&attest(&server.url));
+    assert!(
+        out.contains("ACCEPTED sev-snp evidence: prover 8.1.0, measurement set \"snp-4-vcpus\""),
+        "{out}"
+    );
+    assert!(out.contains("1 by the evidence"), "{out}");
+    drop(server);
+
+    // A host that swaps the stapled statement (here: one more byte) gains nothing: the signature
+    // no longer covers it, so no trusted release is left.
+    let forged = dir.path().join("forged.json");
+    let mut bytes = std::fs::read(flag("--statement")).unwrap();
+    bytes.push(b' ');
+    std::fs::write(&forged, bytes).unwrap();
+    let forged = deploy(path_str(&forged));
+    let forged: Vec<&str> = forged.iter().map(String::as_str).collect();
+    let server = start_server(&params, tsm.reports_dir(), &forged);
+    let err = failed(&attest(&server.url));
+    assert!(err.contains("REJECTED sev-snp evidence"), "{err}");
+}
+
 /// `mpr attest --registry`: the wallet trusts nothing the registry says unsigned. The release and
 /// the addendum that adds the prover's measurement set are signed with GnuPG and logged by
 /// `mpr serve`; the wallet fetches them, their signatures, the policy's key and the log proofs.
