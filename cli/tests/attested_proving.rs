@@ -226,6 +226,20 @@ fn trusted_release(dir: &Path, ark_sha256: [u8; 32]) -> Vec<String> {
     .collect()
 }
 
+/// A fake SEV-SNP guest device under `dir/tsm` whose reports carry MEASUREMENT, signed by a
+/// fresh test chain.
+fn snp_device(dir: &Path) -> (Arc<SnpTestSigner>, FakeTsm) {
+    let signer = Arc::new(SnpTestSigner::new(
+        verifier::snp::testing::TestChain::generate(),
+        MEASUREMENT,
+    ));
+    std::fs::create_dir(dir.join("tsm")).unwrap();
+    let tsm = FakeTsm::mount(&dir.join("tsm"), signer.clone()).expect(
+        "mounting the fake configfs-tsm (needs /dev/fuse and fusermount3 from Debian's fuse3)",
+    );
+    (signer, tsm)
+}
+
 fn run(args: &[String]) -> std::process::Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     mpr(&args, &[])
@@ -234,14 +248,7 @@ fn run(args: &[String]) -> std::process::Output {
 #[test]
 fn a_wallet_attests_an_snp_prover_and_proves_through_its_encrypted_channel() {
     let dir = tempfile::tempdir().unwrap();
-    let signer = Arc::new(SnpTestSigner::new(
-        verifier::snp::testing::TestChain::generate(),
-        MEASUREMENT,
-    ));
-    std::fs::create_dir(dir.path().join("tsm")).unwrap();
-    let tsm = FakeTsm::mount(&dir.path().join("tsm"), signer.clone()).expect(
-        "mounting the fake configfs-tsm (needs /dev/fuse and fusermount3 from Debian's fuse3)",
-    );
+    let (signer, tsm) = snp_device(dir.path());
     let crl = dir.path().join("amd.crl");
     std::fs::write(&crl, signer.chain().crl(&[])).unwrap();
     let trust = trusted_release(dir.path(), signer.chain().ark_sha256());
@@ -323,14 +330,7 @@ fn a_wallet_attests_an_snp_prover_and_proves_through_its_encrypted_channel() {
 #[test]
 fn a_stapled_prover_with_its_crl_is_verified_with_the_policy_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let signer = Arc::new(SnpTestSigner::new(
-        verifier::snp::testing::TestChain::generate(),
-        MEASUREMENT,
-    ));
-    std::fs::create_dir(dir.path().join("tsm")).unwrap();
-    let tsm = FakeTsm::mount(&dir.path().join("tsm"), signer.clone()).expect(
-        "mounting the fake configfs-tsm (needs /dev/fuse and fusermount3 from Debian's fuse3)",
-    );
+    let (signer, tsm) = snp_device(dir.path());
     let crl = dir.path().join("amd.crl");
     std::fs::write(&crl, signer.chain().crl(&[])).unwrap();
     let trust = trusted_release(dir.path(), signer.chain().ark_sha256());
@@ -394,14 +394,7 @@ fn a_stapled_prover_with_its_crl_is_verified_with_the_policy_alone() {
 async fn a_wallet_attests_against_statements_it_fetches_from_a_registry() {
     let dir = registry_support::traversable_tempdir();
     let work = dir.path();
-    let signer = Arc::new(SnpTestSigner::new(
-        verifier::snp::testing::TestChain::generate(),
-        MEASUREMENT,
-    ));
-    std::fs::create_dir(work.join("tsm")).unwrap();
-    let tsm = FakeTsm::mount(&work.join("tsm"), signer.clone()).expect(
-        "mounting the fake configfs-tsm (needs /dev/fuse and fusermount3 from Debian's fuse3)",
-    );
+    let (signer, tsm) = snp_device(work);
     let token_file = work.join("token");
     let mut registry =
         registry_support::Server::embedded(&work.join("pg"), &token_file, &work.join("serve.log"));
