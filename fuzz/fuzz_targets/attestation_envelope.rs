@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
             snp_leaf_certificate: None,
             snp_crls: Vec::new(),
             allow_unbound: true,
+            verified_links: None,
         },
     );
     assert!(!verdict.accepted);
