@@ -240,6 +240,13 @@ fn snp_device(dir: &Path) -> (Arc<SnpTestSigner>, FakeTsm) {
     (signer, tsm)
 }
 
+/// A current CRL of the test chain's ARK revoking nothing, written to `dir/amd.crl`.
+fn current_crl(dir: &Path, signer: &SnpTestSigner) -> PathBuf {
+    let crl = dir.join("amd.crl");
+    std::fs::write(&crl, signer.chain().crl(&[])).unwrap();
+    crl
+}
+
 fn run(args: &[String]) -> std::process::Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     mpr(&args, &[])
@@ -249,8 +256,7 @@ fn run(args: &[String]) -> std::process::Output {
 fn a_wallet_attests_an_snp_prover_and_proves_through_its_encrypted_channel() {
     let dir = tempfile::tempdir().unwrap();
     let (signer, tsm) = snp_device(dir.path());
-    let crl = dir.path().join("amd.crl");
-    std::fs::write(&crl, signer.chain().crl(&[])).unwrap();
+    let crl = current_crl(dir.path(), &signer);
     let trust = trusted_release(dir.path(), signer.chain().ark_sha256());
     let params = params_dir(dir.path());
     let server = start_server(&params, tsm.reports_dir(), &["--require-encryption"]);
@@ -331,8 +337,7 @@ fn a_wallet_attests_an_snp_prover_and_proves_through_its_encrypted_channel() {
 fn a_stapled_prover_with_its_crl_is_verified_with_the_policy_alone() {
     let dir = tempfile::tempdir().unwrap();
     let (signer, tsm) = snp_device(dir.path());
-    let crl = dir.path().join("amd.crl");
-    std::fs::write(&crl, signer.chain().crl(&[])).unwrap();
+    let crl = current_crl(dir.path(), &signer);
     let trust = trusted_release(dir.path(), signer.chain().ark_sha256());
     let flag = |name: &str| {
         let at = trust.iter().position(|a| a == name).unwrap();
