@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Writes OUT/mpr-recipe.toml: the deployable recipe for the in-repo prover at HEAD, every input pinned.
+# Its version is $MPR_RELEASE_VERSION when set (a release tag), else the workspace version + the commit.
 # Needs MPR_BUILDER_IMAGE (ci/setup.sh's setup_builder_image).
 #
 # Per platform (each measured):
@@ -118,7 +119,7 @@ serve='"--no-fetch-params", "--params-dir", "/params"'
 cat > "$out/mpr-recipe.toml" <<TOML
 schema = 1
 name = "midnight-proof-server"
-version = "$workspace_version-git.$(git describe --always --dirty=.modified)"
+version = "${MPR_RELEASE_VERSION:-$workspace_version-git.$(git describe --always --dirty=.modified)}"
 
 [source]
 repository = "$repo"

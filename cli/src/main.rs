@@ -55,6 +55,13 @@ enum Command {
     Diff(commands::diff::DiffArgs),
     /// Serve the registry (API, pages, metrics) on DATABASE_URL or an embedded PostgreSQL.
     Serve(commands::serve::ServeArgs),
+    /// Release a recipe in one command: build, record, sign, log and publish on GitHub;
+    /// re-running it resumes after a failure and repeats nothing that is done.
+    Release(commands::release::ReleaseArgs),
+    /// Rebuild a signed release and prove it matches, or show where it does not (exit status 0:
+    /// GOOD, 1: BAD, 2: error).
+    #[command(subcommand)]
+    Rebuild(commands::rebuild::RebuildCommand),
     /// Work with a registry: publisher tokens, publishing releases.
     #[command(subcommand)]
     Registry(commands::registry::RegistryCommand),
@@ -89,6 +96,7 @@ fn main() -> ExitCode {
         Command::BuilderImage(command) => commands::builder_image::run(command, cli.json),
         Command::Serve(args) => commands::serve::run(args),
         Command::Registry(command) => commands::registry::run(command, cli.json),
+        Command::Release(args) => commands::release::run(args, cli.json),
         Command::Key(command) => commands::key::run(command, cli.json),
         Command::Manifest(command) => commands::manifest::run(command, cli.json),
         Command::Publish(command) => commands::publish::run(command, cli.json),
@@ -98,6 +106,7 @@ fn main() -> ExitCode {
         Command::Prove(args) => commands::attest::prove(args, cli.json),
         // diff chooses its own exit status (0/1/2, like diff(1)).
         Command::Diff(args) => return commands::diff::main(args, cli.json),
+        Command::Rebuild(command) => return commands::rebuild::main(command, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,14 +9,9 @@ use builder::record::BuildRecord;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// Where and how a build runs; none of it changes what it makes.
 #[derive(Debug, Args)]
-pub struct BuildArgs {
-    /// The build recipe (TOML).
-    #[arg(long, default_value = "mpr-recipe.toml")]
-    recipe: PathBuf,
-    /// Where the results go; replaced only once the build is complete.
-    #[arg(long, default_value = "mpr-out")]
-    out: PathBuf,
+pub struct BuildEnvArgs {
     /// Compile jobs and CPUs for the build container (the output never depends on it).
     #[arg(long)]
     jobs: Option<u32>,
@@ -29,6 +24,41 @@ pub struct BuildArgs {
     /// Do not load the image into Docker afterwards.
     #[arg(long)]
     no_load: bool,
+}
+
+impl BuildEnvArgs {
+    /// The build's options for `recipe` into `out_dir`, with the caches defaulted under ~/.cache/mpr.
+    pub fn options(&self, recipe: PathBuf, out_dir: PathBuf) -> anyhow::Result<BuildOptions> {
+        Ok(BuildOptions {
+            recipe,
+            out_dir,
+            jobs: self.jobs,
+            vendor_cache: cache_dir(self.vendor_cache.clone(), "vendor")?,
+            file_cache: cache_dir(self.file_cache.clone(), "files")?,
+            load: !self.no_load,
+        })
+    }
+}
+
+fn cache_dir(given: Option<PathBuf>, name: &str) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir),
+        None => std::env::var_os("HOME")
+            .map(|home| PathBuf::from(home).join(".cache/mpr").join(name))
+            .with_context(|| format!("HOME is not set; pass --{name}-cache")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The build recipe (TOML).
+    #[arg(long, default_value = "mpr-recipe.toml")]
+    recipe: PathBuf,
+    /// Where the results go; replaced only once the build is complete.
+    #[arg(long, default_value = "mpr-out")]
+    out: PathBuf,
+    #[command(flatten)]
+    env: BuildEnvArgs,
     /// Only run the fetch stage (the one that needs the network): resolve the commit and vendor
     /// its crates into the cache.
     #[arg(long)]
@@ -42,23 +72,16 @@ pub fn run(args: BuildArgs, json: bool) -> anyhow::Result<()> {
             args.recipe.display()
         );
     }
-    let cache = |given: Option<PathBuf>, name: &str| match given {
-        Some(dir) => Ok(dir),
-        None => std::env::var_os("HOME")
-            .map(|home| PathBuf::from(home).join(".cache/mpr").join(name))
-            .with_context(|| format!("HOME is not set; pass --{name}-cache")),
-    };
-    let vendor_cache = cache(args.vendor_cache, "vendor")?;
-    let file_cache = cache(args.file_cache, "files")?;
+    let options = args.env.options(args.recipe, args.out.clone())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     if args.fetch_only {
         let source = runtime.block_on(prefetch(
-            &args.recipe,
-            &vendor_cache,
-            &file_cache,
+            &options.recipe,
+            &options.vendor_cache,
+            &options.file_cache,
             &mut |line| eprintln!("  | {line}"),
         ))?;
         if json {
@@ -73,14 +96,6 @@ pub fn run(args: BuildArgs, json: bool) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let options = BuildOptions {
-        recipe: args.recipe,
-        out_dir: args.out.clone(),
-        jobs: args.jobs,
-        vendor_cache,
-        file_cache,
-        load: !args.no_load,
-    };
     let record = match runtime.block_on(run_until_interrupted(&options)) {
         Some(result) => result?,
         None => {
@@ -100,7 +115,7 @@ pub fn run(args: BuildArgs, json: bool) -> anyhow::Result<()> {
 /// dropped, which removes its staging directory (`.mpr-build-*`, a temporary directory the future
 /// owns), and every container this process created is force-removed; `None` tells the caller to exit
 /// as interrupted.
-async fn run_until_interrupted(options: &BuildOptions) -> Option<anyhow::Result<BuildRecord>> {
+pub async fn run_until_interrupted(options: &BuildOptions) -> Option<anyhow::Result<BuildRecord>> {
     tokio::select! {
         biased;
         signal = tokio::signal::ctrl_c() => {

@@ -29,6 +29,20 @@ pub struct GenerateArgs {
     no_passphrase: bool,
 }
 
+/// Which key signs: an mpr secret key file, or a key gpg holds (agent, hardware token).
+#[derive(Debug, Args)]
+pub struct SignerArgs {
+    /// The secret key file (from `mpr key generate`).
+    #[arg(long, required_unless_present = "gpg", conflicts_with = "gpg")]
+    pub key: Option<PathBuf>,
+    /// Sign with gpg instead (`gpg --detach-sign --local-user KEYID`): keys in gpg-agent or on
+    /// a hardware token. A passphrase is passed to gpg only if one is given.
+    #[arg(long, value_name = "KEYID")]
+    pub gpg: Option<String>,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
 /// Where a passphrase comes from: a file, else the MPR_KEY_PASSPHRASE environment variable.
 #[derive(Debug, Args)]
 pub struct PassphraseArgs {

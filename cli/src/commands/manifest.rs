@@ -8,7 +8,7 @@ use registry_api::openpgp::{self, PublicKey, VerifiedSignature, MAX_SIGNATURE_BY
 use registry_api::signing::{self, DetachedSignature};
 use sha2::Digest;
 
-use super::key::{read_key, PassphraseArgs};
+use super::key::{read_key, SignerArgs};
 
 #[derive(Debug, Subcommand)]
 pub enum ManifestCommand {
@@ -20,15 +20,8 @@ pub enum ManifestCommand {
 
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// The secret key file (from `mpr key generate`).
-    #[arg(long, required_unless_present = "gpg", conflicts_with = "gpg")]
-    key: Option<PathBuf>,
-    /// Sign with gpg instead (`gpg --detach-sign --local-user KEYID`): keys in gpg-agent or on
-    /// a hardware token. A passphrase is passed to gpg only if one is given.
-    #[arg(long, value_name = "KEYID")]
-    gpg: Option<String>,
     #[command(flatten)]
-    passphrase: PassphraseArgs,
+    signer: SignerArgs,
     /// The statement to sign (signed byte for byte as it is).
     #[arg(long)]
     statement: PathBuf,
@@ -69,13 +62,14 @@ pub fn run(command: ManifestCommand, json: bool) -> anyhow::Result<()> {
 }
 
 fn sign(args: SignArgs, json: bool) -> anyhow::Result<()> {
-    let passphrase = args.passphrase.read()?;
+    let passphrase = args.signer.passphrase.read()?;
     let out = args.out.clone().unwrap_or_else(|| {
         let mut name = args.statement.clone().into_os_string();
         name.push(".asc");
         PathBuf::from(name)
     });
-    let (signature, backend): (DetachedSignature, &str) = match (&args.gpg, &args.key) {
+    let (signature, backend): (DetachedSignature, &str) = match (&args.signer.gpg, &args.signer.key)
+    {
         (Some(key_id), _) => (
             signing::gpg_sign_detached(key_id, passphrase.as_ref(), &args.statement)?,
             "gpg",
@@ -264,7 +258,7 @@ fn check_signature(keys: &[PublicKey], statement: &[u8], file: &Path) -> Signatu
 
 /// What a trust policy and a proof bundle say about a statement and its signers.
 #[derive(serde::Serialize)]
-struct TrustReport {
+pub(crate) struct TrustReport {
     policy: PathBuf,
     /// Policy keys among the signers (release keys, or rebuilder keys for a rebuild report).
     matched_keys: Vec<String>,
@@ -272,8 +266,8 @@ struct TrustReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     log: Option<LogReport>,
     #[serde(skip)]
-    passed: Vec<String>,
-    problems: Vec<String>,
+    pub(crate) passed: Vec<String>,
+    pub(crate) problems: Vec<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -284,7 +278,7 @@ struct LogReport {
     witnesses: Vec<String>,
 }
 
-fn check_policy(
+pub(crate) fn check_policy(
     path: &Path,
     proof: Option<&Path>,
     kind: &str,

@@ -11,7 +11,9 @@ pub mod log;
 pub mod manifest;
 pub mod measure;
 pub mod publish;
+pub mod rebuild;
 pub mod registry;
+pub mod release;
 pub mod serve;
 
 /// Prints `value` as pretty JSON on stdout.

@@ -3,7 +3,9 @@
 //! it is made.
 #![allow(dead_code)] // each test binary uses its own part
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 use std::process::{Command, Output};
 
 /// `output` if the command succeeded; otherwise a failure showing its status, stdout and stderr.
@@ -109,4 +111,98 @@ pub fn copy_dir(from: &Path, to: &Path) {
             .unwrap(),
         "cp -a",
     );
+}
+
+/// Fixed pseudo-random bytes (SHA-256 in counter mode): stand-ins for the Nitro kernel, init and
+/// nsm.ko and the CVM kernel, whose contents only have to be pinned, not booted, here.
+pub fn blob(path: &Path, label: &str, size: usize) -> String {
+    let mut data = Vec::with_capacity(size + 32);
+    let mut i = 0u64;
+    while data.len() < size {
+        data.extend_from_slice(&Sha256::digest(format!("{label}:{i}")));
+        i += 1;
+    }
+    data.truncate(size);
+    std::fs::write(path, &data).unwrap();
+    hex::encode(Sha256::digest(&data))
+}
+
+/// A file the recipe places through `[[files]]` from a URL, served on loopback to every build.
+pub const SERVED_PARAMS: &[u8] = b"stand-in public parameters, fetched in the fetch stage\n";
+
+/// Writes the recipe and its pinned inputs into the repository's directory (untracked, so not part
+/// of the commit); the recipe names the repository as ".", so both builds read the same recipe bytes.
+/// `files_url` serves [`SERVED_PARAMS`] at `/params`.
+pub fn fixture_recipe(dir: &Path, image: &str, files_url: &str) -> PathBuf {
+    let local_file = dir.join("keys.bin");
+    std::fs::write(&local_file, b"stand-in key material\n").unwrap();
+    let local_sha = sha256_file(&local_file);
+    let served_sha = hex::encode(Sha256::digest(SERVED_PARAMS));
+    let kernel = blob(&dir.join("bzImage"), "nitro-kernel", 1 << 20);
+    let init = blob(&dir.join("init"), "nitro-init", 64 << 10);
+    let nsm = blob(&dir.join("nsm.ko"), "nitro-nsm", 16 << 10);
+    let cvm_kernel = blob(&dir.join("vmlinuz"), "cvm-kernel", 1 << 20);
+    std::fs::copy("/bin/busybox", dir.join("busybox"))
+        .expect("busybox-static is installed (ci/setup.sh)");
+    let busybox = hex::encode(Sha256::digest(std::fs::read(dir.join("busybox")).unwrap()));
+    // The synthetic firmware has a kernel-hashes table, which no distribution's OVMF.fd has.
+    let firmware = measurer::snp::testing::synthetic_firmware();
+    std::fs::write(dir.join("OVMF.fd"), &firmware).unwrap();
+    let ovmf = hex::encode(Sha256::digest(&firmware));
+    let text = format!(
+        r#"schema = 1
+name = "hello"
+version = "0.1.0"
+
+[source]
+repository = "."
+url = "https://example.invalid/mpr/hello.git"
+package = "hello"
+binary = "hello"
+install_path = "usr/local/bin/hello"
+
+[builder]
+image = "{image}"
+
+[runtime]
+entrypoint = ["/usr/local/bin/hello"]
+env = ["RUST_LOG=info"]
+user = "65534:65534"
+exposed_ports = ["6300/tcp"]
+
+[eif]
+kernel = {{ path = "bzImage", sha256 = "{kernel}" }}
+init = {{ path = "init", sha256 = "{init}" }}
+nsm_ko = {{ path = "nsm.ko", sha256 = "{nsm}" }}
+cmdline = "reboot=k panic=30 pci=off nomodules console=ttyS0 random.trust_cpu=on"
+
+[cvm]
+kernel = {{ path = "vmlinuz", sha256 = "{cvm_kernel}" }}
+busybox = {{ path = "busybox", sha256 = "{busybox}" }}
+cmdline = "console=ttyS0 panic=-1"
+
+[[snp]]
+ovmf = {{ path = "OVMF.fd", sha256 = "{ovmf}" }}
+vcpus = [1, 4]
+vcpu_type = "EPYC-Milan"
+
+[[files]]
+dest = "params/keys.bin"
+sha256 = "{local_sha}"
+path = "keys.bin"
+
+[[files]]
+dest = "params/served.bin"
+sha256 = "{served_sha}"
+url = "{files_url}/params"
+mode = 0o640
+"#
+    );
+    let path = dir.join("mpr-recipe.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
 }

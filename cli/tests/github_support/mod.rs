@@ -4,6 +4,8 @@
 //! way GitHub Enterprise Server does it. It answers as GitHub documents (including 422
 //! `already_exists` for a duplicate asset name) and records every request it receives.
 
+#![allow(dead_code)] // each test binary uses its own part
+
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -85,7 +87,9 @@ impl FakeGitHub {
         }));
         let app = axum::Router::new()
             .fallback(handle)
-            .with_state((world.clone(), base.clone()));
+            .with_state((world.clone(), base.clone()))
+            // Release assets (an EIF of a few MiB) are larger than axum's default 2 MiB.
+            .layer(axum::extract::DefaultBodyLimit::max(256 << 20));
         tokio::spawn(async move { axum::serve(listener, app).await.expect("fake GitHub") });
         FakeGitHub { world, base }
     }

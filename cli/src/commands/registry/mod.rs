@@ -1,7 +1,7 @@
 //! `mpr registry`: publisher-side work against a registry: tokens, publishing build records, and
 //! the signed statements that change a release later (status changes, addenda).
 
-mod publish;
+pub mod publish;
 mod statements;
 mod token;
 

@@ -69,46 +69,71 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
         )
     })?;
     let base = args.registry.trim_end_matches('/').to_owned();
-    let url = format!("{base}/v1/releases");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let client = reqwest::Client::new();
-    let (status, body) = runtime.block_on(async {
-        let response = client
-            .post(&url)
-            .bearer_auth(token.trim())
-            .json(&submission)
-            .send()
-            .await
-            .with_context(|| format!("sending the release to {url}"))?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .with_context(|| format!("reading the answer of {url}"))?;
-        anyhow::Ok((status, body))
-    })?;
+    let recorded = runtime.block_on(record_release(&client, &base, token.trim(), &submission))?;
+    match recorded {
+        Recorded::Existing { statement_sha256 } => outln!(
+            "release {} is already recorded with this content (statement sha256 {statement_sha256})",
+            submission.version
+        )?,
+        Recorded::New { answer, .. } if json => crate::commands::print_json(&answer)?,
+        Recorded::New {
+            statement_sha256, ..
+        } => outln!(
+            "recorded release {} (statement sha256 {statement_sha256})",
+            submission.version
+        )?,
+    }
+    Ok(())
+}
+
+/// What recording a release did.
+pub enum Recorded {
+    /// The registry recorded it now; `answer` is its JSON reply.
+    New {
+        statement_sha256: String,
+        answer: Value,
+    },
+    /// It was recorded before with exactly this content (a re-run pipeline).
+    Existing { statement_sha256: String },
+}
+
+/// Sends a release to the registry. Releases are immutable: recording the same release again is
+/// success (`Recorded::Existing`), different content under a recorded version is an error.
+pub async fn record_release(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    submission: &ReleaseSubmission,
+) -> anyhow::Result<Recorded> {
+    let url = format!("{base}/v1/releases");
+    let response = client
+        .post(&url)
+        .bearer_auth(token)
+        .json(submission)
+        .send()
+        .await
+        .with_context(|| format!("sending the release to {url}"))?;
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .with_context(|| format!("reading the answer of {url}"))?;
+    let ours = registry_api::statement::sha256(&registry_api::statement::render(submission));
     if status == reqwest::StatusCode::CONFLICT {
-        // Releases are immutable: publishing the same release again (a re-run pipeline) is fine,
-        // publishing different content under a recorded version is not.
-        let ours = registry_api::statement::sha256(&registry_api::statement::render(&submission));
-        let recorded = runtime.block_on(recorded_manifest_sha256(
-            &client,
-            &base,
-            &submission.version,
-        ))?;
+        let recorded = recorded_manifest_sha256(client, base, &submission.version).await?;
         if recorded != ours {
             anyhow::bail!(
                 "release {} is already recorded with different content (statement sha256 {recorded}, this build's {ours}); publish a new version",
                 submission.version
             );
         }
-        outln!(
-            "release {} is already recorded with this content (statement sha256 {ours})",
-            submission.version
-        )?;
-        return Ok(());
+        return Ok(Recorded::Existing {
+            statement_sha256: ours,
+        });
     }
     if !status.is_success() {
         let message = body
@@ -117,18 +142,41 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
             .unwrap_or("no message");
         anyhow::bail!("the registry refused the release ({status}): {message}");
     }
-    if json {
-        crate::commands::print_json(&body)?;
-    } else {
-        outln!(
-            "recorded release {} (statement sha256 {})",
+    let answered = body.get("manifest_sha256").and_then(Value::as_str);
+    if answered != Some(ours.as_str()) {
+        anyhow::bail!(
+            "the registry recorded release {} with statement sha256 {}, but this build's statement has {ours}: the registry runs another statement format; upgrade mpr or the registry so that they match",
             submission.version,
-            body.get("manifest_sha256")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-        )?;
+            answered.unwrap_or("(none)")
+        );
     }
-    Ok(())
+    Ok(Recorded::New {
+        statement_sha256: ours,
+        answer: body,
+    })
+}
+
+/// The statement digest of a recorded release, or `None` when the registry does not have it.
+pub async fn recorded_statement_sha256(
+    client: &reqwest::Client,
+    base: &str,
+    version: &str,
+) -> anyhow::Result<Option<String>> {
+    let url = format!("{base}/v1/releases/{version}");
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("fetching {url}"))?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    let release: Value = response.error_for_status()?.json().await?;
+    release
+        .pointer("/manifest/sha256")
+        .and_then(Value::as_str)
+        .map(|digest| Some(digest.to_owned()))
+        .with_context(|| format!("{url} has no release statement digest"))
 }
 
 async fn recorded_manifest_sha256(
@@ -136,19 +184,11 @@ async fn recorded_manifest_sha256(
     base: &str,
     version: &str,
 ) -> anyhow::Result<String> {
-    let url = format!("{base}/v1/releases/{version}");
-    let release: Value = client
-        .get(&url)
-        .send()
+    recorded_statement_sha256(client, base, version)
         .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    release
-        .pointer("/manifest/sha256")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .with_context(|| format!("{url} has no release statement digest"))
+        .with_context(|| {
+            format!("the registry answered 409 for release {version} but does not have it")
+        })
 }
 
 fn artifact(

@@ -1,0 +1,201 @@
+//! `mpr rebuild verify`: a release made by `mpr release` is rebuilt by two rebuilders, one from
+//! the release's files as root, one from the registry as another user in another directory with
+//! its own clone; both find it GOOD. A crate that embeds its build time is BAD, with the differing
+//! file named.
+
+mod build_support;
+mod github_support;
+mod registry_support;
+mod release_support;
+mod signing_support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use build_support::{builder_image, check, copy_dir, fixture_recipe, fixture_repo, rebuilder_user};
+use release_support::{ReleaseBed, VERSION};
+use serde_json::Value;
+
+fn verdict(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "mpr rebuild verify --json printed no verdict ({e}, {}); stderr:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn rebuild_from_release_dir(bed: &ReleaseBed, release: &Path, out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mpr"))
+        .args(["--json", "rebuild", "verify", "--no-load"])
+        .arg("--release")
+        .arg(release)
+        .arg("--recipe")
+        .arg(&bed.recipe)
+        .arg("--policy")
+        .arg(bed.policy())
+        .arg("--keyring")
+        .arg(bed.path("keys/public.asc"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_rebuilders_in_different_places_and_users_agree() {
+    let bed = ReleaseBed::start().await;
+    let release = bed.path("release");
+    check(bed.release(&release, &[], &[]), "mpr release");
+
+    // Rebuilder A: the release directory, as root.
+    let a = rebuild_from_release_dir(&bed, &release, &bed.path("rebuilder-a"));
+    let verdict_a = verdict(&a);
+    assert!(a.status.success(), "{verdict_a}");
+    assert_eq!(verdict_a["status"], "GOOD");
+    let rows = verdict_a["rows"].as_array().unwrap();
+    assert!(rows.iter().all(|row| row["matches"] == true), "{verdict_a}");
+    for fact in [
+        "source.commit",
+        "artifact hello.eif",
+        "default/aws-nitro PCR0",
+    ] {
+        assert!(
+            rows.iter().any(|row| row["what"] == fact),
+            "no row {fact}: {verdict_a}"
+        );
+    }
+    assert_eq!(verdict_a["signed_by"][0], bed.fingerprint.as_str());
+
+    // Rebuilder B: another user, its own clone elsewhere, everything fetched from the registry.
+    let user = rebuilder_user().to_owned();
+    let b = registry_support::traversable_tempdir();
+    let repo = b.path().join("src/elsewhere/hello");
+    fixture_repo(&repo, &[]);
+    let recipe = fixture_recipe(&repo, &builder_image(), &bed.files_url);
+    let mpr = b.path().join("mpr");
+    std::fs::copy(env!("CARGO_BIN_EXE_mpr"), &mpr).unwrap();
+    std::fs::copy(bed.policy(), b.path().join("policy.toml")).unwrap();
+    std::fs::create_dir(b.path().join("home")).unwrap();
+    if let Some(vendor) = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/mpr/vendor"))
+    {
+        if vendor.exists() {
+            copy_dir(&vendor, &b.path().join("vendor-cache"));
+        }
+    }
+    check(
+        Command::new("chown")
+            .args(["-R", &user])
+            .arg(b.path())
+            .output()
+            .unwrap(),
+        "chown",
+    );
+    let output = Command::new("runuser")
+        .args(["-u", &user, "--"])
+        .arg(&mpr)
+        .args([
+            "--json",
+            "rebuild",
+            "verify",
+            "--no-load",
+            "--version",
+            VERSION,
+        ])
+        .args(["--registry", &bed.registry.url("")])
+        .arg("--recipe")
+        .arg(&recipe)
+        .arg("--policy")
+        .arg(b.path().join("policy.toml"))
+        .arg("--out")
+        .arg(b.path().join("out"))
+        .env("HOME", b.path().join("home"))
+        .env("MPR_VENDOR_CACHE", b.path().join("vendor-cache"))
+        .env("MPR_FILE_CACHE", b.path().join("file-cache"))
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "safe.directory")
+        .env("GIT_CONFIG_VALUE_0", "*")
+        .output()
+        .unwrap();
+    let verdict_b = verdict(&output);
+    assert!(output.status.success(), "{verdict_b}");
+    assert_eq!(verdict_b["status"], "GOOD");
+    assert_eq!(
+        verdict_b["rebuilt_statement_sha256"],
+        verdict_a["rebuilt_statement_sha256"]
+    );
+
+    // A recipe that is not the release's is refused before anything is built.
+    let other = bed.path("other-recipe.toml");
+    let text = std::fs::read_to_string(&bed.recipe).unwrap();
+    std::fs::write(&other, text.replace("panic=-1", "panic=-1 quiet")).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_mpr"))
+        .args(["rebuild", "verify", "--no-load"])
+        .arg("--release")
+        .arg(&release)
+        .arg("--recipe")
+        .arg(&other)
+        .arg("--policy")
+        .arg(bed.policy())
+        .arg("--keyring")
+        .arg(bed.path("keys/public.asc"))
+        .arg("--out")
+        .arg(bed.path("rebuilder-c"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("is not the release's"), "{stderr}");
+    assert!(!bed.path("rebuilder-c/build").exists());
+}
+
+/// A build script that puts the time of the build into the binary.
+const BUILD_TIME_RS: &str = r#"fn main() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    println!("cargo:rustc-env=BUILT_AT={}", now.as_nanos());
+    println!("cargo:rerun-if-changed=build.rs");
+}
+"#;
+const MAIN_RS: &str = r#"fn main() {
+    println!("hello, built at {}", env!("BUILT_AT"));
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crate_that_embeds_its_build_time_rebuilds_bad_naming_the_file() {
+    let bed =
+        ReleaseBed::start_with(&[("build.rs", BUILD_TIME_RS), ("src/main.rs", MAIN_RS)]).await;
+    let release = bed.path("release");
+    check(bed.release(&release, &[], &[]), "mpr release");
+    let output = rebuild_from_release_dir(&bed, &release, &bed.path("rebuilder"));
+    let verdict = verdict(&output);
+    assert_eq!(output.status.code(), Some(1), "{verdict}");
+    assert_eq!(verdict["status"], "BAD");
+    let differing: Vec<&str> = verdict["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["matches"] == false)
+        .map(|row| row["what"].as_str().unwrap())
+        .collect();
+    for fact in [
+        "artifact usr/local/bin/hello",
+        "artifact hello.eif",
+        "default/aws-nitro PCR2",
+    ] {
+        assert!(
+            differing.contains(&fact),
+            "{fact} should differ: {differing:?}"
+        );
+    }
+    // The source, the recipe and the kernel's PCR1 are the same: only what the build made moved.
+    for fact in ["source.commit", "recipe sha256", "default/aws-nitro PCR1"] {
+        assert!(
+            !differing.contains(&fact),
+            "{fact} should match: {differing:?}"
+        );
+    }
+    let differences = verdict["differences"].to_string();
+    assert!(differences.contains("usr/local/bin/hello"), "{differences}");
+}
