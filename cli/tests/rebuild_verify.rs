@@ -12,7 +12,7 @@ mod signing_support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use build_support::{builder_image, check, copy_dir, fixture_recipe, fixture_repo, rebuilder_user};
+use build_support::{builder_image, check, fixture_recipe, fixture_repo, rebuilder_user};
 use release_support::{ReleaseBed, VERSION};
 use serde_json::Value;
 
@@ -78,12 +78,6 @@ async fn two_rebuilders_in_different_places_and_users_agree() {
     std::fs::copy(env!("CARGO_BIN_EXE_mpr"), &mpr).unwrap();
     std::fs::copy(bed.policy(), b.path().join("policy.toml")).unwrap();
     std::fs::create_dir(b.path().join("home")).unwrap();
-    if let Some(vendor) = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/mpr/vendor"))
-    {
-        if vendor.exists() {
-            copy_dir(&vendor, &b.path().join("vendor-cache"));
-        }
-    }
     check(
         Command::new("chown")
             .args(["-R", &user])
@@ -111,6 +105,7 @@ async fn two_rebuilders_in_different_places_and_users_agree() {
         .arg("--out")
         .arg(b.path().join("out"))
         .env("HOME", b.path().join("home"))
+        // Its own, empty caches: it vendors the fixture's crates itself.
         .env("MPR_VENDOR_CACHE", b.path().join("vendor-cache"))
         .env("MPR_FILE_CACHE", b.path().join("file-cache"))
         .env("GIT_CONFIG_COUNT", "1")
