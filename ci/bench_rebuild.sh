@@ -3,8 +3,8 @@
 # same recipe, in the same run, interleaved (build, rebuild, build, rebuild, ...) so that both meet the
 # same machine. Both compile cold in the network-less builder container with the warm vendor and file
 # caches; the rebuild also verifies the release (signature, trust policy, log proof) and compares its
-# statement. Uses the release ci/demo.sh made (run it first): $MPR_CACHE/demo/mpr-release, its recipe,
-# trust policy and release key. MPR_BENCH_ROUNDS (default 3) pairs. Prints a Markdown report.
+# statement. Uses the newest release ci/demo.sh made (run it first): $MPR_CACHE/demo/releases/VERSION, the
+# recipe, trust policy and release key. MPR_BENCH_ROUNDS (default 3) pairs. Prints a Markdown report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/setup.sh
@@ -12,8 +12,9 @@ mpr=$CARGO_TARGET_DIR/release/mpr
 demo=${MPR_DEMO_DIR:-$MPR_CACHE/demo}
 work=${MPR_BENCH_DIR:-$MPR_CACHE/bench-rebuild}
 rounds=${MPR_BENCH_ROUNDS:-3}
-for f in mpr-release/statement.json mpr-recipe.toml trust-policy.toml release-key.pub.asc; do
-    [ -e "$demo/$f" ] || { echo "missing $demo/$f: run bash ci/demo.sh first" >&2; exit 1; }
+release=$(find "$demo/releases" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -1 | cut -d' ' -f2-)
+for f in "$release/statement.json" "$demo/mpr-recipe.toml" "$demo/trust-policy.toml" "$demo/release-key.pub.asc"; do
+    [ -e "$f" ] || { echo "missing $f: run bash ci/demo.sh first" >&2; exit 1; }
 done
 mkdir -p "$work"
 rows=()
@@ -25,7 +26,7 @@ for i in $(seq "$rounds"); do
     "$mpr" build --no-load --recipe "$demo/mpr-recipe.toml" --out "$work/build-$i" >/dev/null 2>"$work/build-$i.log"
     mid=$(date +%s.%N)
     load2=$(cut -d' ' -f1 /proc/loadavg)
-    "$mpr" --json rebuild verify --no-load --release "$demo/mpr-release" --recipe "$demo/mpr-recipe.toml" \
+    "$mpr" --json rebuild verify --no-load --release "$release" --recipe "$demo/mpr-recipe.toml" \
         --policy "$demo/trust-policy.toml" --keyring "$demo/release-key.pub.asc" --out "$work/rebuild-$i" \
         >"$work/rebuild-$i.json" 2>"$work/rebuild-$i.log"
     end=$(date +%s.%N)

@@ -12,7 +12,7 @@
 #   4. the image started to answer /health, and the offline check a wallet makes (`mpr manifest
 #      verify` with the trust policy and the proof bundle); then the registry keeps serving until
 #      Ctrl-C (MPR_DEMO_SERVE_SECONDS=N stops it after N seconds).
-# Output goes to $MPR_DEMO_DIR (default: $MPR_CACHE/demo); the release in its mpr-release/.
+# Output goes to $MPR_DEMO_DIR (default: $MPR_CACHE/demo); each release in its releases/VERSION/.
 # The recipe and its boot blobs come from ci/prover-recipe.sh (see there for the Nitro blobs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +50,7 @@ keys = ["$witness_vkey"]
 threshold = 1
 POLICY
 
-echo "== mpr serve (embedded PostgreSQL) and a witness following its log"
+echo "== mpr serve (embedded PostgreSQL) and a witness following its log (its lines in $out/witness.log)"
 registry=http://127.0.0.1:${MPR_DEMO_PORT:-8080}
 token_file=$out/publisher-token
 admin_token_file=$out/admin-token
@@ -62,7 +62,7 @@ trap 'kill -TERM "$server" $witness 2>/dev/null; wait "$server" 2>/dev/null || t
 for _ in $(seq 100); do curl -fsS "$registry/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fsS "$registry/readyz" >/dev/null
 "$mpr" log witness --log "$registry" --log-key "$log_vkey" --key "$out/witness-key" \
-    --state "$out/witness-state.json" --interval 2 &
+    --state "$out/witness-state.json" --interval 2 > "$out/witness.log" 2>&1 &
 witness=$!
 # The release key, registered by an admin (201 the first time, 409 once it is known).
 status=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$admin_token_file")" \
@@ -70,7 +70,8 @@ status=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat
 case $status in 201|409) ;; *) echo "registering the release key: $status" >&2; exit 1 ;; esac
 
 echo "== mpr release $version (recipe: $recipe)"
-release=$out/mpr-release
+# One release directory per version: a run at the same commit resumes, a new commit is a new release.
+release=$out/releases/$version
 "$mpr" release --version "$version" --recipe "$recipe" --out "$release" --registry "$registry" \
     --token-file "$token_file" --key "$out/release-key.asc" --passphrase-file "$out/key-passphrase" \
     --policy "$out/trust-policy.toml"
