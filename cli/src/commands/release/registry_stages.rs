@@ -127,24 +127,14 @@ pub async fn sign(
     };
     if let Some(fingerprint) = signer.fingerprint() {
         if let Some(armored) = stored(&fingerprint) {
-            keep_signature(signature_path, &armored)?;
-            return Ok((
-                Outcome::Skipped,
-                fingerprint.clone(),
-                format!("the registry already holds a signature by {fingerprint}"),
-            ));
+            return already_signed(signature_path, &armored, fingerprint);
         }
     }
     let signature = signer.sign(statement_path)?;
     let fingerprint = signature.verified.key_fingerprint.clone();
     if let Some(armored) = stored(&fingerprint) {
-        // A gpg key, whose fingerprint is known only now: keep the stored signature.
-        keep_signature(signature_path, &armored)?;
-        return Ok((
-            Outcome::Skipped,
-            fingerprint.clone(),
-            format!("the registry already holds a signature by {fingerprint}"),
-        ));
+        // A gpg key, whose fingerprint is known only now.
+        return already_signed(signature_path, &armored, fingerprint);
     }
     signing::write_replacing(signature_path, signature.armored.as_bytes(), 0o644)?;
     let response = registry
@@ -180,6 +170,17 @@ pub async fn sign(
         fingerprint.clone(),
         format!("signed by {fingerprint}; the registry verified and stored it"),
     ))
+}
+
+/// The sign stage's answer when the registry holds a signature by this key already.
+fn already_signed(
+    path: &Path,
+    stored: &str,
+    fingerprint: String,
+) -> anyhow::Result<(Outcome, String, String)> {
+    keep_signature(path, stored)?;
+    let detail = format!("the registry already holds a signature by {fingerprint}");
+    Ok((Outcome::Skipped, fingerprint, detail))
 }
 
 /// The signature file of an earlier run stays as it is (its bytes are what was published); the
