@@ -17,4 +17,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(statement) = shape::parse_set_addendum_statement(data) {
         assert_eq!(statement.to_bytes(), data);
     }
+    if let Ok(statement) = shape::parse_rebuild_statement(data) {
+        assert_eq!(statement.to_bytes(), data);
+        let _ = statement.reproduces(&statement.subject);
+    }
 });

@@ -185,9 +185,8 @@ fn check_threshold(
 }
 
 impl SignerSet {
-    /// The distinct policy keys among `signers` (fingerprints in any case and spacing), or an error
-    /// saying how many were needed and found.
-    fn check(&self, role: &'static str, signers: &[String]) -> Result<Vec<String>, PolicyError> {
+    /// The distinct policy keys among `signers` (fingerprints in any case and spacing).
+    pub fn among(&self, signers: &[String]) -> Vec<String> {
         let mut matched: Vec<String> = Vec::new();
         for signer in signers {
             if let Some(key) = normalize_fingerprint(signer) {
@@ -196,6 +195,13 @@ impl SignerSet {
                 }
             }
         }
+        matched
+    }
+
+    /// The distinct policy keys among `signers` (fingerprints in any case and spacing), or an error
+    /// saying how many were needed and found.
+    fn check(&self, role: &'static str, signers: &[String]) -> Result<Vec<String>, PolicyError> {
+        let matched = self.among(signers);
         if matched.len() < self.threshold {
             return Err(PolicyError::NotEnoughSigners {
                 role,

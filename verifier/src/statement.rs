@@ -24,6 +24,9 @@ pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 pub const RELEASE_PREDICATE: &str = "https://mpr.dev/attestation/release/v1";
 pub const SET_STATUS_PREDICATE: &str = "https://mpr.dev/attestation/set-status/v1";
 pub const SET_ADDENDUM_PREDICATE: &str = "https://mpr.dev/attestation/set-addendum/v1";
+pub use rebuild::{
+    parse_rebuild_statement, RebuildPredicate, RebuildStatement, RebuildVerdict, REBUILD_PREDICATE,
+};
 
 pub const MAX_STATEMENT_BYTES: usize = 1024 * 1024;
 pub const MAX_SUBJECTS: usize = 256;
@@ -175,14 +178,34 @@ pub enum StatementKind {
     Release,
     SetStatus,
     SetAddendum,
+    Rebuild,
 }
 
 impl StatementKind {
+    pub const ALL: [StatementKind; 4] = [
+        StatementKind::Release,
+        StatementKind::SetStatus,
+        StatementKind::SetAddendum,
+        StatementKind::Rebuild,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             StatementKind::Release => "release",
             StatementKind::SetStatus => "set-status",
             StatementKind::SetAddendum => "set-addendum",
+            StatementKind::Rebuild => "rebuild",
+        }
+    }
+
+    /// How the transparency log records a statement of this kind.
+    pub fn log_entry_kind(self) -> crate::tlog::EntryKind {
+        use crate::tlog::EntryKind;
+        match self {
+            StatementKind::Release => EntryKind::Release,
+            StatementKind::SetStatus => EntryKind::Status,
+            StatementKind::SetAddendum => EntryKind::Addendum,
+            StatementKind::Rebuild => EntryKind::Rebuild,
         }
     }
 
@@ -191,6 +214,7 @@ impl StatementKind {
             StatementKind::Release => RELEASE_PREDICATE,
             StatementKind::SetStatus => SET_STATUS_PREDICATE,
             StatementKind::SetAddendum => SET_ADDENDUM_PREDICATE,
+            StatementKind::Rebuild => REBUILD_PREDICATE,
         }
     }
 }
@@ -212,19 +236,15 @@ pub fn kind_of(bytes: &[u8]) -> Result<StatementKind, StatementError> {
             found: header.statement_type,
         });
     }
-    [
-        StatementKind::Release,
-        StatementKind::SetStatus,
-        StatementKind::SetAddendum,
-    ]
-    .into_iter()
-    .find(|kind| kind.predicate_type() == header.predicate_type)
-    .ok_or_else(|| {
-        StatementError::Invalid(format!(
-            "predicateType {:?} is none of mpr's ({RELEASE_PREDICATE}, {SET_STATUS_PREDICATE}, {SET_ADDENDUM_PREDICATE})",
-            header.predicate_type
-        ))
-    })
+    StatementKind::ALL
+        .into_iter()
+        .find(|kind| kind.predicate_type() == header.predicate_type)
+        .ok_or_else(|| {
+            StatementError::Invalid(format!(
+                "predicateType {:?} is none of mpr's ({RELEASE_PREDICATE}, {SET_STATUS_PREDICATE}, {SET_ADDENDUM_PREDICATE}, {REBUILD_PREDICATE})",
+                header.predicate_type
+            ))
+        })
 }
 
 fn check_size(bytes: &[u8]) -> Result<(), StatementError> {
@@ -523,5 +543,6 @@ pub fn release_statement_subject(version: &str, sha256: &str) -> Subject {
     }
 }
 
+mod rebuild;
 #[cfg(test)]
 mod tests;

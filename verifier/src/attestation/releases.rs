@@ -2,6 +2,8 @@
 //! enough of the policy's release keys and proven to be in the policy's log, with the addenda and
 //! status changes that apply to it. Only active measurement sets are candidates; a deprecated set
 //! is kept aside so that evidence matching it is rejected with that reason, not a vague mismatch.
+//! When the policy requires rebuilders, a release counts only once enough of the policy's
+//! rebuilder keys signed (and logged) a GOOD rebuild report whose artifacts are the release's.
 
 use std::collections::BTreeMap;
 
@@ -12,10 +14,11 @@ use sha2::{Digest, Sha256};
 use super::verdict::{Matched, Reason};
 use crate::policy::TrustPolicy;
 use crate::statement::{
-    kind_of, parse_release_statement, parse_set_addendum_statement, parse_set_status_statement,
-    MeasurementSet, SetStatus, StatementKind,
+    kind_of, parse_rebuild_statement, parse_release_statement, parse_set_addendum_statement,
+    parse_set_status_statement, MeasurementSet, RebuildStatement, RebuildVerdict, SetStatus,
+    StatementKind, Subject,
 };
-use crate::tlog::{EntryKind, LogEntry};
+use crate::tlog::LogEntry;
 
 /// A statement as fetched: its exact bytes, the OpenPGP fingerprints whose signatures over those
 /// bytes the caller verified (OpenPGP stays outside this crate), and its log proof.
@@ -83,7 +86,14 @@ pub struct TrustedReleases {
 struct Release {
     package: String,
     version: String,
+    subject: Vec<Subject>,
     sets: Vec<MeasurementSet>,
+}
+
+/// A logged rebuild report and the policy rebuilder keys that signed it.
+struct Rebuild {
+    statement: RebuildStatement,
+    keys: Vec<String>,
 }
 
 impl TrustedReleases {
@@ -113,6 +123,7 @@ impl TrustedReleases {
         let mut releases: BTreeMap<String, Release> = BTreeMap::new();
         let mut addenda = Vec::new();
         let mut statuses = Vec::new();
+        let mut rebuilds = Vec::new();
         for statement in statements {
             let digest: [u8; 32] = Sha256::digest(&statement.bytes).into();
             let sha256 = hex::encode(digest);
@@ -138,6 +149,7 @@ impl TrustedReleases {
                             Release {
                                 package: parsed.predicate.package,
                                 version: parsed.predicate.version,
+                                subject: parsed.subject,
                                 sets: parsed.predicate.measurement_sets,
                             },
                         );
@@ -163,7 +175,41 @@ impl TrustedReleases {
                         format!("status change {sha256}: {e}"),
                     )),
                 },
+                StatementKind::Rebuild => match parse_rebuild_statement(&statement.bytes) {
+                    Ok(parsed) => rebuilds.push(Rebuild {
+                        statement: parsed,
+                        keys: policy.rebuilders.among(&statement.signers),
+                    }),
+                    Err(e) => reasons.push(Reason::new(
+                        "statement-invalid",
+                        format!("rebuild report {sha256}: {e}"),
+                    )),
+                },
             }
+        }
+        if policy.rebuilders.threshold > 0 {
+            releases.retain(|sha256, release| {
+                let agreeing = agreeing_rebuilders(&rebuilds, sha256, &release.subject);
+                if agreeing.len() >= policy.rebuilders.threshold {
+                    return true;
+                }
+                reasons.push(Reason::new(
+                    "release-unreproduced",
+                    format!(
+                        "{} {} (statement {sha256}): {} of the {} rebuilders the trust policy requires reproduced it{}",
+                        release.package,
+                        release.version,
+                        agreeing.len(),
+                        policy.rebuilders.threshold,
+                        if agreeing.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", agreeing.join(", "))
+                        }
+                    ),
+                ));
+                false
+            });
         }
         for addendum in addenda {
             match releases.get_mut(addendum.release_statement_sha256()) {
@@ -233,6 +279,32 @@ impl TrustedReleases {
     }
 }
 
+/// The policy rebuilder keys whose GOOD reports name the release statement `sha256` and rebuilt
+/// exactly its artifacts. A key that also reported otherwise for it is not counted: which report
+/// is its last word cannot be told from the statements alone.
+fn agreeing_rebuilders(rebuilds: &[Rebuild], sha256: &str, subject: &[Subject]) -> Vec<String> {
+    let about: Vec<&Rebuild> = rebuilds
+        .iter()
+        .filter(|rebuild| rebuild.statement.predicate.release_statement.sha256 == sha256)
+        .collect();
+    let agrees = |rebuild: &Rebuild| {
+        rebuild.statement.predicate.verdict == RebuildVerdict::Good
+            && rebuild.statement.reproduces(subject)
+    };
+    let mut agreeing: Vec<String> = Vec::new();
+    for rebuild in about.iter().filter(|rebuild| agrees(rebuild)) {
+        for key in &rebuild.keys {
+            let contradicted = about
+                .iter()
+                .any(|other| !agrees(other) && other.keys.contains(key));
+            if !contradicted && !agreeing.contains(key) {
+                agreeing.push(key.clone());
+            }
+        }
+    }
+    agreeing
+}
+
 fn check_trusted(
     policy: &TrustPolicy,
     statement: &SignedStatement,
@@ -240,9 +312,26 @@ fn check_trusted(
     digest: [u8; 32],
 ) -> Result<(), Reason> {
     let sha256 = hex::encode(digest);
-    policy
-        .check_release_signers(&statement.signers)
-        .map_err(|e| Reason::new("statement-signers", format!("statement {sha256}: {e}")))?;
+    if kind == StatementKind::Rebuild {
+        // One rebuilder signs each report; the policy's threshold counts reports, not signatures.
+        if policy.rebuilders.among(&statement.signers).is_empty() {
+            return Err(Reason::new(
+                "statement-signers",
+                format!(
+                    "rebuild report {sha256} is signed by none of the trust policy's rebuilder keys ({})",
+                    if policy.rebuilders.keys.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        policy.rebuilders.keys.join(", ")
+                    }
+                ),
+            ));
+        }
+    } else {
+        policy
+            .check_release_signers(&statement.signers)
+            .map_err(|e| Reason::new("statement-signers", format!("statement {sha256}: {e}")))?;
+    }
     let proof = statement.proof.as_deref().ok_or_else(|| {
         Reason::new(
             "statement-unlogged",
@@ -252,13 +341,11 @@ fn check_trusted(
             ),
         )
     })?;
-    let entry_kind = match kind {
-        StatementKind::Release => EntryKind::Release,
-        StatementKind::SetStatus => EntryKind::Status,
-        StatementKind::SetAddendum => EntryKind::Addendum,
-    };
     policy
-        .verify_proof_bundle(proof, &LogEntry::new(entry_kind, digest).encode())
+        .verify_proof_bundle(
+            proof,
+            &LogEntry::new(kind.log_entry_kind(), digest).encode(),
+        )
         .map_err(|e| Reason::new("statement-unlogged", format!("statement {sha256}: {e}")))?;
     Ok(())
 }

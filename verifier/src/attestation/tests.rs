@@ -11,9 +11,10 @@ use crate::nitro::testing::{TestChain as NitroChain, TestDocument};
 use crate::policy::TrustPolicy;
 use crate::snp::testing::TestChain as SnpChain;
 use crate::statement::{
-    release_statement_subject, Digest, Measurement, MeasurementSet, ReleasePredicate,
-    ReleaseStatement, SetStatus, SetStatusPredicate, SetStatusStatement, Source, Statement,
-    Subject, RELEASE_PREDICATE, SET_STATUS_PREDICATE, STATEMENT_TYPE,
+    release_statement_subject, Digest, Measurement, MeasurementSet, RebuildPredicate,
+    RebuildVerdict, ReleasePredicate, ReleaseStatement, SetStatus, SetStatusPredicate,
+    SetStatusStatement, Source, Statement, Subject, REBUILD_PREDICATE, RELEASE_PREDICATE,
+    SET_STATUS_PREDICATE, STATEMENT_TYPE,
 };
 use crate::tlog::{
     Checkpoint, EntryKind, KeyKind, LogEntry, MemoryTree, Note, NoteSigner, ProofBundle,
@@ -441,6 +442,95 @@ fn statements_count_only_when_signed_by_enough_policy_keys_and_logged() {
         verdict.codes().contains(&"statement-unlogged"),
         "{verdict:#?}"
     );
+}
+
+const ALICE: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+const BOB: &str = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+const CAROL: &str = "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
+
+fn rebuild_report(release: &ReleaseStatement, verdict: RebuildVerdict, sha256: &str) -> Vec<u8> {
+    let mut subject = release.subject.clone();
+    subject[0]
+        .digest
+        .insert("sha256".to_owned(), sha256.to_owned());
+    Statement {
+        statement_type: STATEMENT_TYPE.to_owned(),
+        subject: subject.clone(),
+        predicate_type: REBUILD_PREDICATE.to_owned(),
+        predicate: RebuildPredicate {
+            version: release.predicate.version.clone(),
+            release_statement: Digest {
+                sha256: release.sha256(),
+            },
+            verdict,
+            rebuilder: None,
+            rebuilt_statement: None,
+            build_record: None,
+            sizes: subject.iter().map(|s| (s.name.clone(), 1)).collect(),
+            environment: BTreeMap::new(),
+            findings: Vec::new(),
+        },
+    }
+    .to_bytes()
+}
+
+#[test]
+fn a_policy_requiring_rebuilders_counts_distinct_keys_whose_good_reports_match() {
+    let mut world = World::new();
+    let policy = world.policy(&format!(
+        "[rebuilders]\nkeys = [\"{ALICE}\", \"{BOB}\", \"{CAROL}\"]\nthreshold = 2\n"
+    ));
+    let document = EvidenceInput::Envelope(Box::new(nitro_envelope(&world, &bound_document())));
+    let statement = release("8.1.0");
+    let official = statement.subject[0].digest["sha256"].clone();
+    let mut statements = trusted_release(&mut world);
+
+    // No reports yet: the release is not trusted, and the reason says how many are missing.
+    let verdict = judge(&document, &policy, &statements, vec![]);
+    assert!(!verdict.accepted);
+    assert!(
+        verdict.codes().contains(&"release-unreproduced"),
+        "{verdict:#?}"
+    );
+
+    // Alice twice, a GOOD claim over different bytes by Carol, and a stranger: still 1 of 2.
+    let good = rebuild_report(&statement, RebuildVerdict::Good, &official);
+    statements.push(world.log(good.clone(), EntryKind::Rebuild, &[ALICE]));
+    statements.push(world.log(good.clone(), EntryKind::Rebuild, &[ALICE]));
+    let lying = rebuild_report(&statement, RebuildVerdict::Good, &"e".repeat(64));
+    statements.push(world.log(lying, EntryKind::Rebuild, &[CAROL]));
+    statements.push(world.log(good.clone(), EntryKind::Rebuild, &[OTHER_KEY]));
+    let verdict = judge(&document, &policy, &statements, vec![]);
+    assert!(!verdict.accepted, "{verdict:#?}");
+    assert!(
+        verdict
+            .reasons
+            .iter()
+            .any(|r| r.code == "release-unreproduced" && r.message.contains("1 of the 2")),
+        "{verdict:#?}"
+    );
+    assert!(
+        verdict.codes().contains(&"statement-signers"),
+        "the stranger's report is named"
+    );
+
+    // Bob's GOOD report of the right bytes, but unlogged: not counted.
+    let mut unlogged = world.log(good.clone(), EntryKind::Rebuild, &[BOB]);
+    unlogged.proof = None;
+    let mut with_unlogged = statements.clone();
+    with_unlogged.push(unlogged);
+    assert!(!judge(&document, &policy, &with_unlogged, vec![]).accepted);
+
+    // Logged: 2 of 2, accepted.
+    let mut agreed = statements.clone();
+    agreed.push(world.log(good.clone(), EntryKind::Rebuild, &[BOB]));
+    let verdict = judge(&document, &policy, &agreed, vec![]);
+    assert!(verdict.accepted, "{verdict:#?}");
+
+    // Alice also reported BAD for the same release: her word is contradicted and not counted.
+    let bad = rebuild_report(&statement, RebuildVerdict::Bad, &"e".repeat(64));
+    agreed.push(world.log(bad, EntryKind::Rebuild, &[ALICE]));
+    assert!(!judge(&document, &policy, &agreed, vec![]).accepted);
 }
 
 #[test]
