@@ -1,5 +1,7 @@
 //! Helpers shared by the builder's and the CLI's tests: real servers on loopback, no mocks.
 
+pub mod release;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 

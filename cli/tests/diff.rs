@@ -7,6 +7,10 @@ use std::sync::Arc;
 use builder::archive::{write_tree_newc, FileData, NewcConventions, Node, Tree};
 use serde_json::{json, Value};
 
+/// `mpr diff` explaining why measurements changed.
+#[path = "diff_cases/explain.rs"]
+mod explain;
+
 fn mpr(args: &[&Path]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mpr"))
         .arg("diff")
@@ -55,7 +59,15 @@ fn identical_inputs_exit_zero() {
     let output = mpr(&[Path::new("--json"), &a, &b]);
     assert_eq!(output.status.code(), Some(0));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report, json!({"identical": true, "differences": []}));
+    assert_eq!(report["identical"], true);
+    assert_eq!(report["differences"], json!([]));
+    // Hand-made partial records still compare file by file; their measurements are not explained.
+    let why = report["explanation_unavailable"].as_str().unwrap();
+    assert!(
+        why.contains("a.json is not a complete build record"),
+        "{why}"
+    );
+    assert!(text(&output.stderr).contains("measurements not explained"));
 }
 
 #[test]

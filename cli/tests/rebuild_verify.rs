@@ -1,7 +1,8 @@
 //! `mpr rebuild verify`: a release made by `mpr release` is rebuilt by two rebuilders, one from
 //! the release's files as root, one from the registry as another user in another directory with
-//! its own clone; both find it GOOD. A crate that embeds its build time is BAD, with the differing
-//! file named.
+//! its own clone; both find it GOOD, and the second submits its signed report, which the registry
+//! counts (a stranger's report is refused). A crate that embeds its build time is BAD, with the
+//! differing file named.
 
 mod build_support;
 mod github_support;
@@ -78,6 +79,9 @@ async fn two_rebuilders_in_different_places_and_users_agree() {
     std::fs::copy(env!("CARGO_BIN_EXE_mpr"), &mpr).unwrap();
     std::fs::copy(bed.policy(), b.path().join("policy.toml")).unwrap();
     std::fs::create_dir(b.path().join("home")).unwrap();
+    let rebuilder = bed
+        .rebuilder(&b.path().join("rebuilder"), "rebuilder-b", true)
+        .await;
     check(
         Command::new("chown")
             .args(["-R", &user])
@@ -104,6 +108,7 @@ async fn two_rebuilders_in_different_places_and_users_agree() {
         .arg(b.path().join("policy.toml"))
         .arg("--out")
         .arg(b.path().join("out"))
+        .args(rebuilder.submit_args())
         .env("HOME", b.path().join("home"))
         // Its own, empty caches: it vendors the fixture's crates itself.
         .env("MPR_VENDOR_CACHE", b.path().join("vendor-cache"))
@@ -120,6 +125,75 @@ async fn two_rebuilders_in_different_places_and_users_agree() {
         verdict_b["rebuilt_statement_sha256"],
         verdict_a["rebuilt_statement_sha256"]
     );
+
+    // B's signed report reached the registry, which judged it GOOD itself, logged it and counts
+    // B once; wallets asking for releases one rebuilder reproduced now find this one.
+    let submitted = &verdict_b["submitted"];
+    assert_eq!(submitted["registry_status"], "GOOD", "{verdict_b}");
+    assert_eq!(submitted["signed_by"], rebuilder.fingerprint.as_str());
+    let report = std::fs::read(b.path().join("out/rebuild-report.json")).unwrap();
+    let statement = verifier::statement::parse_rebuild_statement(&report).unwrap();
+    assert_eq!(
+        statement.predicate.verdict,
+        verifier::statement::RebuildVerdict::Good
+    );
+    let release_statement = std::fs::read(release.join("statement.json")).unwrap();
+    let release_statement =
+        verifier::statement::parse_release_statement(&release_statement).unwrap();
+    assert!(statement.reproduces(&release_statement.subject));
+    let get = |path: String| {
+        let url = bed.registry.url(&path);
+        async move {
+            reqwest::get(&url)
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let detail = get(format!("/v1/releases/{VERSION}")).await;
+    assert_eq!(
+        detail["rebuilds"],
+        serde_json::json!({"agreeing": 1, "rebuilders": 1})
+    );
+    let builds = get(format!("/v1/releases/{VERSION}/builds")).await;
+    assert!(builds[1]["log_index"].is_u64(), "{builds}");
+    let one = get(format!(
+        "/v1/releases/{VERSION}/measurements?min_rebuilds=1"
+    ))
+    .await;
+    assert!(!one["measurements"].as_array().unwrap().is_empty(), "{one}");
+    let two = get(format!(
+        "/v1/releases/{VERSION}/measurements?min_rebuilds=2"
+    ))
+    .await;
+    assert_eq!(two["measurements"], serde_json::json!([]));
+
+    // A stranger's key (not registered) is refused by the registry, and the command says so.
+    let stranger = bed
+        .rebuilder(&bed.path("stranger"), "stranger", false)
+        .await;
+    let refused = Command::new(env!("CARGO_BIN_EXE_mpr"))
+        .args(["rebuild", "verify", "--no-load", "--version", VERSION])
+        .args(["--registry", &bed.registry.url("")])
+        .arg("--recipe")
+        .arg(&bed.recipe)
+        .arg("--policy")
+        .arg(bed.policy())
+        .arg("--out")
+        .arg(bed.path("rebuilder-a"))
+        .args(stranger.submit_args())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("refused the rebuild report") && stderr.contains("not a registered key"),
+        "{stderr}"
+    );
+    let detail = get(format!("/v1/releases/{VERSION}")).await;
+    assert_eq!(detail["rebuilds"]["rebuilders"], 1);
 
     // A recipe that is not the release's is refused before anything is built.
     let other = bed.path("other-recipe.toml");

@@ -1,10 +1,11 @@
 //! Builds of a release: the official one and rebuilders' reports, compared artifact by artifact
 //! with the official build (rebuilderd's GOOD / BAD / FAIL / UNKNOWN).
 //!
-//! A rebuild report is the exact JSON bytes its rebuilder signed, sent with the detached
-//! signature; the registered rebuilder key that made it is the rebuilder's identity (stored as
-//! the build's `builder_name` and `signed_by_key`), so "k of n" counts distinct keys, and no body
-//! can claim to be someone else.
+//! A rebuild report is an in-toto statement (`https://mpr.dev/attestation/rebuild/v1`, the exact
+//! bytes its rebuilder signed) sent with the detached signature; the registered rebuilder key that
+//! made it is the rebuilder's identity (stored as the build's `builder_name` and `signed_by_key`),
+//! so "k of n" counts distinct keys, and no body can claim to be someone else. Every report enters
+//! the transparency log, so wallets can count agreement themselves (`verifier::attestation`).
 
 use std::collections::BTreeMap;
 
@@ -68,6 +69,8 @@ pub struct BuildView {
     /// to verify against the key (GET /v1/keys/{signed_by_key}).
     pub report: Option<String>,
     pub report_signature: Option<String>,
+    /// The report's index in the transparency log (`GET /v1/log/bundle?index=` gives its proof).
+    pub log_index: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -82,7 +85,9 @@ pub(crate) async fn for_release(
 ) -> Result<Vec<BuildView>, sqlx::Error> {
     let builds = sqlx::query!(
         r#"SELECT b.id, b.builder_kind, b.builder_name, b.status, b.record_sha256, b.summary, b.reported_at,
-                  b.signed_by_key, b.signed_at, b.report, b.report_signature, k.user_ids AS "user_ids?"
+                  b.signed_by_key, b.signed_at, b.report, b.report_signature, k.user_ids AS "user_ids?",
+                  (SELECT min(l.index) FROM log_entries l
+                    WHERE l.statement_sha256 = encode(sha256(b.report), 'hex')) AS log_index
            FROM builds b LEFT JOIN signing_keys k ON k.fingerprint = b.signed_by_key
            WHERE b.release_id = $1
            ORDER BY b.builder_kind = 'rebuilder', b.reported_at, b.id"#,
@@ -131,6 +136,7 @@ pub(crate) async fn for_release(
                 .report
                 .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
             report_signature: row.report_signature,
+            log_index: row.log_index,
         })
         .collect())
 }
@@ -286,7 +292,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/v1/releases/{version}/rebuilds", tag = "builds",
     params(("version" = String, Path),
            ("mpr-signature" = String, Header, description = "the report's ASCII-armored detached signature by a registered rebuilder key, base64-encoded (gpg --armor --detach-sign report.json; base64 -w0 report.json.asc)")),
-    request_body(content = RebuildSubmission, description = "the exact bytes that were signed"),
+    request_body(content = String, content_type = "application/json", description = "the rebuild report: an in-toto Statement v1 with predicateType https://mpr.dev/attestation/rebuild/v1 in canonical form (as `mpr rebuild verify --submit` renders it), the exact bytes that were signed"),
     security(("publisher_token" = [])),
     responses((status = 201, body = RebuildVerdict), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "this report, or a newer one by the same key, is recorded"),
@@ -317,6 +323,20 @@ pub async fn report_rebuild(
     sqlx::query!("SELECT pg_advisory_xact_lock($1)", release_id)
         .execute(&mut *tx)
         .await?;
+    let release_statement = sqlx::query_scalar!(
+        "SELECT sha256 FROM statements WHERE release_id = $1 AND kind = 'release'",
+        release_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(release_statement) = release_statement {
+        if release_statement != rebuild.release_statement_sha256 {
+            return Err(ApiError::invalid(format!(
+                "the report rebuilt release statement {} but release {version}'s statement is {release_statement}; rebuild the statement the registry serves (GET /v1/releases/{version}/statements) and report on that",
+                rebuild.release_statement_sha256
+            )));
+        }
+    }
     let latest = sqlx::query_scalar!(
         r#"SELECT max(signed_at) AS "latest" FROM builds WHERE release_id = $1 AND signed_by_key = $2"#,
         release_id,
@@ -354,8 +374,7 @@ pub async fn report_rebuild(
         token: &rebuilder.name,
     };
     insert_report(&mut tx, &report).await?;
-    // The exact signed report bytes are what the log commits to (issue 13 makes them an in-toto
-    // statement of their own).
+    // The exact signed statement bytes are what the log commits to.
     let report_sha256 = hex::encode(Sha256::digest(report.report));
     crate::statements::store::append_to_log(
         &mut tx,

@@ -92,6 +92,8 @@ pub struct LookupMatch {
 #[serde(deny_unknown_fields)]
 pub struct LookupQuery {
     pub status: Option<String>,
+    /// Only releases at least this many rebuilders (distinct registered keys) reproduced.
+    pub min_rebuilds: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -100,6 +102,8 @@ pub struct SetsQuery {
     /// `active` (default), `deprecated` or `any`.
     pub status: Option<String>,
     pub platform: Option<Platform>,
+    /// Only releases at least this many rebuilders (distinct registered keys) reproduced.
+    pub min_rebuilds: Option<u32>,
 }
 
 /// Filters given as query parameters: `platform`, `status`, and any launch parameter of the
@@ -109,6 +113,8 @@ pub(crate) struct MeasurementFilter {
     pub platform: Option<Platform>,
     pub status: Option<String>,
     pub parameters: Map<String, Value>,
+    /// Only releases whose latest reports by at least this many rebuilders are GOOD.
+    pub min_rebuilds: Option<u32>,
 }
 
 /// The status filter a query asks for: active sets unless it says otherwise; `any` is no filter.
@@ -122,6 +128,21 @@ fn status_filter(status: Option<&str>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// `min_rebuilds=k`: a small count (a policy names at most a few dozen rebuilders).
+fn min_rebuilds(text: Option<&str>) -> Result<Option<u32>, ApiError> {
+    text.map(|text| {
+        text.parse::<u32>()
+            .ok()
+            .filter(|k| *k <= 1000)
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "min_rebuilds must be a count from 0 to 1000 (how many rebuilders must have reproduced the release), got {text:?}"
+                ))
+            })
+    })
+    .transpose()
+}
+
 impl MeasurementFilter {
     fn from_query(query: &HashMap<String, String>) -> Result<Self, ApiError> {
         let mut filter = MeasurementFilter::default();
@@ -129,8 +150,9 @@ impl MeasurementFilter {
             filter.platform = Some(platform.parse().map_err(ApiError::InvalidInput)?);
         }
         filter.status = status_filter(query.get("status").map(String::as_str))?;
+        filter.min_rebuilds = min_rebuilds(query.get("min_rebuilds").map(String::as_str))?;
         for (name, text) in query {
-            if name == "platform" || name == "status" {
+            if matches!(name.as_str(), "platform" | "status" | "min_rebuilds") {
                 continue;
             }
             let Some(platform) = filter.platform else {
@@ -179,12 +201,15 @@ pub(crate) async fn matching(
              AND ($3::text IS NULL OR st.status = $3)
              AND m.parameters @> $4
              AND ($5::text IS NULL OR m.id IN (SELECT measurement_id FROM measurement_values WHERE value = $5))
+             AND ($6::bigint IS NULL OR (SELECT a.agreeing FROM release_rebuild_agreement a
+                                          WHERE a.release_id = r.id) >= $6)
            ORDER BY r.id DESC, s.name, m.platform, m.id"#,
         release_id,
         filter.platform.map(Platform::as_str),
         filter.status,
         Value::Object(filter.parameters.clone()),
-        value
+        value,
+        filter.min_rebuilds.map(i64::from)
     )
     .fetch_all(pool)
     .await?;
@@ -310,6 +335,7 @@ pub(crate) async fn insert_sets(
     params(("version" = String, Path),
            ("platform" = Option<Platform>, Query, description = "aws-nitro, sev-snp, tdx, gcp-confidential-space or azure-cvm"),
            ("status" = Option<String>, Query, description = "active (default), deprecated or any"),
+           ("min_rebuilds" = Option<u32>, Query, description = "only if at least this many rebuilders (distinct registered keys) reproduced the release"),
            ("vcpus" = Option<u32>, Query, description = "any launch parameter of the platform, e.g. vcpus, vmm, vcpu_type, firmware_sha256")),
     responses((status = 200, body = MeasurementList), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn of_release(
@@ -334,7 +360,8 @@ pub async fn of_release(
 
 #[utoipa::path(get, path = "/v1/measurements/{value}", tag = "measurements",
     params(("value" = String, Path, description = "a register value in hex (any case)"),
-           ("status" = Option<String>, Query, description = "active (default), deprecated or any")),
+           ("status" = Option<String>, Query, description = "active (default), deprecated or any"),
+           ("min_rebuilds" = Option<u32>, Query, description = "only releases at least this many rebuilders (distinct registered keys) reproduced: their latest reports are GOOD")),
     responses((status = 200, body = LookupAnswer), (status = 422, body = ErrorBody)))]
 pub async fn lookup(
     State(state): State<AppState>,
@@ -347,6 +374,7 @@ pub async fn lookup(
     cached_json(&state, &uri, &headers, async {
         let filter = MeasurementFilter {
             status: status_filter(query.status.as_deref())?,
+            min_rebuilds: query.min_rebuilds,
             ..MeasurementFilter::default()
         };
         let value = value.to_ascii_lowercase();
@@ -382,6 +410,7 @@ pub async fn sets(
             platform: query.platform,
             status: status_filter(query.status.as_deref())?,
             parameters: Map::new(),
+            min_rebuilds: query.min_rebuilds,
         };
         let measurements = matching(pool, None, &filter, None).await?;
         Ok(MeasurementList {

@@ -85,17 +85,13 @@ pub(crate) async fn summaries(
 ) -> Result<Vec<(i64, ReleaseSummary)>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"SELECT r.id, r.version, r.package, s.repository, s.commit_sha, r.source_date_epoch, r.created_at,
-                  (SELECT count(DISTINCT b.builder_name) FROM builds b
-                    WHERE b.release_id = r.id AND b.builder_kind = 'rebuilder') AS "rebuilders!",
-                  (SELECT count(DISTINCT b.builder_name) FROM builds b
-                    WHERE b.release_id = r.id AND b.builder_kind = 'rebuilder' AND b.status = 'GOOD'
-                      AND NOT EXISTS (SELECT 1 FROM builds later WHERE later.release_id = r.id
-                                      AND later.builder_name = b.builder_name AND later.id > b.id)) AS "agreeing!",
+                  a.rebuilders AS "rebuilders!", a.agreeing AS "agreeing!",
                   (SELECT count(*) FROM statement_signatures g
                     JOIN statements st ON st.id = g.statement_id AND st.kind = 'release'
                     JOIN signing_keys k ON k.fingerprint = g.key_fingerprint
                     WHERE st.release_id = r.id AND k.revoked_at IS NULL) AS "signatures!"
            FROM releases r JOIN sources s ON s.id = r.source_id
+           JOIN release_rebuild_agreement a ON a.release_id = r.id
            WHERE ($1::bigint IS NULL OR r.id < $1) AND ($3::text IS NULL OR r.version = $3)
            ORDER BY r.id DESC
            LIMIT $2"#,

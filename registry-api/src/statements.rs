@@ -332,6 +332,11 @@ async fn apply(
                     let statement = shape::parse_set_addendum_statement(bytes).map_err(invalid)?;
                     store_set_addendum(&mut tx, &statement, bytes, sha256, publisher).await?
                 }
+                StatementKind::Rebuild => {
+                    return Err(ApiError::invalid(
+                        "a rebuild report is sent by its rebuilder to POST /v1/releases/{version}/rebuilds with a rebuilder token (`mpr rebuild verify --submit`), not published as a release statement",
+                    ))
+                }
             };
             (id, StatusCode::CREATED)
         }

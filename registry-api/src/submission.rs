@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use verifier::statement::{RebuildStatement, RebuildVerdict, REBUILD_PREDICATE};
+
 use crate::platform::{check_hex, Platform};
 
 /// Bodies larger than this are refused before parsing (a release with hundreds of measurement
@@ -95,29 +97,73 @@ pub struct MeasurementSubmission {
     pub registers: Map<String, Value>,
 }
 
-/// A rebuilder's result for a release, signed by the rebuilder's registered key: the server
-/// compares its artifacts with the official ones.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// A rebuilder's report as the registry stores it, read from the signed rebuild statement
+/// (`verifier::statement::RebuildStatement`): the server compares its artifacts with the
+/// official ones.
+#[derive(Debug, Clone)]
 pub struct RebuildSubmission {
     /// The release rebuilt: part of the signed bytes, so a report cannot be replayed for another.
     pub release: String,
+    /// The SHA-256 of the release statement the rebuilder verified and rebuilt.
+    pub release_statement_sha256: String,
     /// Optional, for readers of the signed bytes: the signing key's fingerprint, one of its user
     /// IDs or an e-mail address in one. The key is the identity; a report naming anyone else is
     /// refused.
-    #[serde(default)]
     pub rebuilder: Option<String>,
-    /// True when the rebuild did not complete (status FAIL); artifacts are then optional.
-    #[serde(default)]
+    /// True when the rebuild did not complete (status FAIL); there are then no artifacts.
     pub failed: bool,
-    #[serde(default)]
+    /// The rebuild's build record.
     pub record_sha256: Option<String>,
-    #[serde(default)]
     pub artifacts: Vec<ArtifactSubmission>,
-    /// What the rebuilder wants readers to know (a diff summary, an error).
-    #[serde(default)]
+    /// The rebuilder's findings, one per line (what differs, why it failed).
     pub summary: Option<String>,
 }
+
+impl RebuildSubmission {
+    fn from_statement(statement: &RebuildStatement) -> Result<RebuildSubmission, String> {
+        let predicate = &statement.predicate;
+        let failed = predicate.verdict == RebuildVerdict::Fail;
+        let artifacts = if failed {
+            Vec::new()
+        } else {
+            statement
+                .subject
+                .iter()
+                .map(|subject| {
+                    let size = predicate.sizes.get(&subject.name).copied().unwrap_or(0);
+                    Ok(ArtifactSubmission {
+                        name: subject.name.clone(),
+                        size: i64::try_from(size).map_err(|_| {
+                            format!("artifact {:?} is larger than 2^63 bytes", subject.name)
+                        })?,
+                        sha256: subject.digest["sha256"].clone(),
+                        sha384: subject.digest.get("sha384").cloned(),
+                    })
+                })
+                .collect::<Result<_, String>>()?
+        };
+        let mut summary = String::new();
+        for finding in &predicate.findings {
+            // The stored summary is bounded; the signed report keeps every finding.
+            if summary.len() + finding.len() + 1 > MAX_SUMMARY_BYTES {
+                break;
+            }
+            summary.push_str(finding);
+            summary.push('\n');
+        }
+        Ok(RebuildSubmission {
+            release: predicate.version.clone(),
+            release_statement_sha256: predicate.release_statement.sha256.clone(),
+            rebuilder: predicate.rebuilder.clone(),
+            failed,
+            record_sha256: predicate.build_record.as_ref().map(|d| d.sha256.clone()),
+            artifacts,
+            summary: Some(summary.trim_end().to_owned()).filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+const MAX_SUMMARY_BYTES: usize = 4096;
 
 /// The official pipeline's builder name.
 pub const OFFICIAL_BUILDER: &str = "official";
@@ -333,12 +379,9 @@ impl RebuildSubmission {
             check_sha256("record_sha256", record)?;
         }
         if let Some(summary) = &self.summary {
-            if summary.len() > 4096 {
-                return Err("summary is longer than 4096 bytes".to_owned());
+            if summary.len() > MAX_SUMMARY_BYTES {
+                return Err(format!("summary is longer than {MAX_SUMMARY_BYTES} bytes"));
             }
-        }
-        if !self.failed && self.artifacts.is_empty() {
-            return Err("a completed rebuild lists its artifacts; set \"failed\": true for a rebuild that did not complete".to_owned());
         }
         check_artifacts(&self.artifacts)
     }
@@ -355,13 +398,18 @@ pub fn parse_release(body: &[u8]) -> Result<ReleaseSubmission, String> {
     Ok(release)
 }
 
-/// Parses and validates a rebuild report body.
+/// Parses and validates a rebuild report body: an in-toto statement with the rebuild predicate,
+/// in canonical form (so its SHA-256, which the log records, is the one everybody computes).
 pub fn parse_rebuild(body: &[u8]) -> Result<RebuildSubmission, String> {
     if body.len() > MAX_BODY_BYTES {
         return Err(format!("body is larger than {MAX_BODY_BYTES} bytes"));
     }
-    let rebuild: RebuildSubmission = serde_json::from_slice(body)
-        .map_err(|error| format!("body is not a valid rebuild report: {error}"))?;
+    let statement = verifier::statement::parse_rebuild_statement(body).map_err(|error| {
+        format!(
+            "body is not a rebuild report ({error}); send the in-toto statement `mpr rebuild verify --submit` writes (predicateType {REBUILD_PREDICATE})"
+        )
+    })?;
+    let rebuild = RebuildSubmission::from_statement(&statement)?;
     rebuild.validate()?;
     Ok(rebuild)
 }

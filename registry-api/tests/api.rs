@@ -304,6 +304,18 @@ async fn any_measurement_value_finds_its_release() {
     assert_eq!(status, 422);
 }
 
+/// A rebuild report (see `TestRegistry::report_bytes`) signed by `signer` at `at`.
+async fn signed(
+    registry: &TestRegistry,
+    signer: &support::signer::Signer,
+    at: std::time::SystemTime,
+    body: Value,
+) -> (Vec<u8>, Vec<u8>) {
+    let bytes = registry.report_bytes(&body).await;
+    let signature = signer.sign_at(&bytes, at);
+    (bytes, signature)
+}
+
 #[tokio::test]
 async fn rebuild_reports_are_judged_by_the_server_and_counted_k_of_n() {
     use support::signer::Signer;
@@ -318,35 +330,52 @@ async fn rebuild_reports_are_judged_by_the_server_and_counted_k_of_n() {
     }
     // Reports signed a minute ago, so that bob's second one below is newer.
     let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-    let report = |signer: &Signer, body: Value| {
-        let bytes = serde_json::to_vec(&body).unwrap();
-        let signature = signer.sign_at(&bytes, earlier);
-        (bytes, signature)
-    };
-    let (body, signature) = report(&alice, json!({"release": "8.1.0", "artifacts": official}));
+    let (body, signature) = signed(
+        &registry,
+        &alice,
+        earlier,
+        json!({"release": "8.1.0", "artifacts": official}),
+    )
+    .await;
     let (status, good) = registry.send_report("8.1.0", body, &signature).await;
     assert_eq!(status, 201, "{good}");
     assert_eq!(good["status"], "GOOD");
     let mut different = official.clone();
     different[0]["sha256"] = json!(support::hex32(77));
-    let (body, signature) = report(
+    let (body, signature) = signed(
+        &registry,
         &bob,
+        earlier,
         json!({"release": "8.1.0", "artifacts": different, "summary": "binary differs"}),
-    );
+    )
+    .await;
     let (_, bad) = registry.send_report("8.1.0", body, &signature).await;
     assert_eq!(bad["status"], "BAD");
-    assert_eq!(bad["artifacts"][0]["status"], "BAD");
-    assert_eq!(bad["artifacts"][1]["status"], "GOOD");
-    let (body, signature) = report(
+    // The report's subject is in canonical (name) order: find the changed artifact by name.
+    for artifact in bad["artifacts"].as_array().unwrap() {
+        let expected = if artifact["name"] == official[0]["name"] {
+            "BAD"
+        } else {
+            "GOOD"
+        };
+        assert_eq!(artifact["status"], expected, "{bad}");
+    }
+    let (body, signature) = signed(
+        &registry,
         &carol,
+        earlier,
         json!({"release": "8.1.0", "artifacts": [official[0].clone()]}),
-    );
+    )
+    .await;
     let (_, missing) = registry.send_report("8.1.0", body, &signature).await;
     assert_eq!(missing["status"], "BAD", "a missing artifact is BAD");
-    let (body, signature) = report(
+    let (body, signature) = signed(
+        &registry,
         &dave,
+        earlier,
         json!({"release": "8.1.0", "failed": true, "summary": "out of disk"}),
-    );
+    )
+    .await;
     let (_, failed) = registry.send_report("8.1.0", body, &signature).await;
     assert_eq!(failed["status"], "FAIL");
 
@@ -367,6 +396,51 @@ async fn rebuild_reports_are_judged_by_the_server_and_counted_k_of_n() {
     assert_eq!(builds.as_array().map(Vec::len), Some(6));
     assert_eq!(builds[1]["builder"], "alice <alice@mpr.invalid>");
     assert_eq!(builds[1]["signed_by_key"], alice.fingerprint.as_str());
+    assert!(
+        builds[1]["log_index"].is_u64(),
+        "every report is logged: {}",
+        builds[1]
+    );
+
+    // Wallets can ask only for releases k rebuilders reproduced.
+    let (_, two) = registry
+        .get("/v1/releases/8.1.0/measurements?min_rebuilds=2")
+        .await;
+    assert!(!two["measurements"].as_array().unwrap().is_empty(), "{two}");
+    let (_, three) = registry
+        .get("/v1/releases/8.1.0/measurements?min_rebuilds=3")
+        .await;
+    assert_eq!(three["measurements"], json!([]));
+    let (status, error) = registry.get("/v1/measurement-sets?min_rebuilds=many").await;
+    assert_eq!(status, 400, "{error}");
+    assert!(error.to_string().contains("min_rebuilds"), "{error}");
+    let (status, error) = registry
+        .get("/v1/releases/8.1.0/measurements?min_rebuilds=-1")
+        .await;
+    assert_eq!(status, 422, "{error}");
+    assert!(
+        error.to_string().contains("min_rebuilds must be a count"),
+        "{error}"
+    );
+
+    // A report about another statement than the release's is refused.
+    let good_bytes = registry
+        .report_bytes(&json!({"release": "8.1.0", "artifacts": official}))
+        .await;
+    let (_, statements) = registry.get("/v1/releases/8.1.0/statements").await;
+    let served = statements[0]["sha256"].as_str().unwrap();
+    let other = String::from_utf8(good_bytes)
+        .unwrap()
+        .replace(served, &"0".repeat(64))
+        .into_bytes();
+    let (status, error) = registry
+        .send_report("8.1.0", other.clone(), &carol.sign(&other))
+        .await;
+    assert_eq!(status, 422, "{error}");
+    assert!(
+        error.to_string().contains("rebuilt release statement"),
+        "{error}"
+    );
 
     let (status, error) = registry
         .report_rebuild(

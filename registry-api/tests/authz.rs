@@ -163,7 +163,7 @@ async fn rebuild_setup() -> (TestRegistry, Value, Signer, Signer) {
 async fn a_rebuild_report_counts_only_with_a_registered_rebuilder_keys_signature() {
     let (registry, official, alice, _bob) = rebuild_setup().await;
     let report = json!({"release": "8.1.0", "artifacts": official});
-    let body = serde_json::to_vec(&report).unwrap();
+    let body = registry.report_bytes(&report).await;
 
     // No signature.
     let response = registry
@@ -190,7 +190,9 @@ async fn a_rebuild_report_counts_only_with_a_registered_rebuilder_keys_signature
     assert!(message(&error).contains("not a registered key"), "{error}");
 
     // A forgery: alice's signature of other bytes.
-    let other = serde_json::to_vec(&json!({"release": "8.1.0", "failed": true})).unwrap();
+    let other = registry
+        .report_bytes(&json!({"release": "8.1.0", "failed": true}))
+        .await;
     let (status, error) = registry
         .send_report("8.1.0", body.clone(), &alice.sign(&other))
         .await;
@@ -304,7 +306,9 @@ async fn a_rebuild_report_counts_only_with_a_registered_rebuilder_keys_signature
 #[tokio::test]
 async fn k_of_n_counts_distinct_registered_keys() {
     let (registry, official, alice, bob) = rebuild_setup().await;
-    let report = serde_json::to_vec(&json!({"release": "8.1.0", "artifacts": official})).unwrap();
+    let report = registry
+        .report_bytes(&json!({"release": "8.1.0", "artifacts": official}))
+        .await;
     let earlier = SystemTime::now() - Duration::from_secs(120);
     let first = alice.sign_at(&report, earlier);
     assert_eq!(

@@ -25,7 +25,8 @@ pub const RELEASE_PREDICATE: &str = "https://mpr.dev/attestation/release/v1";
 pub const SET_STATUS_PREDICATE: &str = "https://mpr.dev/attestation/set-status/v1";
 pub const SET_ADDENDUM_PREDICATE: &str = "https://mpr.dev/attestation/set-addendum/v1";
 pub use rebuild::{
-    parse_rebuild_statement, RebuildPredicate, RebuildStatement, RebuildVerdict, REBUILD_PREDICATE,
+    parse_rebuild_statement, RebuildPredicate, RebuildStatement, RebuildVerdict, MAX_FINDINGS,
+    MAX_FINDING_BYTES, REBUILD_PREDICATE,
 };
 
 pub const MAX_STATEMENT_BYTES: usize = 1024 * 1024;

@@ -10,6 +10,7 @@
 mod bytes;
 mod eif;
 mod entries;
+pub mod explain;
 mod image;
 mod inputs;
 mod json;

@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
-use registry_api::signing::{self, Passphrase, SecretKey, PASSPHRASE_ENV};
+use registry_api::signing::{self, DetachedSignature, Passphrase, SecretKey, PASSPHRASE_ENV};
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -30,10 +31,11 @@ pub struct GenerateArgs {
 }
 
 /// Which key signs: an mpr secret key file, or a key gpg holds (agent, hardware token).
+/// Commands that may not sign at all say when one is required ([`SignerArgs::signer`]).
 #[derive(Debug, Args)]
 pub struct SignerArgs {
     /// The secret key file (from `mpr key generate`).
-    #[arg(long, required_unless_present = "gpg", conflicts_with = "gpg")]
+    #[arg(long, conflicts_with = "gpg")]
     pub key: Option<PathBuf>,
     /// Sign with gpg instead (`gpg --detach-sign --local-user KEYID`): keys in gpg-agent or on
     /// a hardware token. A passphrase is passed to gpg only if one is given.
@@ -41,6 +43,73 @@ pub struct SignerArgs {
     pub gpg: Option<String>,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
+}
+
+impl SignerArgs {
+    /// The signer these arguments name; a key file is unlocked now, so that a wrong passphrase
+    /// is found before long work (a build), not after it. `what` says what is signed.
+    pub fn signer(&self, what: &str) -> anyhow::Result<Signer> {
+        let passphrase = self.passphrase.read()?;
+        Ok(match (&self.gpg, &self.key) {
+            (Some(key_id), _) => Signer::Gpg {
+                key_id: key_id.clone(),
+                passphrase,
+            },
+            (None, Some(path)) => {
+                let key = read_key(path)?;
+                signing::sign_detached(&key, passphrase.as_ref(), b"mpr")
+                    .with_context(|| format!("unlocking the key {}", path.display()))?;
+                Signer::Key {
+                    key: Box::new(key),
+                    passphrase,
+                }
+            }
+            (None, None) => anyhow::bail!("give --key FILE or --gpg KEYID to sign {what}"),
+        })
+    }
+}
+
+/// How a statement is signed: an mpr key file (sequoia), or gpg (agent, hardware token).
+pub enum Signer {
+    Key {
+        key: Box<SecretKey>,
+        passphrase: Option<Passphrase>,
+    },
+    Gpg {
+        key_id: String,
+        passphrase: Option<Passphrase>,
+    },
+}
+
+impl Signer {
+    /// The signing certificate's fingerprint when it is known before signing.
+    pub fn fingerprint(&self) -> Option<String> {
+        match self {
+            Signer::Key { key, .. } => Some(key.fingerprint()),
+            Signer::Gpg { .. } => None,
+        }
+    }
+
+    /// Which backend signs, for people reading the output.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Signer::Key { .. } => "sequoia",
+            Signer::Gpg { .. } => "gpg",
+        }
+    }
+
+    /// A detached signature over the file's exact bytes.
+    pub fn sign(&self, statement: &Path) -> anyhow::Result<DetachedSignature> {
+        Ok(match self {
+            Signer::Key { key, passphrase } => {
+                let bytes = signing::read_statement(statement)?;
+                signing::sign_detached(key, passphrase.as_ref(), &bytes)?
+            }
+            Signer::Gpg { key_id, passphrase } => {
+                signing::gpg_sign_detached(key_id, passphrase.as_ref(), statement)?
+            }
+        })
+    }
 }
 
 /// Where a passphrase comes from: a file, else the MPR_KEY_PASSPHRASE environment variable.

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use registry_api::openpgp::{self, PublicKey, VerifiedSignature, MAX_SIGNATURE_BYTES};
-use registry_api::signing::{self, DetachedSignature};
+use registry_api::signing;
 use sha2::Digest;
 
-use super::key::{read_key, SignerArgs};
+use super::key::SignerArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum ManifestCommand {
@@ -62,28 +62,14 @@ pub fn run(command: ManifestCommand, json: bool) -> anyhow::Result<()> {
 }
 
 fn sign(args: SignArgs, json: bool) -> anyhow::Result<()> {
-    let passphrase = args.signer.passphrase.read()?;
+    let signer = args.signer.signer("the statement")?;
     let out = args.out.clone().unwrap_or_else(|| {
         let mut name = args.statement.clone().into_os_string();
         name.push(".asc");
         PathBuf::from(name)
     });
-    let (signature, backend): (DetachedSignature, &str) = match (&args.signer.gpg, &args.signer.key)
-    {
-        (Some(key_id), _) => (
-            signing::gpg_sign_detached(key_id, passphrase.as_ref(), &args.statement)?,
-            "gpg",
-        ),
-        (None, Some(key_path)) => {
-            let key = read_key(key_path)?;
-            let statement = signing::read_statement(&args.statement)?;
-            (
-                signing::sign_detached(&key, passphrase.as_ref(), &statement)?,
-                "sequoia",
-            )
-        }
-        (None, None) => anyhow::bail!("give --key FILE or --gpg KEYID"),
-    };
+    let signature = signer.sign(&args.statement)?;
+    let backend = signer.backend();
     signing::write_replacing(&out, signature.armored.as_bytes(), 0o644)?;
     let verified = &signature.verified;
     if json {
@@ -293,16 +279,25 @@ pub(crate) fn check_policy(
         .with_context(|| format!("reading the trust policy {}", path.display()))?;
     let kind = EntryKind::parse(kind).context("unknown statement kind")?;
     let (role, set, outcome) = if kind == EntryKind::Rebuild {
-        (
-            "rebuilder",
-            &policy.rebuilders,
-            policy.check_rebuilders(signers),
-        )
+        // One rebuilder signs one report: any policy rebuilder key will do; the threshold counts
+        // reports by distinct keys (the wallet's check), not signatures on one of them.
+        let matched = policy.rebuilders.among(signers);
+        let outcome = if matched.is_empty() {
+            Err(anyhow::anyhow!(
+                "the rebuild report is signed by none of the policy's rebuilder keys ({})",
+                policy.rebuilders.keys.join(", ")
+            ))
+        } else {
+            Ok(matched)
+        };
+        ("rebuilder", &policy.rebuilders, outcome)
     } else {
         (
             "release",
             &policy.release,
-            policy.check_release_signers(signers),
+            policy
+                .check_release_signers(signers)
+                .map_err(anyhow::Error::from),
         )
     };
     let mut report = TrustReport {

@@ -25,6 +25,29 @@ pub struct ReleaseBed {
     pub registry: Server,
 }
 
+/// What `mpr rebuild verify --submit` needs: a key, its passphrase, a rebuilder token.
+pub struct Rebuilder {
+    pub key: PathBuf,
+    pub passphrase: PathBuf,
+    pub fingerprint: String,
+    pub token_file: PathBuf,
+}
+
+impl Rebuilder {
+    /// The `--submit` arguments.
+    pub fn submit_args(&self) -> Vec<std::ffi::OsString> {
+        vec![
+            "--submit".into(),
+            "--token-file".into(),
+            self.token_file.clone().into(),
+            "--key".into(),
+            self.key.clone().into(),
+            "--passphrase-file".into(),
+            self.passphrase.clone().into(),
+        ]
+    }
+}
+
 impl ReleaseBed {
     /// The fixture repository and recipe, a release key, and a registry that knows the key.
     pub async fn start() -> ReleaseBed {
@@ -44,15 +67,7 @@ impl ReleaseBed {
         let public = export_key(&key, &keys);
         let token_file = work.path().join("publisher-token");
         let registry = start_registry(work.path(), &token_file).await;
-        let admin = std::fs::read_to_string(admin_token_file(&token_file)).unwrap();
-        let response = reqwest::Client::new()
-            .post(registry.url("/v1/keys?role=release"))
-            .bearer_auth(admin.trim())
-            .body(std::fs::read(&public).unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        register_key(&registry, &token_file, &public, "release").await;
         ReleaseBed {
             files_url,
             recipe,
@@ -67,6 +82,35 @@ impl ReleaseBed {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.work.path().join(name)
+    }
+
+    /// A rebuilder's key (with a passphrase file) made in `dir`, registered with role rebuilder,
+    /// and a rebuilder token in `dir/token`; `register: false` leaves the key unknown to the
+    /// registry (a stranger).
+    pub async fn rebuilder(&self, dir: &Path, name: &str, register: bool) -> Rebuilder {
+        std::fs::create_dir_all(dir).unwrap();
+        let (key, fingerprint) = generate_key(dir, "rebuilder-key.asc");
+        if register {
+            let public = export_key(&key, dir);
+            register_key(&self.registry, &self.token_file, &public, "rebuilder").await;
+        }
+        let admin = std::fs::read_to_string(admin_token_file(&self.token_file)).unwrap();
+        let response = reqwest::Client::new()
+            .post(self.registry.url("/v1/tokens"))
+            .bearer_auth(admin.trim())
+            .json(&serde_json::json!({"name": name, "role": "rebuilder"}))
+            .send()
+            .await
+            .unwrap();
+        let created: serde_json::Value = response.json().await.unwrap();
+        let token_file = dir.join("token");
+        std::fs::write(&token_file, created["token"].as_str().expect("a token")).unwrap();
+        Rebuilder {
+            passphrase: dir.join("passphrase"),
+            key,
+            fingerprint,
+            token_file,
+        }
     }
 
     /// Stops the registry and starts it again on the same database (on another port).
@@ -146,6 +190,19 @@ impl ReleaseBed {
         }
         command
     }
+}
+
+/// Registers the armored certificate `public` for `role` with the registry's admin token.
+async fn register_key(registry: &Server, token_file: &Path, public: &Path, role: &str) {
+    let admin = std::fs::read_to_string(admin_token_file(token_file)).unwrap();
+    let response = reqwest::Client::new()
+        .post(registry.url(&format!("/v1/keys?role={role}")))
+        .bearer_auth(admin.trim())
+        .body(std::fs::read(public).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
 }
 
 async fn start_registry(work: &Path, token_file: &Path) -> Server {

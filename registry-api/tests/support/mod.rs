@@ -221,14 +221,91 @@ impl TestRegistry {
         assert_eq!(status, 201, "{key}");
     }
 
-    /// Sends `report` for `version` as the rebuilder token, signed by `signer` now.
+    /// A rebuild report statement (rebuild/v1) from a short description:
+    /// `{"release", "rebuilder"?, "failed"?, "artifacts"?: [{name, size, sha256, sha384?}]}`,
+    /// about the release statement the registry serves for `release` (zeros if it has none).
+    pub async fn report_bytes(&self, report: &Value) -> Vec<u8> {
+        use std::collections::BTreeMap;
+        use verifier::statement::{
+            Digest, RebuildPredicate, RebuildStatement, RebuildVerdict, Statement, Subject,
+            REBUILD_PREDICATE, STATEMENT_TYPE,
+        };
+        let version = report["release"]
+            .as_str()
+            .expect("a report names its release");
+        let (_, statements) = self
+            .get(&format!("/v1/releases/{version}/statements"))
+            .await;
+        let release_statement = statements
+            .as_array()
+            .and_then(|list| list.iter().find(|s| s["kind"] == "release"))
+            .and_then(|s| s["sha256"].as_str())
+            .map_or_else(|| "0".repeat(64), str::to_owned);
+        let artifacts = report["artifacts"].as_array().cloned().unwrap_or_default();
+        let predicate = RebuildPredicate {
+            version: version.to_owned(),
+            release_statement: Digest {
+                sha256: release_statement,
+            },
+            verdict: if report["failed"] == true {
+                RebuildVerdict::Fail
+            } else {
+                RebuildVerdict::Good
+            },
+            rebuilder: report["rebuilder"].as_str().map(str::to_owned),
+            rebuilt_statement: None,
+            build_record: None,
+            sizes: artifacts
+                .iter()
+                .map(|a| {
+                    (
+                        a["name"].as_str().unwrap().to_owned(),
+                        a["size"].as_u64().unwrap(),
+                    )
+                })
+                .collect(),
+            environment: BTreeMap::from([("os".to_owned(), "linux".to_owned())]),
+            findings: report["summary"]
+                .as_str()
+                .map(|summary| vec![summary.to_owned()])
+                .unwrap_or_default(),
+        };
+        let statement = if report["failed"] == true {
+            RebuildStatement::failed(RebuildPredicate {
+                sizes: BTreeMap::new(),
+                ..predicate
+            })
+        } else {
+            Statement {
+                statement_type: STATEMENT_TYPE.to_owned(),
+                subject: artifacts
+                    .iter()
+                    .map(|a| Subject {
+                        name: a["name"].as_str().unwrap().to_owned(),
+                        digest: ["sha256", "sha384"]
+                            .into_iter()
+                            .filter_map(|alg| {
+                                a[alg].as_str().map(|v| (alg.to_owned(), v.to_owned()))
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                predicate_type: REBUILD_PREDICATE.to_owned(),
+                predicate,
+            }
+        };
+        statement.to_bytes()
+    }
+
+    /// Sends `report` (see [`Self::report_bytes`]) for `version` as the rebuilder token, signed
+    /// by `signer` now.
     pub async fn report_rebuild(
         &self,
         signer: &signer::Signer,
         version: &str,
         report: &Value,
     ) -> (u16, Value) {
-        let body = serde_json::to_vec(report).expect("json");
+        let body = self.report_bytes(report).await;
         let signature = signer.sign(&body);
         self.send_report(version, body, &signature).await
     }

@@ -4,7 +4,7 @@
 
 mod output;
 mod prover_client;
-mod registry_fetch;
+pub(crate) mod registry_fetch;
 mod trust;
 
 use std::path::PathBuf;

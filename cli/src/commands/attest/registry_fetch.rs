@@ -40,6 +40,14 @@ struct SignatureView {
     signature: String,
 }
 
+/// A build as the registry lists it; rebuilders' carry their signed report.
+#[derive(Deserialize)]
+struct BuildView {
+    report: Option<String>,
+    report_signature: Option<String>,
+    log_index: Option<u64>,
+}
+
 /// Every statement of every release that has `value` in one of its registers.
 pub async fn statements_for(
     registry: &str,
@@ -88,20 +96,7 @@ pub async fn statements_for(
                 format!("{base}{}", view.url)
             };
             let bytes = get_bytes(&http, &url, MAX_STATEMENT_BYTES as u64).await?;
-            let proof = match view.log_index {
-                Some(index) => Some(
-                    String::from_utf8(
-                        get_bytes(
-                            &http,
-                            &format!("{base}/v1/log/bundle?index={index}"),
-                            MAX_BUNDLE_BYTES as u64,
-                        )
-                        .await?,
-                    )
-                    .context("the log proof is not text")?,
-                ),
-                None => None,
-            };
+            let proof = log_proof(&http, base, view.log_index).await?;
             let armored: Vec<String> = view.signatures.into_iter().map(|s| s.signature).collect();
             statements.push(SignedStatement {
                 signers: verified_signers(&keys, &bytes, &armored),
@@ -109,21 +104,76 @@ pub async fn statements_for(
                 proof,
             });
         }
+        if policy.rebuilders.threshold > 0 {
+            statements.extend(rebuild_reports(&http, base, &version, &keys).await?);
+        }
     }
     Ok(statements)
 }
 
-/// The OpenPGP certificates of the policy's release keys, as the registry serves them. A key the
-/// registry lacks is left out (its signatures then count for nothing); a certificate whose
-/// fingerprint is not the one asked for is refused.
+/// The rebuilders' signed reports on a release, for the policy's k-of-n rebuild check (the
+/// verifier compares each report's artifacts with the release statement itself).
+async fn rebuild_reports(
+    http: &reqwest::Client,
+    base: &str,
+    version: &str,
+    keys: &[PublicKey],
+) -> anyhow::Result<Vec<SignedStatement>> {
+    let builds: Vec<BuildView> = json(
+        &get_bytes(
+            http,
+            &format!("{base}/v1/releases/{version}/builds"),
+            16 << 20,
+        )
+        .await?,
+        "the builds list",
+    )?;
+    let mut reports = Vec::new();
+    for build in builds {
+        let (Some(report), Some(signature)) = (build.report, build.report_signature) else {
+            continue;
+        };
+        let bytes = report.into_bytes();
+        reports.push(SignedStatement {
+            signers: verified_signers(keys, &bytes, &[signature]),
+            proof: log_proof(http, base, build.log_index).await?,
+            bytes,
+        });
+    }
+    Ok(reports)
+}
+
+/// The log proof of the entry at `index`, if the statement has one.
+async fn log_proof(
+    http: &reqwest::Client,
+    base: &str,
+    index: Option<u64>,
+) -> anyhow::Result<Option<String>> {
+    let Some(index) = index else {
+        return Ok(None);
+    };
+    let bundle = get_bytes(
+        http,
+        &format!("{base}/v1/log/bundle?index={index}"),
+        MAX_BUNDLE_BYTES as u64,
+    )
+    .await?;
+    Ok(Some(
+        String::from_utf8(bundle).context("the log proof is not text")?,
+    ))
+}
+
+/// The OpenPGP certificates of the policy's release and rebuilder keys, as the registry serves
+/// them. A key the registry lacks is left out (its signatures then count for nothing); a
+/// certificate whose fingerprint is not the one asked for is refused.
 pub async fn policy_keys(registry: &str, policy: &TrustPolicy) -> anyhow::Result<Vec<PublicKey>> {
     let base = registry.trim_end_matches('/');
     let http = client()?;
     let mut keys = Vec::new();
-    for fingerprint in &policy.release.keys {
+    for fingerprint in policy.release.keys.iter().chain(&policy.rebuilders.keys) {
         let url = format!("{base}/v1/keys/{fingerprint}");
         let Ok(bytes) = get_bytes(&http, &url, MAX_KEYRING_BYTES as u64).await else {
-            tracing::warn!("{registry} has no certificate for release key {fingerprint}");
+            tracing::warn!("{registry} has no certificate for policy key {fingerprint}");
             continue;
         };
         for key in openpgp::parse_keyring(&bytes).with_context(|| format!("reading {url}"))? {

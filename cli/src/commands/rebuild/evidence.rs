@@ -93,7 +93,7 @@ pub async fn load(
             signing::write_replacing(&proof_path, bundle.as_bytes(), 0o644)?;
             let mut keys = read_keyrings(keyrings)?;
             if keys.is_empty() {
-                keys = fetch_policy_keys(&client, base, policy).await?;
+                keys = fetch_policy_keys(base, policy).await?;
             }
             (signatures, keys, None)
         }
@@ -145,12 +145,9 @@ fn read_keyrings(paths: &[PathBuf]) -> anyhow::Result<Vec<PublicKey>> {
     Ok(keys)
 }
 
-/// The policy's release keys as the registry has them, each only if it is the key asked for.
-async fn fetch_policy_keys(
-    client: &reqwest::Client,
-    base: &str,
-    policy: &Path,
-) -> anyhow::Result<Vec<PublicKey>> {
+/// The policy's keys as the registry has them (the wallets' fetch: each only if it is the key
+/// asked for).
+async fn fetch_policy_keys(base: &str, policy: &Path) -> anyhow::Result<Vec<PublicKey>> {
     let text = signing::read_limited(
         policy,
         "a trust policy",
@@ -158,20 +155,7 @@ async fn fetch_policy_keys(
     )?;
     let policy = verifier::policy::TrustPolicy::parse(&String::from_utf8_lossy(&text))
         .with_context(|| format!("reading the trust policy {}", policy.display()))?;
-    let mut keys = Vec::new();
-    for fingerprint in &policy.release.keys {
-        let url = format!("{base}/v1/keys/{fingerprint}");
-        let Ok(armored) = get_bytes(client, &url, openpgp::MAX_KEYRING_BYTES as u64).await else {
-            continue;
-        };
-        keys.extend(
-            openpgp::parse_keyring(&armored)
-                .with_context(|| format!("{url} is not an OpenPGP certificate"))?
-                .into_iter()
-                .filter(|key| key.fingerprint.eq_ignore_ascii_case(fingerprint)),
-        );
-    }
-    Ok(keys)
+    crate::commands::attest::registry_fetch::policy_keys(base, &policy).await
 }
 
 async fn fetch_proof(client: &reqwest::Client, base: &str, digest: &str) -> anyhow::Result<String> {

@@ -1,11 +1,14 @@
 //! `mpr rebuild verify`: anyone rebuilds a signed release and proves it matches, or sees where it
 //! does not. The release's statement is verified first (signatures k of n, log inclusion and
 //! witnesses, per the trust policy); then the recorded recipe is rebuilt in the recorded builder
-//! image and the rebuild's own statement is compared with the signed one, fact by fact.
-//! Exit status: 0 the rebuild matches (GOOD), 1 it does not (BAD), 2 it could not be done.
+//! image and the rebuild's own statement is compared with the signed one, fact by fact. With
+//! `--submit` the verdict goes to the registry as a signed rebuild report (`submit`).
+//! Exit status: 0 the rebuild matches (GOOD), 1 it does not (BAD), 2 it could not be done (FAIL,
+//! or the release could not be verified).
 
 mod compare;
 mod evidence;
+mod submit;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,10 +18,13 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::build::BuildEnvArgs;
+use super::key::SignerArgs;
 use super::registry::publish::submission_from_record;
 use super::release::{build_stage, ensure_own_dir};
 use compare::Row;
 use evidence::{Official, Origin};
+use submit::{ReportInputs, Submitted, Submitter};
+use verifier::statement::RebuildVerdict;
 
 #[derive(Debug, Subcommand)]
 pub enum RebuildCommand {
@@ -57,6 +63,16 @@ pub struct VerifyArgs {
     out: PathBuf,
     #[command(flatten)]
     build: BuildEnvArgs,
+    /// Sign the verdict as a rebuild report (an in-toto statement) with your rebuilder key
+    /// (--key or --gpg, registered with the registry's POST /v1/keys?role=rebuilder) and submit
+    /// it to --registry. A rebuild that fails is reported too (FAIL).
+    #[arg(long, requires = "registry", requires = "token_file")]
+    submit: bool,
+    /// With --submit: a file holding a rebuilder token (`mpr registry token create --role rebuilder`).
+    #[arg(long, requires = "submit")]
+    token_file: Option<PathBuf>,
+    #[command(flatten)]
+    signer: SignerArgs,
 }
 
 /// The verdict, and the file that marks a directory as a rebuild's (written first).
@@ -65,27 +81,34 @@ const MARKER_FILE: &str = ".mpr-rebuild";
 
 #[derive(Debug, Serialize)]
 pub struct Verdict {
-    /// GOOD: the rebuild's statement is byte for byte the signed one; BAD otherwise.
+    /// GOOD: the rebuild's statement is byte for byte the signed one; BAD: it differs; FAIL: the
+    /// rebuild did not complete (`failure` says why).
     pub status: &'static str,
     pub version: String,
     pub statement_sha256: String,
-    pub rebuilt_statement_sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuilt_statement_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     pub signed_by: Vec<String>,
     pub checks: Vec<String>,
     pub rows: Vec<Row>,
     /// File-level differences between the official build and the rebuild (when the official
     /// files were at hand).
     pub differences: Vec<String>,
+    /// The signed report and the registry's verdict on it (with --submit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted: Option<Submitted>,
 }
 
 pub fn main(command: RebuildCommand, json: bool) -> ExitCode {
     let RebuildCommand::Verify(args) = command;
-    match verify(&args) {
+    match verify_command(&args) {
         Ok(verdict) => {
-            let status = if verdict.status == "GOOD" {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
+            let status = match verdict.status {
+                "GOOD" => ExitCode::SUCCESS,
+                "BAD" => ExitCode::from(1),
+                _ => ExitCode::from(2),
             };
             match print(&verdict, json) {
                 Ok(()) => status,
@@ -103,9 +126,7 @@ pub fn main(command: RebuildCommand, json: bool) -> ExitCode {
     }
 }
 
-fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
-    ensure_own_dir(&args.out, MARKER_FILE)?;
-    registry_api::signing::write_replacing(&args.out.join(MARKER_FILE), b"", 0o644)?;
+fn verify_command(args: &VerifyArgs) -> anyhow::Result<Verdict> {
     let origin = match (&args.release, &args.registry, &args.version) {
         (Some(dir), _, _) => Origin::Directory(dir.clone()),
         (None, Some(url), Some(version)) => Origin::Registry {
@@ -114,16 +135,65 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
         },
         _ => anyhow::bail!("give --release DIR, or --registry URL with --version"),
     };
+    let submitter = match (args.submit, &args.registry, &args.token_file) {
+        (true, Some(registry), Some(token_file)) => Some(Submitter {
+            registry: registry.clone(),
+            token: read_token(token_file)?,
+            signer: args.signer.signer("the rebuild report")?,
+        }),
+        _ => None,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let official = runtime.block_on(evidence::load(
-        &origin,
+    runtime.block_on(verify(&Rebuild {
+        origin,
+        recipe: args.recipe.clone(),
+        policy: args.policy.clone(),
+        keyring: args.keyring.clone(),
+        out: args.out.clone(),
+        build: &args.build,
+        submitter: submitter.as_ref(),
+    }))
+}
+
+/// A token file's first line.
+fn read_token(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the rebuilder token from {}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.is_empty() {
+        anyhow::bail!(
+            "{} holds no token; write the rebuilder token (`mpr registry token create --role rebuilder`) into it",
+            path.display()
+        );
+    }
+    Ok(token)
+}
+
+/// One rebuild: what to rebuild, against which policy, where, and whether to report it.
+struct Rebuild<'a> {
+    origin: Origin,
+    recipe: PathBuf,
+    policy: PathBuf,
+    keyring: Vec<PathBuf>,
+    out: PathBuf,
+    build: &'a BuildEnvArgs,
+    submitter: Option<&'a Submitter>,
+}
+
+async fn verify(rebuild: &Rebuild<'_>) -> anyhow::Result<Verdict> {
+    let args = rebuild;
+    ensure_own_dir(&args.out, MARKER_FILE)?;
+    registry_api::signing::write_replacing(&args.out.join(MARKER_FILE), b"", 0o644)?;
+    let official = evidence::load(
+        &args.origin,
         &args.out.join("official"),
         &args.policy,
         &args.keyring,
-    ))?;
+    )
+    .await?;
     for line in &official.checks {
         eprintln!("mpr rebuild: {line}");
     }
@@ -138,27 +208,27 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
             predicate.version
         );
     }
-    if let Some(image) = &predicate.builder_image {
-        runtime.block_on(ensure_builder_image(image, official.record.as_deref()))?;
-    }
     let build_dir = args.out.join("build");
-    let built = match build_stage::reusable(&build_dir, &recipe)? {
-        Ok(built) => {
-            eprintln!(
-                "mpr rebuild: reusing the finished rebuild in {}",
-                build_dir.display()
-            );
-            built
-        }
-        Err(_) => {
-            let options = args.build.options(args.recipe.clone(), build_dir.clone())?;
-            match runtime.block_on(super::build::run_until_interrupted(&options)) {
-                Some(result) => result?,
-                None => std::process::exit(130),
+    let built = match rebuild_release(args, &official, &recipe, &build_dir).await {
+        Ok(built) => built,
+        Err(error) if args.submitter.is_some() => {
+            let failure = format!("{error:#}");
+            eprintln!("mpr rebuild: the rebuild failed: {failure}");
+            let verdict = Verdict {
+                status: "FAIL",
+                version: predicate.version.clone(),
+                statement_sha256: verifier::statement::sha256_hex(&official.bytes),
+                rebuilt_statement_sha256: None,
+                failure: Some(failure.clone()),
+                signed_by: official.signers.clone(),
+                checks: official.checks.clone(),
+                rows: Vec::new(),
+                differences: Vec::new(),
+                submitted: None,
             };
-            build_stage::reusable(&build_dir, &recipe)?
-                .map_err(|why| anyhow::anyhow!("the rebuild finished but cannot be read: {why}"))?
+            return finish(args, &official, verdict, None, vec![failure]).await;
         }
+        Err(error) => return Err(error),
     };
     let record_sha256 = builder::hashing::digest_bytes(&built.record_bytes).sha256;
     let set = predicate
@@ -184,18 +254,126 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
     let differences = if good {
         Vec::new()
     } else {
-        file_differences(&official, args.release.as_deref(), &build_dir)
+        let release_dir = match &args.origin {
+            Origin::Directory(dir) => Some(dir.as_path()),
+            Origin::Registry { .. } => None,
+        };
+        file_differences(&official, release_dir, &build_dir)
     };
     let verdict = Verdict {
         status: if good { "GOOD" } else { "BAD" },
         version: predicate.version.clone(),
         statement_sha256: verifier::statement::sha256_hex(&official.bytes),
-        rebuilt_statement_sha256: verifier::statement::sha256_hex(&rebuilt_bytes),
+        rebuilt_statement_sha256: Some(verifier::statement::sha256_hex(&rebuilt_bytes)),
+        failure: None,
         signed_by: official.signers.clone(),
         checks: official.checks.clone(),
         rows,
         differences,
+        submitted: None,
     };
+    let findings = verdict
+        .rows
+        .iter()
+        .filter(|row| !row.matches)
+        .map(|row| {
+            format!(
+                "{}: official {}, rebuilt {}",
+                row.what,
+                row.official.as_deref().unwrap_or("(none)"),
+                row.rebuilt.as_deref().unwrap_or("(none)")
+            )
+        })
+        .chain(verdict.differences.iter().cloned())
+        .collect();
+    let sizes = submission
+        .build
+        .artifacts
+        .iter()
+        .map(|artifact| (artifact.name.clone(), artifact.size.max(0) as u64))
+        .collect();
+    let rebuilt_record = (
+        &rebuilt,
+        verdict.rebuilt_statement_sha256.clone().unwrap_or_default(),
+        record_sha256,
+    );
+    finish(
+        args,
+        &official,
+        verdict,
+        Some((rebuilt_record, sizes)),
+        findings,
+    )
+    .await
+}
+
+/// The builder image and the build itself: what can fail once the release is verified.
+async fn rebuild_release(
+    args: &Rebuild<'_>,
+    official: &Official,
+    recipe: &builder::recipe::Recipe,
+    build_dir: &Path,
+) -> anyhow::Result<build_stage::Built> {
+    if let Some(image) = &official.statement.predicate.builder_image {
+        ensure_builder_image(image, official.record.as_deref()).await?;
+    }
+    if let Ok(built) = build_stage::reusable(build_dir, recipe)? {
+        eprintln!(
+            "mpr rebuild: reusing the finished rebuild in {}",
+            build_dir.display()
+        );
+        return Ok(built);
+    }
+    let options = args
+        .build
+        .options(args.recipe.clone(), build_dir.to_path_buf())?;
+    match super::build::run_until_interrupted(&options).await {
+        Some(result) => result?,
+        None => std::process::exit(130),
+    };
+    build_stage::reusable(build_dir, recipe)?
+        .map_err(|why| anyhow::anyhow!("the rebuild finished but cannot be read: {why}"))
+}
+
+type RebuiltParts<'a> = (
+    (&'a verifier::statement::ReleaseStatement, String, String),
+    std::collections::BTreeMap<String, u64>,
+);
+
+/// Submits the report when asked, then writes the verdict (the last file, so a verdict on disk
+/// always says whether its report was accepted).
+async fn finish(
+    args: &Rebuild<'_>,
+    official: &Official,
+    mut verdict: Verdict,
+    rebuilt: Option<RebuiltParts<'_>>,
+    findings: Vec<String>,
+) -> anyhow::Result<Verdict> {
+    if let Some(submitter) = args.submitter {
+        let status = match verdict.status {
+            "GOOD" => RebuildVerdict::Good,
+            "BAD" => RebuildVerdict::Bad,
+            _ => RebuildVerdict::Fail,
+        };
+        let (rebuilt, sizes) = match rebuilt {
+            Some((rebuilt, sizes)) => (Some(rebuilt), sizes),
+            None => (None, Default::default()),
+        };
+        let report = submit::report(&ReportInputs {
+            official: &official.statement,
+            official_sha256: &verdict.statement_sha256,
+            verdict: status,
+            rebuilt,
+            sizes,
+            findings,
+        });
+        let submitted = submit::submit(submitter, &report, &args.out).await?;
+        eprintln!(
+            "mpr rebuild: report {} signed by {} submitted; the registry judged it {}",
+            submitted.report_sha256, submitted.signed_by, submitted.registry_status
+        );
+        verdict.submitted = Some(submitted);
+    }
     let mut text = serde_json::to_string_pretty(&verdict)?;
     text.push('\n');
     registry_api::signing::write_replacing(&args.out.join(VERDICT_FILE), text.as_bytes(), 0o644)?;
@@ -296,12 +474,28 @@ fn print(verdict: &Verdict, json: bool) -> anyhow::Result<()> {
     for difference in &verdict.differences {
         outln!("  {difference}")?;
     }
+    if let Some(submitted) = &verdict.submitted {
+        outln!(
+            "report {} ({}) signed by {}: the registry judged it {}",
+            submitted.report.display(),
+            submitted.report_sha256,
+            submitted.signed_by,
+            submitted.registry_status
+        )?;
+    }
     let differing = verdict.rows.iter().filter(|row| !row.matches).count();
+    let Some(rebuilt) = &verdict.rebuilt_statement_sha256 else {
+        outln!(
+            "FAIL: release {} could not be rebuilt: {}",
+            verdict.version,
+            verdict.failure.as_deref().unwrap_or("(no reason recorded)")
+        )?;
+        return Ok(());
+    };
     outln!(
-        "{}: release {} rebuilt; statement sha256:{} {}",
+        "{}: release {} rebuilt; statement sha256:{rebuilt} {}",
         verdict.status,
         verdict.version,
-        verdict.rebuilt_statement_sha256,
         if verdict.status == "GOOD" {
             "is the signed statement, byte for byte".to_owned()
         } else {

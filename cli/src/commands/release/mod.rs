@@ -16,11 +16,11 @@ use anyhow::Context;
 use clap::Args;
 
 use super::build::BuildEnvArgs;
-use super::key::{read_key, SignerArgs};
+use super::key::{Signer, SignerArgs};
 use super::registry::publish::submission_from_record;
 use github_stage::GitHubTarget;
 use journal::{Journal, Measurements, Outcome, SnpDigest, JOURNAL_FILE, STAGES};
-use registry_stages::{Registry, Signer};
+use registry_stages::Registry;
 
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
@@ -74,7 +74,7 @@ pub struct ReleaseArgs {
 pub fn run(args: ReleaseArgs, json: bool) -> anyhow::Result<()> {
     // Everything that can be checked before an hour of building is checked first.
     let recipe = build_stage::load_recipe(&args.recipe, &args.version)?;
-    let signer = signer(&args)?;
+    let signer = args.signer.signer("the release")?;
     let token = std::fs::read_to_string(&args.token_file).with_context(|| {
         format!(
             "reading the publisher token from {}",
@@ -115,27 +115,6 @@ enum End {
     Failed(anyhow::Error),
     /// Ctrl-C ended the build (its containers and staging directory are removed).
     Interrupted,
-}
-
-fn signer(args: &ReleaseArgs) -> anyhow::Result<Signer> {
-    let passphrase = args.signer.passphrase.read()?;
-    Ok(match (&args.signer.gpg, &args.signer.key) {
-        (Some(key_id), _) => Signer::Gpg {
-            key_id: key_id.clone(),
-            passphrase,
-        },
-        (None, Some(path)) => {
-            let key = read_key(path)?;
-            // A wrong passphrase is found now, not after the build.
-            registry_api::signing::sign_detached(&key, passphrase.as_ref(), b"mpr release")
-                .with_context(|| format!("unlocking the release key {}", path.display()))?;
-            Signer::Key {
-                key: Box::new(key),
-                passphrase,
-            }
-        }
-        (None, None) => anyhow::bail!("give --key FILE or --gpg KEYID to sign the release"),
-    })
 }
 
 /// Creates the release directory, or opens one an earlier run of this release left; refuses a

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use registry_api::signing::{self, DetachedSignature, Passphrase, SecretKey};
+use registry_api::signing;
 use registry_api::submission::ReleaseSubmission;
 use serde_json::Value;
 
@@ -14,6 +14,7 @@ use crate::commands::http::read_body;
 use crate::commands::registry::publish::{self, Recorded};
 
 use super::journal::Outcome;
+use crate::commands::key::Signer;
 
 /// Statements are small; the registry limits bodies to 1 MiB.
 const MAX_STATEMENT_BYTES: u64 = 1 << 20;
@@ -24,40 +25,6 @@ pub struct Registry {
     pub client: reqwest::Client,
     pub base: String,
     pub token: String,
-}
-
-/// How the statement is signed: an mpr key file, or gpg (agent, hardware token).
-pub enum Signer {
-    Key {
-        key: Box<SecretKey>,
-        passphrase: Option<Passphrase>,
-    },
-    Gpg {
-        key_id: String,
-        passphrase: Option<Passphrase>,
-    },
-}
-
-impl Signer {
-    /// The signing certificate's fingerprint when it is known before signing.
-    fn fingerprint(&self) -> Option<String> {
-        match self {
-            Signer::Key { key, .. } => Some(key.fingerprint()),
-            Signer::Gpg { .. } => None,
-        }
-    }
-
-    fn sign(&self, statement: &Path) -> anyhow::Result<DetachedSignature> {
-        Ok(match self {
-            Signer::Key { key, passphrase } => {
-                let bytes = signing::read_statement(statement)?;
-                signing::sign_detached(key, passphrase.as_ref(), &bytes)?
-            }
-            Signer::Gpg { key_id, passphrase } => {
-                signing::gpg_sign_detached(key_id, passphrase.as_ref(), statement)?
-            }
-        })
-    }
 }
 
 /// Records the release (or finds it recorded with the same content) and saves its statement,

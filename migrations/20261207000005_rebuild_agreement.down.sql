@@ -1,0 +1,1 @@
+DROP VIEW IF EXISTS release_rebuild_agreement;
