@@ -9,6 +9,7 @@
 mod compare;
 mod evidence;
 mod submit;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ use verifier::statement::RebuildVerdict;
 pub enum RebuildCommand {
     /// Rebuild a signed release and compare every artifact and measurement with its statement.
     Verify(VerifyArgs),
+    /// A rebuilder service: follow a registry's releases, rebuild each once, submit the signed
+    /// reports; progress on /metrics.
+    Watch(watch::WatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -102,7 +106,18 @@ pub struct Verdict {
 }
 
 pub fn main(command: RebuildCommand, json: bool) -> ExitCode {
-    let RebuildCommand::Verify(args) = command;
+    let args = match command {
+        RebuildCommand::Verify(args) => args,
+        RebuildCommand::Watch(args) => {
+            return match watch::main(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("Error: {error:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    };
     match verify_command(&args) {
         Ok(verdict) => {
             let status = match verdict.status {
