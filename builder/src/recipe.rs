@@ -594,6 +594,50 @@ impl Recipe {
         value.to_string()
     }
 
+    /// A recipe from its canonical text (as the registry stores it, see
+    /// [`Recipe::canonical_text`]) made buildable here: the source is fetched from `source` (a
+    /// clone or mirror; default the canonical URL, which stays the recorded one) and every file
+    /// pinned by name is taken from `files` (its digest is checked when it is read, as always).
+    /// The result's canonical text is the one it was made from.
+    pub fn from_canonical(
+        text: &str,
+        source: Option<&str>,
+        files: &Path,
+    ) -> Result<Recipe, RecipeError> {
+        let origin = Path::new("the registry's canonical recipe");
+        if text.len() as u64 > MAX_RECIPE_BYTES {
+            return Err(RecipeError::TooLarge {
+                path: origin.to_owned(),
+                size: text.len() as u64,
+            });
+        }
+        let mut recipe: Recipe = serde_json::from_str(text).map_err(|e| RecipeError::Syntax {
+            path: origin.to_owned(),
+            message: format!("not a canonical recipe (JSON): {e}"),
+        })?;
+        let canonical_url = recipe.source.repository.clone();
+        if let Some(source) = source {
+            recipe.source.repository = source.to_owned();
+        }
+        recipe.source.url = Some(canonical_url);
+        for (_, file) in recipe.pinned_files_mut() {
+            file.path = files.join(&file.path);
+        }
+        for file in &mut recipe.files {
+            if let Some(path) = &mut file.path {
+                *path = files.join(&*path);
+            }
+        }
+        recipe.base = files.to_owned();
+        Ok(recipe)
+    }
+
+    /// The recipe as TOML (for [`Recipe::load`]); paths are written as they are.
+    pub fn to_toml(&self) -> String {
+        // Every field is a string, number, bool, list or table with string keys: cannot fail.
+        toml::to_string(self).expect("a recipe serialises to TOML")
+    }
+
     /// Every pinned file input with the field that names it.
     pub fn pinned_files(&self) -> Vec<(String, &PinnedFile)> {
         let mut files = Vec::new();
@@ -837,5 +881,39 @@ cmdline = "console=ttyS0"
             here.canonical_sha256(url),
             here.canonical_sha256("https://example.invalid/fork")
         );
+    }
+
+    #[test]
+    fn a_canonical_recipe_becomes_a_buildable_one_with_the_same_digest() {
+        let text = format!(
+            "{MINIMAL}{EIF}[[files]]\ndest = \"params/p\"\nsha256 = \"{}\"\npath = \"p\"\n",
+            "1".repeat(64)
+        );
+        let original =
+            Recipe::parse(&text, Path::new("r.toml"), Path::new("/home/a/clone")).unwrap();
+        let url = "https://github.com/mpr-dev/mpr";
+        let canonical = original.canonical_text(url);
+        let rebuilt =
+            Recipe::from_canonical(&canonical, Some("/srv/mirror"), Path::new("/srv/files"))
+                .unwrap();
+        assert_eq!(rebuilt.source.repository, "/srv/mirror");
+        assert_eq!(rebuilt.source.url.as_deref(), Some(url));
+        assert!(rebuilt
+            .pinned_files()
+            .iter()
+            .all(|(_, file)| file.path.starts_with("/srv/files")));
+        assert_eq!(rebuilt.canonical_text(url), canonical);
+        // Written as TOML and read back, as `mpr rebuild watch` hands it to the build.
+        let reread = Recipe::parse(
+            &rebuilt.to_toml(),
+            Path::new("w.toml"),
+            Path::new("/elsewhere"),
+        )
+        .unwrap();
+        assert_eq!(reread.canonical_text(url), canonical);
+        assert!(Recipe::from_canonical("schema = 1", None, Path::new("/f"))
+            .unwrap_err()
+            .to_string()
+            .contains("not a canonical recipe"));
     }
 }

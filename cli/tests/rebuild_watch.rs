@@ -16,6 +16,10 @@ use build_support::check;
 use release_support::{Rebuilder, ReleaseBed, VERSION};
 use serde_json::Value;
 
+/// A build script slow enough that the watcher can be killed while it compiles.
+const SLOW_BUILD_RS: &str =
+    "fn main() {\n    std::thread::sleep(std::time::Duration::from_secs(15));\n}\n";
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -41,6 +45,11 @@ fn watcher(bed: &ReleaseBed, rebuilder: &Rebuilder, state: &Path, port: u16, log
         .arg(bed.policy())
         .arg("--state-dir")
         .arg(state)
+        // The fixture's clone, which also holds the files its recipe pins.
+        .arg("--source")
+        .arg(bed.path("hello"))
+        .arg("--files")
+        .arg(bed.path("hello"))
         .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
         .arg("--token-file")
         .arg(&rebuilder.token_file)
@@ -99,7 +108,7 @@ async fn get(bed: &ReleaseBed, path: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_watcher_picks_up_a_new_release_survives_a_kill_and_reports_once() {
-    let bed = ReleaseBed::start().await;
+    let bed = ReleaseBed::start_with(&[("build.rs", SLOW_BUILD_RS)]).await;
     let rebuilder = bed
         .rebuilder(&bed.path("rebuilder"), "rebuilder-watch", true)
         .await;
@@ -117,23 +126,38 @@ async fn the_watcher_picks_up_a_new_release_survives_a_kill_and_reports_once() {
     .await;
 
     // The release appears; the watcher starts rebuilding it and is killed mid-build.
-    check(bed.release(&bed.path("release"), &[], &[]), "mpr release");
+    // `mpr release` runs beside the watcher: the watcher starts once the statement is logged,
+    // while the release may still be finishing its last stages.
+    let release = {
+        let command = bed.release_command(&bed.registry.url(""), &bed.path("release"), &[], &[]);
+        std::thread::spawn(move || {
+            let mut command = command;
+            command.output().unwrap()
+        })
+    };
     wait_for_metrics(&bed, port, "watch-1.log", Duration::from_secs(300), |m| {
         m.contains(&format!(
             "mpr_rebuild_watch_rebuilding{{version=\"{VERSION}\"}} 1"
         ))
     })
     .await;
-    let build_dir = state.join("releases").join(VERSION).join("build");
+    // The release's evidence is checked and saved first; then the build starts (in a staging
+    // directory that becomes `build` only when complete).
+    let evidence = state.join("releases").join(VERSION).join("official");
     let start = Instant::now();
-    while !build_dir.exists() && start.elapsed() < Duration::from_secs(300) {
+    while !evidence.exists() && start.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Into the 15 s build script, well before the rebuild can finish.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     kill(&mut first);
+    check(release.join().unwrap(), "mpr release");
     let detail = get(&bed, &format!("/v1/releases/{VERSION}")).await;
     assert_eq!(
-        detail["rebuilds"]["rebuilders"], 0,
-        "killed before reporting"
+        detail["rebuilds"]["rebuilders"],
+        0,
+        "killed before reporting; log:\n{}",
+        registry_support::tail(&bed.path("watch-1.log"))
     );
 
     // Started again, it finishes the release and reports it once.

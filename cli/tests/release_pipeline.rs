@@ -284,7 +284,10 @@ async fn a_release_refuses_what_it_must_not_touch_before_building() {
     let refused = bed.release(&out, &[], &[]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("unlocking the release key"), "{stderr}");
+    assert!(
+        stderr.contains("unlocking the key") && stderr.contains("wrong passphrase"),
+        "{stderr}"
+    );
     assert!(!out.exists());
 }
 

@@ -57,8 +57,9 @@ impl SignerArgs {
             },
             (None, Some(path)) => {
                 let key = read_key(path)?;
-                signing::sign_detached(&key, passphrase.as_ref(), b"mpr")
-                    .with_context(|| format!("unlocking the key {}", path.display()))?;
+                signing::sign_detached(&key, passphrase.as_ref(), b"mpr").with_context(|| {
+                    format!("unlocking the key {} to sign {what}", path.display())
+                })?;
                 Signer::Key {
                     key: Box::new(key),
                     passphrase,

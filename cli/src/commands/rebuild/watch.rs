@@ -42,6 +42,15 @@ pub struct WatchArgs {
     /// rebuild that completes is reported at once (GOOD, BAD or FAIL) and never repeated.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     attempts: u32,
+    /// Where to fetch the source from: a clone or mirror (path or URL) of the releases' repository
+    /// (default: the repository URL each recipe records).
+    #[arg(long)]
+    source: Option<String>,
+    /// The directory holding the files the recipes pin by name (kernels, init, nsm.ko, busybox,
+    /// firmware, local [[files]]); each is checked against its pinned SHA-256 when read. Files
+    /// pinned by URL are fetched as in `mpr build`.
+    #[arg(long)]
+    files: PathBuf,
     /// Look once, rebuild what is new, and exit.
     #[arg(long)]
     once: bool,
@@ -406,10 +415,14 @@ async fn rebuild_one(
     let recipe_text = detail.recipe.with_context(|| {
         format!("the registry stores no recipe text for {version}, so it cannot be rebuilt from the registry alone")
     })?;
+    let files = std::path::absolute(&args.files)
+        .with_context(|| format!("resolving --files {}", args.files.display()))?;
+    let buildable =
+        builder::recipe::Recipe::from_canonical(&recipe_text, args.source.as_deref(), &files)?;
     let recipes = args.state_dir.join("recipes");
     std::fs::create_dir_all(&recipes)?;
     let recipe = recipes.join(format!("{version}.toml"));
-    registry_api::signing::write_replacing(&recipe, recipe_text.as_bytes(), 0o644)?;
+    registry_api::signing::write_replacing(&recipe, buildable.to_toml().as_bytes(), 0o644)?;
     std::fs::create_dir_all(out.parent().expect("releases/VERSION has a parent"))?;
     let verdict = super::verify(&Rebuild {
         origin: Origin::Registry {
