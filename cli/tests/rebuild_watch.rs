@@ -168,6 +168,14 @@ async fn the_watcher_picks_up_a_new_release_survives_a_kill_and_reports_once() {
         m.contains("mpr_rebuild_watch_reports{verdict=\"GOOD\"} 1")
     })
     .await;
+    // A second watcher on the same state directory is refused while this one runs.
+    let twin = watcher(&bed, &rebuilder, &state, free_port(), "watch-twin.log")
+        .arg("--once")
+        .output()
+        .unwrap();
+    assert_eq!(twin.status.code(), Some(2));
+    assert!(registry_support::tail(&bed.path("watch-twin.log"))
+        .contains("another mpr rebuild watch uses"));
     assert!(done.contains("mpr_rebuild_watch_releases_seen 1"), "{done}");
     kill(&mut second);
     let saved: Value =

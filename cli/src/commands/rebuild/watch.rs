@@ -235,6 +235,21 @@ pub fn main(args: &WatchArgs) -> anyhow::Result<()> {
     let registry = args.registry.trim_end_matches('/').to_owned();
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("creating {}", args.state_dir.display()))?;
+    // One watcher per state directory; the lock goes with the process, so a killed watcher
+    // leaves nothing to clean up.
+    let lock_path = args.state_dir.join("watch.lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    if lock_file.try_lock().is_err() {
+        anyhow::bail!(
+            "another mpr rebuild watch uses {}; stop it or give another --state-dir",
+            args.state_dir.display()
+        );
+    }
     let mut state = State::load(&args.state_dir, &registry)?;
     let submitter = Submitter {
         registry: registry.clone(),
