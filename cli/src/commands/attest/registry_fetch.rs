@@ -144,7 +144,7 @@ async fn rebuild_reports(
 }
 
 /// The log proof of the entry at `index`, if the statement has one.
-async fn log_proof(
+pub(crate) async fn log_proof(
     http: &reqwest::Client,
     base: &str,
     index: Option<u64>,

@@ -169,11 +169,7 @@ async fn fetch_proof(client: &reqwest::Client, base: &str, digest: &str) -> anyh
         .with_context(|| {
             format!("the release statement sha256:{digest} is not in the registry's log yet")
         })?;
-    let bundle = get_bytes(
-        client,
-        &format!("{base}/v1/log/bundle?index={index}"),
-        MAX_ANSWER_BYTES,
-    )
-    .await?;
-    String::from_utf8(bundle).context("the proof bundle is not text")
+    crate::commands::attest::registry_fetch::log_proof(client, base, Some(index))
+        .await
+        .map(|proof| proof.unwrap_or_default())
 }

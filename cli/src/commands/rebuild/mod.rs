@@ -199,8 +199,7 @@ struct Rebuild<'a> {
     submitter: Option<&'a Submitter>,
 }
 
-async fn verify(rebuild: &Rebuild<'_>) -> anyhow::Result<Verdict> {
-    let args = rebuild;
+async fn verify(args: &Rebuild<'_>) -> anyhow::Result<Verdict> {
     ensure_own_dir(&args.out, MARKER_FILE)?;
     registry_api::signing::write_replacing(&args.out.join(MARKER_FILE), b"", 0o644)?;
     let official = evidence::load(
