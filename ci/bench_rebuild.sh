@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The rebuild benchmark: `mpr rebuild verify` of the in-repo prover's release against `mpr build` of the
-# same recipe, in the same run, interleaved (build, rebuild, build, rebuild, ...) so that both meet the
-# same machine. Both compile cold in the network-less builder container with the warm vendor and file
+# same recipe, in the same run, interleaved (build then rebuild, rebuild then build, ...) so that both
+# meet the same machine. Both compile cold in the network-less builder container with the warm vendor and file
 # caches; the rebuild also verifies the release (signature, trust policy, log proof) and compares its
 # statement. Uses the newest release ci/demo.sh made (run it first): $MPR_CACHE/demo/releases/VERSION, the
 # recipe, trust policy and release key. MPR_BENCH_ROUNDS (default 3) pairs. Prints a Markdown report.
@@ -17,34 +17,49 @@ for f in "$release/statement.json" "$demo/mpr-recipe.toml" "$demo/trust-policy.t
     [ -e "$f" ] || { echo "missing $f: run bash ci/demo.sh first" >&2; exit 1; }
 done
 mkdir -p "$work"
-rows=()
-for i in $(seq "$rounds"); do
-    # Each output directory is this script's own, made afresh per round.
-    rm -rf "$work/build-$i" "$work/rebuild-$i"
+build() {
+    "$mpr" build --no-load --recipe "$demo/mpr-recipe.toml" --out "$work/build-$1" >/dev/null 2>"$work/build-$1.log"
+}
+rebuild() {
+    "$mpr" --json rebuild verify --no-load --release "$release" --recipe "$demo/mpr-recipe.toml" \
+        --policy "$demo/trust-policy.toml" --keyring "$demo/release-key.pub.asc" --out "$work/rebuild-$1" \
+        >"$work/rebuild-$1.json" 2>"$work/rebuild-$1.log"
+}
+# Seconds that one command takes, and the load average just before it.
+timed() {
+    local load start end
     load=$(cut -d' ' -f1 /proc/loadavg)
     start=$(date +%s.%N)
-    "$mpr" build --no-load --recipe "$demo/mpr-recipe.toml" --out "$work/build-$i" >/dev/null 2>"$work/build-$i.log"
-    mid=$(date +%s.%N)
-    load2=$(cut -d' ' -f1 /proc/loadavg)
-    "$mpr" --json rebuild verify --no-load --release "$release" --recipe "$demo/mpr-recipe.toml" \
-        --policy "$demo/trust-policy.toml" --keyring "$demo/release-key.pub.asc" --out "$work/rebuild-$i" \
-        >"$work/rebuild-$i.json" 2>"$work/rebuild-$i.log"
+    "$@"
     end=$(date +%s.%N)
-    rows+=("$i $load $load2 $start $mid $end")
+    echo "$load $(python3 -c "print($end - $start)")"
+}
+rows=()
+for i in $(seq "$rounds"); do
+    # Each output directory is this script's own, made afresh per round. Odd rounds build first,
+    # even rounds rebuild first, so that a machine slowing down (or speeding up) over the run
+    # favours neither side.
+    rm -rf "$work/build-$i" "$work/rebuild-$i"
+    if [ $((i % 2)) = 1 ]; then
+        b=$(timed build "$i"); r=$(timed rebuild "$i"); order=build-first
+    else
+        r=$(timed rebuild "$i"); b=$(timed build "$i"); order=rebuild-first
+    fi
+    rows+=("$i $order $b $r")
 done
 python3 - "$work" "$(git rev-parse HEAD)" "$(nproc)" "${rows[@]}" <<'PY'
 import json, pathlib, statistics, sys
 work, commit, cores = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 print(f"## mpr rebuild verify against mpr build of the prover ({commit[:12]}), {cores} cores")
 print()
-print("| round | load before build | build (s) | load before rebuild | rebuild verify (s) | ratio | verdict |")
-print("|---|---|---|---|---|---|---|")
+print("| round | order | load before build | build (s) | load before rebuild | rebuild verify (s) | ratio | verdict |")
+print("|---|---|---|---|---|---|---|---|")
 ratios = []
 for row in sys.argv[4:]:
-    i, load, load2, start, mid, end = row.split()
-    build, rebuild = float(mid) - float(start), float(end) - float(mid)
+    i, order, load, build, load2, rebuild = row.split()
+    build, rebuild = float(build), float(rebuild)
     verdict = json.loads((work / f"rebuild-{i}.json").read_text())["status"]
     ratios.append(rebuild / build)
-    print(f"| {i} | {load} | {build:.1f} | {load2} | {rebuild:.1f} | {rebuild / build:.3f} | {verdict} |")
-print(f"| median | | | | | **{statistics.median(ratios):.3f}** | |")
+    print(f"| {i} | {order} | {load} | {build:.1f} | {load2} | {rebuild:.1f} | {rebuild / build:.3f} | {verdict} |")
+print(f"| median | | | | | | **{statistics.median(ratios):.3f}** | |")
 PY

@@ -18,7 +18,6 @@ const OUT: &str = "/build/out";
 const BUILD_SCRIPT: &str = r#"set -eu
 umask 022
 mkdir -p /build/home /build/out
-mv /tmp/src /build/src
 cd /build/src
 cargo build --release --locked --offline -p "$MPR_PACKAGE" --bin "$MPR_BINARY" ${MPR_JOBS:+-j "$MPR_JOBS"}
 bin=/build/target/release/$MPR_BINARY
@@ -131,6 +130,8 @@ pub async fn compile(
         hostname: "mpr-builder".into(),
         cpus: jobs,
         network: false,
+        // Source, target directory and output on a volume of their own, not the storage driver.
+        volumes: vec!["/build".into()],
     };
     let container = engine.create(&spec).await?;
     let result = run_build(&container, source, work, &mut on_line).await;
@@ -146,9 +147,8 @@ async fn run_build(
     work: &Path,
     on_line: &mut impl FnMut(&str),
 ) -> Result<Compiled, CompileError> {
-    // Docker unpacks only into an existing directory, and every Debian-based image has /tmp; the
-    // script moves `src/` into place.
-    container.upload_tar(&source.path, "/tmp").await?;
+    // Docker unpacks only into an existing directory: /build is the volume's mount point.
+    container.upload_tar(&source.path, "/build").await?;
     let mut tail = std::collections::VecDeque::with_capacity(40);
     let code = container
         .run(|line| {

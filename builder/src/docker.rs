@@ -198,6 +198,7 @@ impl Engine {
             user: spec.user.clone(),
             hostname: Some(spec.hostname.clone()),
             network_disabled: Some(!spec.network),
+            volumes: (!spec.volumes.is_empty()).then(|| spec.volumes.clone()),
             host_config: Some(HostConfig {
                 network_mode: Some(if spec.network { "bridge" } else { "none" }.to_owned()),
                 cap_drop: Some(vec!["ALL".to_owned()]),
@@ -282,6 +283,10 @@ pub struct ContainerSpec {
     pub cpus: Option<u32>,
     /// The engine's default bridge network: only for fetching (vendoring crates).
     pub network: bool,
+    /// Anonymous volumes mounted at these paths, removed with the container. What is written
+    /// there bypasses the engine's storage driver: with the compile's source and target
+    /// directories on fuse-overlayfs, the prover's compile took about 10 % longer (BENCHMARKS.md).
+    pub volumes: Vec<String>,
 }
 
 /// A created container; [`Container::remove`] it when done (also after errors).

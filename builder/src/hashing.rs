@@ -78,9 +78,13 @@ impl<W: Write> Write for HashingWriter<W> {
 
 /// Digests of a file, streamed.
 pub fn digest_file(path: &std::path::Path) -> io::Result<BlobDigests> {
-    let mut file = std::fs::File::open(path)?;
+    digest_reader(std::fs::File::open(path)?)
+}
+
+/// Digests of everything a reader gives.
+pub fn digest_reader(mut reader: impl io::Read) -> io::Result<BlobDigests> {
     let mut writer = HashingWriter::new(io::sink());
-    io::copy(&mut file, &mut writer)?;
+    io::copy(&mut reader, &mut writer)?;
     Ok(writer.finish().1)
 }
 

@@ -7,7 +7,7 @@ use crate::archive::{FileData, Node, NodeKind, Tree};
 use crate::compile::{build_env, compile, CompileError};
 use crate::cvm::{build_cvm, CvmError};
 use crate::docker::{DockerError, Engine};
-use crate::hashing::{digest_bytes, digest_file};
+use crate::hashing::digest_reader;
 use crate::image::{load_image, write_image, Arch, ImageError};
 use crate::inputs::{fetch_files, stage, InputError, PlacedFile};
 use crate::nitro::{build_eif, NitroError};
@@ -332,10 +332,10 @@ fn runtime_rootfs(
 
 fn node_digests(node: Option<&Node>) -> Result<crate::hashing::BlobDigests, BuildError> {
     match node.map(|n| &n.kind) {
-        Some(NodeKind::File(FileData::Disk { path, .. })) => {
-            digest_file(path).map_err(io(format!("hashing {}", path.display())))
-        }
-        Some(NodeKind::File(FileData::Bytes(bytes))) => Ok(digest_bytes(bytes)),
+        Some(NodeKind::File(data)) => data
+            .open()
+            .and_then(digest_reader)
+            .map_err(io("hashing the build output")),
         _ => Err(io("the build output")(std::io::Error::other(
             "the binary or a library is missing from the build output",
         ))),

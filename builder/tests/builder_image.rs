@@ -106,6 +106,7 @@ async fn run_in(engine: &Engine, image: &str, script: &str) -> (i64, Vec<String>
             hostname: "mpr-builder-test".into(),
             cpus: Some(2),
             network: false,
+            volumes: Vec::new(),
         })
         .await
         .unwrap();
@@ -441,6 +442,7 @@ async fn pins_name_images_on_both_image_stores() {
                     hostname: "mpr-store-test".into(),
                     cpus: Some(1),
                     network: false,
+                    volumes: Vec::new(),
                 })
                 .await
                 .unwrap_or_else(|e| panic!("{store} store, pin {pin}: {e}"));

@@ -268,6 +268,7 @@ async fn docker_loads_and_runs_the_image_under_our_config_digest() {
                 hostname: "mpr-test".into(),
                 cpus: Some(1),
                 network: false,
+                volumes: Vec::new(),
             })
             .await?;
         let mut lines = Vec::new();

@@ -1,5 +1,5 @@
-//! Ctrl-C during `mpr build`: the build container and the staging directory go, nothing is left
-//! in Docker or next to --out, and mpr exits with 130. Needs Docker and a builder image
+//! Ctrl-C during `mpr build`: the build container, its volume and the staging directory go, nothing
+//! is left in Docker or next to --out, and mpr exits with 130. Needs Docker and a builder image
 //! (`MPR_BUILDER_IMAGE`, or one is created); without Docker the test fails, naming it.
 
 use std::io::{BufRead, BufReader};
@@ -140,6 +140,17 @@ fn ctrl_c_during_the_compile_stage_removes_its_container_and_staging_directory()
         1,
         "the build stages next to --out"
     );
+    // The compile works on an anonymous volume at /build, which must go with its container.
+    let volume = docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{if eq .Destination \"/build\"}}{{.Name}}{{end}}{{end}}",
+        &compile_container,
+    ]);
+    assert!(
+        !volume.is_empty(),
+        "the compile container has no /build volume"
+    );
     // Let cargo get into the build script.
     std::thread::sleep(Duration::from_secs(2));
 
@@ -172,6 +183,14 @@ fn ctrl_c_during_the_compile_stage_removes_its_container_and_staging_directory()
     assert!(
         !gone.status.success(),
         "the compile container is still there"
+    );
+    let volume_gone = Command::new("docker")
+        .args(["volume", "inspect", &volume])
+        .output()
+        .unwrap();
+    assert!(
+        !volume_gone.status.success(),
+        "the compile container's volume {volume} is still there"
     );
     assert_eq!(staging_dirs(&parent), Vec::<String>::new(), "{log}");
     assert!(!out.exists(), "no output appears for an interrupted build");

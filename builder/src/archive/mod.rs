@@ -19,6 +19,6 @@ pub use dir::add_dir;
 pub use nitro_ramdisk::{
     nitro_cmd_and_env, write_bootstrap, write_customer, RamdiskError, LINUXKIT_MTIME,
 };
-pub use tar_read::{import_tar, ImportError, ImportLimits, ImportPolicy};
+pub use tar_read::{import_tar, index_tar, ImportError, ImportLimits, ImportPolicy};
 pub use tar_write::write_tar;
-pub use tree::{FileData, Node, NodeKind, Tree, TreeError};
+pub use tree::{ContentReader, FileData, Node, NodeKind, Tree, TreeError};

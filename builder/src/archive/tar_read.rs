@@ -153,6 +153,42 @@ pub fn import_tar<R: Read>(
     limits: &ImportLimits,
     policy: &ImportPolicy,
 ) -> Result<Tree, ImportError> {
+    read_tar(reader, Contents::CopyTo(work_dir), limits, policy)
+}
+
+/// Reads the tar file at `archive` into a [`Tree`] whose regular files stay where they are, as
+/// [`FileData::Region`]s of the archive: for a large archive that is kept anyway (the vendor
+/// cache), which would otherwise be copied out file by file. Checked exactly as [`import_tar`]
+/// checks; the archive must not change while the tree is in use.
+pub fn index_tar(
+    archive: &Path,
+    limits: &ImportLimits,
+    policy: &ImportPolicy,
+) -> Result<Tree, ImportError> {
+    let file = File::open(archive).map_err(|source| ImportError::Read { source })?;
+    read_tar(
+        io::BufReader::with_capacity(256 * 1024, file),
+        Contents::InPlace(archive),
+        limits,
+        policy,
+    )
+}
+
+/// Where the bytes of an imported file end up.
+#[derive(Clone, Copy)]
+enum Contents<'a> {
+    /// Copied out, each to a new file in this directory.
+    CopyTo(&'a Path),
+    /// Left in the archive, which is this file.
+    InPlace(&'a Path),
+}
+
+fn read_tar<R: Read>(
+    reader: R,
+    contents: Contents<'_>,
+    limits: &ImportLimits,
+    policy: &ImportPolicy,
+) -> Result<Tree, ImportError> {
     let state = Rc::new(StreamState::default());
     let mut archive = tar::Archive::new(GuardedReader {
         inner: reader,
@@ -167,7 +203,7 @@ pub fn import_tar<R: Read>(
         .map_err(|source| ImportError::Read { source })?;
     let mut tree = Tree::new();
     let mut importer = Importer {
-        work_dir,
+        contents,
         limits,
         policy,
         count: 0,
@@ -207,7 +243,7 @@ fn stream_error(state: &StreamState, max: u64, source: io::Error) -> ImportError
 }
 
 struct Importer<'a> {
-    work_dir: &'a Path,
+    contents: Contents<'a>,
     limits: &'a ImportLimits,
     policy: &'a ImportPolicy,
     count: usize,
@@ -257,8 +293,18 @@ impl Importer<'_> {
         let kind = match entry_type {
             tar::EntryType::Directory => NodeKind::Dir,
             tar::EntryType::Regular => {
-                consumed = true;
-                NodeKind::File(self.copy_data(entry, &path, size, state)?)
+                self.count_data(&path, size)?;
+                match self.contents {
+                    Contents::CopyTo(work_dir) => {
+                        consumed = true;
+                        NodeKind::File(self.copy_data(entry, work_dir, &path, size, state)?)
+                    }
+                    Contents::InPlace(archive) => NodeKind::File(FileData::Region {
+                        path: archive.to_owned(),
+                        offset: entry.raw_file_position(),
+                        size,
+                    }),
+                }
             }
             tar::EntryType::Symlink => {
                 let target = self.link_target(entry, &path)?;
@@ -370,13 +416,7 @@ impl Importer<'_> {
         }
     }
 
-    fn copy_data<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        path: &str,
-        size: u64,
-        state: &StreamState,
-    ) -> Result<FileData, ImportError> {
+    fn count_data(&mut self, path: &str, size: u64) -> Result<(), ImportError> {
         self.total = self.total.saturating_add(size);
         if self.total > self.limits.max_total_size {
             return Err(ImportError::TotalTooLarge {
@@ -384,8 +424,19 @@ impl Importer<'_> {
                 max: self.limits.max_total_size,
             });
         }
+        Ok(())
+    }
+
+    fn copy_data<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        work_dir: &Path,
+        path: &str,
+        size: u64,
+        state: &StreamState,
+    ) -> Result<FileData, ImportError> {
         self.blobs = self.blobs.saturating_add(1);
-        let blob = self.work_dir.join(format!("blob-{:06}", self.blobs));
+        let blob = work_dir.join(format!("blob-{:06}", self.blobs));
         let write_err = |source| ImportError::WriteBlob {
             path: blob.clone(),
             source,

@@ -2,10 +2,9 @@
 //! uid/gid, mtime from the node; empty user and group names; no atime/ctime, no PAX records), so the
 //! bytes depend on the tree alone.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
-use super::tree::{FileData, NodeKind, Tree};
+use super::tree::{NodeKind, Tree};
 
 /// Writes `tree` as a tar stream (ending with the two zero blocks) and returns the writer.
 pub fn write_tar<W: Write>(tree: &Tree, out: W) -> io::Result<W> {
@@ -26,20 +25,7 @@ pub fn write_tar<W: Write>(tree: &Tree, out: W) -> io::Result<W> {
             NodeKind::File(data) => {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(data.size());
-                match data {
-                    FileData::Bytes(bytes) => builder.append_data(&mut header, path, &bytes[..])?,
-                    FileData::Disk { path: source, size } => {
-                        let file = File::open(source)?;
-                        let actual = file.metadata()?.len();
-                        if actual != *size {
-                            return Err(io::Error::other(format!(
-                                "{} changed size while being archived ({size} -> {actual} bytes)",
-                                source.display()
-                            )));
-                        }
-                        builder.append_data(&mut header, path, file.take(*size))?;
-                    }
-                }
+                builder.append_data(&mut header, path, data.open()?)?;
             }
             NodeKind::Symlink(target) => {
                 header.set_entry_type(tar::EntryType::Symlink);
@@ -70,6 +56,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::archive::FileData;
     use crate::archive::Node;
 
     fn sample(order: &[usize]) -> Tree {
@@ -121,6 +108,29 @@ mod tests {
         std::fs::write(&path, b"abc").unwrap();
         let mut tree = Tree::new();
         tree.insert("f", Node::file(FileData::Disk { path, size: 2 }, 0o644, 0))
+            .unwrap();
+        let err = write_tar(&tree, Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("changed size"), "{err}");
+    }
+
+    #[test]
+    fn a_region_is_archived_from_its_offset_and_must_lie_within_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("archive");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let region = |offset, size| FileData::Region {
+            path: path.clone(),
+            offset,
+            size,
+        };
+        assert_eq!(region(3, 4).read().unwrap(), b"3456");
+        let mut tree = Tree::new();
+        tree.insert("f", Node::file(region(8, 2), 0o644, 0))
+            .unwrap();
+        let tar = write_tar(&tree, Vec::new()).unwrap();
+        assert_eq!(&tar[512..514], b"89");
+        let mut tree = Tree::new();
+        tree.insert("f", Node::file(region(8, 3), 0o644, 0))
             .unwrap();
         let err = write_tar(&tree, Vec::new()).unwrap_err();
         assert!(err.to_string().contains("changed size"), "{err}");

@@ -1,7 +1,9 @@
 //! [`Tree`]: a root file system held as sorted paths, written out in the same order every time.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Where a regular file's bytes come from.
@@ -13,21 +15,94 @@ pub enum FileData {
         path: PathBuf,
         size: u64,
     },
+    /// `size` bytes at `offset` of a file on disk: an entry of a tar read in place (the vendor
+    /// cache's 700 MiB of crates) instead of copied out into a file of its own.
+    Region {
+        path: PathBuf,
+        offset: u64,
+        size: u64,
+    },
 }
 
 impl FileData {
     pub fn size(&self) -> u64 {
         match self {
             FileData::Bytes(bytes) => bytes.len() as u64,
-            FileData::Disk { size, .. } => *size,
+            FileData::Disk { size, .. } | FileData::Region { size, .. } => *size,
         }
     }
 
-    /// The whole content, for small files (lists, configuration).
-    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+    /// The file on disk holding the content, and where in it: `(path, offset, size)`.
+    pub fn location(&self) -> Option<(&Path, u64, u64)> {
         match self {
-            FileData::Bytes(bytes) => Ok(bytes.to_vec()),
-            FileData::Disk { path, .. } => std::fs::read(path),
+            FileData::Bytes(_) => None,
+            FileData::Disk { path, size } => Some((path, 0, *size)),
+            FileData::Region { path, offset, size } => Some((path, *offset, *size)),
+        }
+    }
+
+    /// A reader over exactly the content. A file on disk must still hold what was recorded: one
+    /// that changed size, or ends before its region does, is an error rather than a short read.
+    pub fn open(&self) -> io::Result<ContentReader<'_>> {
+        let (path, offset, size) = match self {
+            FileData::Bytes(bytes) => return Ok(ContentReader::Bytes(&bytes[..])),
+            FileData::Disk { path, size } => (path, 0, *size),
+            FileData::Region { path, offset, size } => (path, *offset, *size),
+        };
+        let mut file = File::open(path)?;
+        let actual = file.metadata()?.len();
+        let fits = match self {
+            FileData::Region { .. } => offset.checked_add(size).is_some_and(|end| end <= actual),
+            _ => actual == size,
+        };
+        if !fits {
+            return Err(io::Error::other(format!(
+                "{} changed size while being read: {size} bytes at offset {offset} were recorded, the file now has {actual}",
+                path.display()
+            )));
+        }
+        file.seek(SeekFrom::Start(offset))?;
+        Ok(ContentReader::Disk {
+            file: file.take(size),
+            path,
+            left: size,
+        })
+    }
+
+    /// The whole content, for small files (lists, configuration).
+    pub fn read(&self) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(usize::try_from(self.size()).unwrap_or(0));
+        self.open()?.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+}
+
+/// What [`FileData::open`] returns: the content's bytes, ending with an error if the file on disk
+/// ends early.
+pub enum ContentReader<'a> {
+    Bytes(&'a [u8]),
+    Disk {
+        file: io::Take<File>,
+        path: &'a Path,
+        left: u64,
+    },
+}
+
+impl Read for ContentReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ContentReader::Bytes(bytes) => bytes.read(buf),
+            ContentReader::Disk { file, path, left } => {
+                let n = file.read(buf)?;
+                if n == 0 && *left > 0 && !buf.is_empty() {
+                    return Err(io::Error::other(format!(
+                        "{} shrank while being read ({left} bytes missing)",
+                        path.display()
+                    )));
+                }
+                *left -= n as u64;
+                Ok(n)
+            }
         }
     }
 }

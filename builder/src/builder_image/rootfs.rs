@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::archive::{add_dir, write_tar, FileData, Node, NodeKind, Tree};
+use crate::archive::{add_dir, write_tar, Node, NodeKind, Tree};
 use crate::hashing::HashingWriter;
 
 use super::{io_error, BuilderImageError, BuilderImageOptions};
@@ -151,10 +151,13 @@ pub(super) fn add_toolchain(
 /// `name:architecture=version` of every installed package in dpkg's status file, sorted.
 pub(super) fn installed_packages(tree: &Tree) -> Result<Vec<String>, BuilderImageError> {
     let status = match tree.get("var/lib/dpkg/status").map(|n| &n.kind) {
-        Some(NodeKind::File(FileData::Disk { path, .. })) => {
-            std::fs::read_to_string(path).map_err(io_error("reading", path))?
+        Some(NodeKind::File(data)) => {
+            let shown = data
+                .location()
+                .map_or(Path::new("var/lib/dpkg/status"), |(p, ..)| p);
+            let bytes = data.read().map_err(io_error("reading", shown))?;
+            String::from_utf8_lossy(&bytes).into_owned()
         }
-        Some(NodeKind::File(FileData::Bytes(bytes))) => String::from_utf8_lossy(bytes).into_owned(),
         _ => {
             return Err(BuilderImageError::Mmdebstrap {
                 status: "no var/lib/dpkg/status in its output".to_owned(),

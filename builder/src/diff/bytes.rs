@@ -9,6 +9,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::{DiffError, DiffKind, Difference, Side};
+use crate::archive::FileData;
 
 const CHUNK: usize = 1 << 20;
 
@@ -25,6 +26,23 @@ pub(crate) enum Content {
 }
 
 impl Content {
+    /// A tree's file content, read where it lies.
+    pub fn of(data: &FileData) -> Content {
+        match data {
+            FileData::Bytes(bytes) => Content::Bytes(Arc::clone(bytes)),
+            FileData::Disk { path, size } => Content::Range {
+                path: path.clone(),
+                offset: 0,
+                len: *size,
+            },
+            FileData::Region { path, offset, size } => Content::Range {
+                path: path.clone(),
+                offset: *offset,
+                len: *size,
+            },
+        }
+    }
+
     pub fn file(path: &Path) -> Result<Content, DiffError> {
         let len = std::fs::metadata(path)
             .map_err(super::io_err(format_args!("inspecting {}", path.display())))?

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::bytes::{self, Content};
 use super::{DiffError, DiffKind, DiffOptions, Difference, FieldChange, Side};
-use crate::archive::{read_newc, CpioEntry, FileData, NodeKind, Tree};
+use crate::archive::{read_newc, CpioEntry, NodeKind, Tree};
 
 const NEWC_HEADER_LEN: u64 = 110;
 const TRAILER: &str = "TRAILER!!!";
@@ -132,17 +132,7 @@ pub(crate) fn tree_entries(tree: &Tree) -> Vec<Entry> {
         .map(|(path, node)| {
             let (file_type, rdev, link_target, content) = match &node.kind {
                 NodeKind::Dir => ("directory", None, None, None),
-                NodeKind::File(FileData::Bytes(bytes)) => {
-                    ("file", None, None, Some(Content::Bytes(Arc::clone(bytes))))
-                }
-                NodeKind::File(FileData::Disk { path, size }) => {
-                    let content = Content::Range {
-                        path: path.clone(),
-                        offset: 0,
-                        len: *size,
-                    };
-                    ("file", None, None, Some(content))
-                }
+                NodeKind::File(data) => ("file", None, None, Some(Content::of(data))),
                 NodeKind::Symlink(target) => ("symlink", None, Some(target.clone()), None),
                 NodeKind::CharDevice { major, minor } => {
                     ("char-device", Some((*major, *minor)), None, None)

@@ -12,7 +12,7 @@ use super::bytes::{self, Content};
 use super::entries::{compare_entries, tree_entries};
 use super::json::{compare_json, read_json};
 use super::{DiffError, DiffKind, DiffOptions, Difference};
-use crate::archive::{import_tar, FileData, ImportPolicy, NodeKind, Tree};
+use crate::archive::{import_tar, ImportPolicy, NodeKind, Tree};
 
 /// Where an image's files are.
 enum Store {
@@ -61,12 +61,7 @@ impl Store {
                 }
             }
             Store::Tar { tree, .. } => Ok(tree.get(rel).and_then(|node| match &node.kind {
-                NodeKind::File(FileData::Disk { path, size }) => Some(Content::Range {
-                    path: path.clone(),
-                    offset: 0,
-                    len: *size,
-                }),
-                NodeKind::File(FileData::Bytes(bytes)) => Some(Content::Bytes(bytes.clone())),
+                NodeKind::File(data) => Some(Content::of(data)),
                 _ => None,
             })),
         }

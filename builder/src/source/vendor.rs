@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::archive::{add_dir, import_tar, write_tar, ImportLimits, ImportPolicy, Tree};
+use crate::archive::{add_dir, index_tar, write_tar, ImportLimits, ImportPolicy, Tree};
 use crate::docker::{ContainerSpec, Engine};
 use crate::hashing::digest_bytes;
 
@@ -56,21 +56,13 @@ pub async fn vendor(
     if !tar_path.is_file() {
         fill_cache(engine, builder_image, checkout, cached, work, on_line).await?;
     }
-    let file =
-        std::fs::File::open(&tar_path).map_err(io(format!("opening {}", tar_path.display())))?;
-    let blobs = work.join("vendored");
-    std::fs::create_dir_all(&blobs).map_err(io(format!("creating {}", blobs.display())))?;
     let policy = ImportPolicy {
         strip_components: 1,
         ..ImportPolicy::default()
     };
-    let mut tree = import_tar(
-        std::io::BufReader::new(file),
-        &blobs,
-        &vendor_limits(),
-        &policy,
-    )
-    .map_err(|e| {
+    // Read in place: the crates (the prover's are 720 MiB in some 40,000 files) are archived again
+    // straight from the cached tar instead of being copied out file by file first.
+    let mut tree = index_tar(&tar_path, &vendor_limits(), &policy).map_err(|e| {
         SourceError::Vendor(format!(
             "{}: {e}; delete that cache entry and fetch again",
             tar_path.display()
@@ -149,6 +141,7 @@ async fn fill_cache(
         hostname: "mpr-fetch".into(),
         cpus: None,
         network: true,
+        volumes: Vec::new(),
     };
     let container = engine.create(&spec).await?;
     let result = async {

@@ -1,10 +1,9 @@
 //! The newc writer.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use super::TRAILER;
-use crate::archive::tree::{FileData, Node, NodeKind, Tree};
+use crate::archive::tree::{Node, NodeKind, Tree};
 
 /// The header fields gocpio fixes rather than taking from the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,20 +65,11 @@ impl<W: Write> NewcWriter<W> {
         let mode = (node.mode & 0o7777) | node.type_bits();
         let nlink = if node.kind == NodeKind::Dir { 2 } else { 1 };
         let (mut rdev_major, mut rdev_minor) = (0, 0);
-        let mut disk_file = None;
+        let mut content = None;
         let size = match &node.kind {
             NodeKind::File(data) => {
-                if let FileData::Disk { path, size } = data {
-                    let file = File::open(path)?;
-                    let actual = file.metadata()?.len();
-                    if actual != *size {
-                        return Err(io::Error::other(format!(
-                            "{} changed size while being archived ({size} -> {actual} bytes)",
-                            path.display()
-                        )));
-                    }
-                    disk_file = Some(file);
-                }
+                // Opened before the header goes out, so a file that changed size fails cleanly.
+                content = Some(data.open()?);
                 fit_u32("file size", name, data.size())?
             }
             NodeKind::Symlink(target) => fit_u32("symlink length", name, target.len() as u64)?,
@@ -93,16 +83,9 @@ impl<W: Write> NewcWriter<W> {
             mode, node.uid, node.gid, nlink, mtime, size, rdev_major, rdev_minor,
         ];
         self.header(name, fields)?;
-        match (&node.kind, disk_file) {
-            (NodeKind::File(FileData::Bytes(bytes)), _) => self.write(bytes)?,
-            (NodeKind::File(FileData::Disk { path, .. }), Some(file)) => {
-                let copied = io::copy(&mut file.take(size.into()), &mut self.out)?;
-                if copied != u64::from(size) {
-                    return Err(io::Error::other(format!(
-                        "{} shrank while being archived ({size} -> {copied} bytes)",
-                        path.display()
-                    )));
-                }
+        match (&node.kind, content) {
+            (NodeKind::File(_), Some(mut content)) => {
+                let copied = io::copy(&mut content, &mut self.out)?;
                 self.advance(copied)?;
             }
             (NodeKind::Symlink(target), _) => self.write(target.as_bytes())?,
