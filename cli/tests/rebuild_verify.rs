@@ -1,8 +1,8 @@
 //! `mpr rebuild verify`: a release made by `mpr release` is rebuilt by two rebuilders, one from
 //! the release's files as root, one from the registry as another user in another directory with
 //! its own clone; both find it GOOD, and the second submits its signed report, which the registry
-//! counts (a stranger's report is refused). A crate that embeds its build time is BAD, with the
-//! differing file named.
+//! counts (a stranger's report is refused, a rebuild that cannot run is reported FAIL). A crate
+//! that embeds its build time is BAD, with the differing file named.
 
 mod build_support;
 mod github_support;
@@ -194,6 +194,60 @@ async fn two_rebuilders_in_different_places_and_users_agree() {
     );
     let detail = get(format!("/v1/releases/{VERSION}")).await;
     assert_eq!(detail["rebuilds"]["rebuilders"], 1);
+
+    // A rebuild that cannot be done (here: no Docker engine behind DOCKER_HOST) is reported all
+    // the same, as FAIL with the reason, and exits 2; the registry logs the signed report and
+    // counts the rebuilder, but not as agreeing.
+    let unlucky = bed.rebuilder(&bed.path("unlucky"), "unlucky", true).await;
+    let failed = Command::new(env!("CARGO_BIN_EXE_mpr"))
+        .args([
+            "--json",
+            "rebuild",
+            "verify",
+            "--no-load",
+            "--version",
+            VERSION,
+        ])
+        .args(["--registry", &bed.registry.url("")])
+        .arg("--recipe")
+        .arg(&bed.recipe)
+        .arg("--policy")
+        .arg(bed.policy())
+        .arg("--out")
+        .arg(bed.path("rebuilder-d"))
+        .args(unlucky.submit_args())
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", bed.path("no-engine.sock").display()),
+        )
+        .output()
+        .unwrap();
+    let verdict_d = verdict(&failed);
+    assert_eq!(failed.status.code(), Some(2), "{verdict_d}");
+    assert_eq!(verdict_d["status"], "FAIL");
+    let failure = verdict_d["failure"].as_str().unwrap();
+    assert!(
+        failure.contains("cannot reach the Docker engine"),
+        "{failure}"
+    );
+    assert_eq!(verdict_d["submitted"]["registry_status"], "FAIL");
+    assert_eq!(
+        verdict_d["submitted"]["signed_by"],
+        unlucky.fingerprint.as_str()
+    );
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(bed.path("rebuilder-d/rebuild-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["predicate"]["verdict"], "FAIL", "{report}");
+    let findings = report["predicate"]["findings"].to_string();
+    assert!(
+        findings.contains("cannot reach the Docker engine"),
+        "{findings}"
+    );
+    let detail = get(format!("/v1/releases/{VERSION}")).await;
+    assert_eq!(detail["rebuilds"]["rebuilders"], 2, "{detail}");
+    assert_eq!(detail["rebuilds"]["agreeing"], 1, "{detail}");
 
     // A recipe that is not the release's is refused before anything is built.
     let other = bed.path("other-recipe.toml");

@@ -191,6 +191,7 @@ pub(super) fn installed_packages(tree: &Tree) -> Result<Vec<String>, BuilderImag
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::FileData;
 
     #[test]
     fn dpkg_status_gives_sorted_installed_packages() {
