@@ -44,6 +44,29 @@ fn rebuild_from_release_dir(bed: &ReleaseBed, release: &Path, out: &Path) -> Out
         .unwrap()
 }
 
+/// `mpr [GLOBAL...] rebuild verify --version VERSION --registry ... --submit` as `rebuilder`, with
+/// the bed's recipe and policy.
+fn submit_from_registry(
+    bed: &ReleaseBed,
+    rebuilder: &release_support::Rebuilder,
+    out: &Path,
+    global: &[&str],
+) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mpr"));
+    command
+        .args(global)
+        .args(["rebuild", "verify", "--no-load", "--version", VERSION])
+        .args(["--registry", &bed.registry.url("")])
+        .arg("--recipe")
+        .arg(&bed.recipe)
+        .arg("--policy")
+        .arg(bed.policy())
+        .arg("--out")
+        .arg(out)
+        .args(rebuilder.submit_args());
+    command
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_rebuilders_in_different_places_and_users_agree() {
     let bed = ReleaseBed::start().await;
@@ -174,16 +197,7 @@ async fn two_rebuilders_in_different_places_and_users_agree() {
     let stranger = bed
         .rebuilder(&bed.path("stranger"), "stranger", false)
         .await;
-    let refused = Command::new(env!("CARGO_BIN_EXE_mpr"))
-        .args(["rebuild", "verify", "--no-load", "--version", VERSION])
-        .args(["--registry", &bed.registry.url("")])
-        .arg("--recipe")
-        .arg(&bed.recipe)
-        .arg("--policy")
-        .arg(bed.policy())
-        .arg("--out")
-        .arg(bed.path("rebuilder-a"))
-        .args(stranger.submit_args())
+    let refused = submit_from_registry(&bed, &stranger, &bed.path("rebuilder-a"), &[])
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));
@@ -199,23 +213,7 @@ async fn two_rebuilders_in_different_places_and_users_agree() {
     // the same, as FAIL with the reason, and exits 2; the registry logs the signed report and
     // counts the rebuilder, but not as agreeing.
     let unlucky = bed.rebuilder(&bed.path("unlucky"), "unlucky", true).await;
-    let failed = Command::new(env!("CARGO_BIN_EXE_mpr"))
-        .args([
-            "--json",
-            "rebuild",
-            "verify",
-            "--no-load",
-            "--version",
-            VERSION,
-        ])
-        .args(["--registry", &bed.registry.url("")])
-        .arg("--recipe")
-        .arg(&bed.recipe)
-        .arg("--policy")
-        .arg(bed.policy())
-        .arg("--out")
-        .arg(bed.path("rebuilder-d"))
-        .args(unlucky.submit_args())
+    let failed = submit_from_registry(&bed, &unlucky, &bed.path("rebuilder-d"), &["--json"])
         .env(
             "DOCKER_HOST",
             format!("unix://{}", bed.path("no-engine.sock").display()),
