@@ -68,7 +68,8 @@ fn main() {
     let no_tee = DevicePaths {
         nsm: dir.path().join("nsm"),
         tsm_reports: dir.path().join("tsm"),
-        tsm_create_entry: Default::default(),
+        tpm: dir.path().join("tpmrm0"),
+        ..DevicePaths::default()
     };
     let server = runtime
         .block_on(BoundServer::bind(&config, &no_tee))

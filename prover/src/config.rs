@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::attestation::AttestationChoice;
 use crate::listen::ListenAddr;
 
 #[derive(Debug, Clone, Parser)]
@@ -86,6 +87,28 @@ pub struct Config {
         default_value = "/sys/kernel/config/tsm/report"
     )]
     pub tsm_reports: PathBuf,
+    /// Which attestation interface to use: `auto` takes the Nitro Secure Module, else a TPM, else
+    /// configfs-tsm; `nitro`, `tpm` or `tsm` insist on one and refuse to start without it. Force
+    /// `tsm` on a self-hosted SEV-SNP/TDX guest whose vTPM the host emulates.
+    #[arg(long, value_enum, env = "MPR_ATTESTATION", default_value = "auto")]
+    pub attestation: AttestationChoice,
+    /// The TPM: a character device (the kernel's resource manager, /dev/tpmrm0) or a Unix socket
+    /// speaking raw TPM commands (swtpm's `--server type=unixio`).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "MPR_TPM_DEVICE",
+        default_value = "/dev/tpmrm0"
+    )]
+    pub tpm_device: PathBuf,
+    /// The firmware's TCG event log returned with TPM quotes (at most 1 MiB; omitted when absent).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MPR_TPM_EVENT_LOG",
+        default_value = "/sys/kernel/security/tpm0/binary_bios_measurements"
+    )]
+    pub tpm_event_log: PathBuf,
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
@@ -130,6 +153,8 @@ mod tests {
         assert!(!config.no_fetch_params && !config.verbose && !config.tls);
         assert!(!config.require_encryption);
         assert!(config.staple_statement.is_none() && config.staple_signatures.is_empty());
+        assert_eq!(config.attestation, AttestationChoice::Auto);
+        assert_eq!(config.tpm_device, PathBuf::from("/dev/tpmrm0"));
         assert_eq!(
             config.listen_addrs(),
             vec!["tcp:0.0.0.0:6300".parse().unwrap()]
@@ -165,5 +190,16 @@ mod tests {
         assert!(Config::try_parse_from(["proof-server", "--job-timeout", "-1"]).is_err());
         assert!(Config::try_parse_from(["proof-server", "--num-workers", "0"]).is_err());
         assert!(Config::try_parse_from(["proof-server", "--listen", "udp:1"]).is_err());
+        let forced = Config::try_parse_from([
+            "proof-server",
+            "--attestation",
+            "tpm",
+            "--tpm-device",
+            "/run/swtpm.sock",
+        ])
+        .unwrap();
+        assert_eq!(forced.attestation, AttestationChoice::Tpm);
+        assert_eq!(forced.tpm_device, PathBuf::from("/run/swtpm.sock"));
+        assert!(Config::try_parse_from(["proof-server", "--attestation", "sgx"]).is_err());
     }
 }

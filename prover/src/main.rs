@@ -13,6 +13,9 @@ async fn main() -> anyhow::Result<()> {
     init_logging(config.verbose);
     let devices = DevicePaths {
         tsm_reports: config.tsm_reports.clone(),
+        tpm: config.tpm_device.clone(),
+        tpm_event_log: config.tpm_event_log.clone(),
+        choice: config.attestation,
         ..DevicePaths::default()
     };
     let server = BoundServer::bind(&config, &devices)

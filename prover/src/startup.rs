@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio_rustls::rustls::ServerConfig;
 
 use crate::app::{router, AppState};
-use crate::attestation::{Attester, DevicePaths};
+use crate::attestation::{AttestationChoice, AttestationError, Attester, DevicePaths};
 use crate::config::Config;
 use crate::jobs::JobQueue;
 use crate::listen::{ListenAddr, Listener};
@@ -28,6 +28,8 @@ pub enum StartError {
     Ohttp(#[from] OhttpError),
     #[error("staple: {0}")]
     Staple(#[from] StapleError),
+    #[error("attestation: {0}")]
+    Attestation(AttestationError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: ListenAddr,
@@ -60,7 +62,18 @@ impl BoundServer {
             config.staple_proof.as_deref(),
         )?;
         let snp_crls = SnpCrls::load(&config.snp_crls)?;
-        let attester = Attester::detect(devices);
+        // Opening a TPM generates its attestation key: seconds on a hardware TPM.
+        let detect_paths = devices.clone();
+        let attester = tokio::task::spawn_blocking(move || Attester::detect(&detect_paths))
+            .await
+            .map_err(|e| ProvingError::Internal(format!("attestation detection failed: {e}")))?;
+        let attester = match attester {
+            // An operator who named the device wants it, not a server that answers 503.
+            Err(error) if devices.choice != AttestationChoice::Auto => {
+                return Err(StartError::Attestation(error))
+            }
+            other => other,
+        };
         match &attester {
             Ok(attester) => {
                 tracing::info!(device = %attester.device().display(), "attestation available")

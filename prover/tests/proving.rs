@@ -126,7 +126,8 @@ async fn prove_over_http_gives_a_proof_the_official_verifier_key_accepts() {
     let no_tee = DevicePaths {
         nsm: dir.path().join("nsm"),
         tsm_reports: dir.path().join("tsm"),
-        tsm_create_entry: Default::default(),
+        tpm: dir.path().join("tpmrm0"),
+        ..DevicePaths::default()
     };
     let config = Config::try_parse_from([
         "proof-server",

@@ -4,19 +4,41 @@
 //! [`Attester::detect`] finds the platform's attestation device once at start-up; [`Attester::attest`]
 //! then answers each `GET /attestation?nonce=<hex>`. Without a TEE device the server answers 503 with
 //! [`AttestationError::NoTeeDevice`], which names every device looked for: never a made-up document.
+//!
+//! Detection order (`--attestation auto`): the Nitro Secure Module, then a TPM (`--tpm-device`,
+//! default `/dev/tpmrm0`), then configfs-tsm. The TPM comes before SEV-SNP/TDX because on GCP and
+//! Azure confidential VMs the hardware report covers the provider's firmware or paravisor, not our
+//! code, while the vTPM's measured boot (PCRs 4, 9, 11 of our UKI) does; see [`tpm`]. On a
+//! self-hosted SEV-SNP/TDX guest whose vTPM the host emulates outside the TEE, force
+//! `--attestation tsm`: such a vTPM vouches for nothing. `--attestation nitro|tpm|tsm` uses that
+//! device only, and a forced device that is unavailable stops the start.
 
 pub mod binding;
 pub mod configfs_tsm;
 mod nitro;
 mod nonce;
+pub mod tpm;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 pub use binding::{binding, BindingError};
 pub use configfs_tsm::CreateReportEntry;
 pub use nonce::{Nonce, NonceError, MAX_NONCE_LEN, MIN_NONCE_LEN};
+pub use tpm::{TpmAttester, TpmError, TpmEvidence};
+
+/// Which attestation interface to use: detect one, or insist on one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttestationChoice {
+    /// The Nitro Secure Module, else a TPM, else configfs-tsm.
+    #[default]
+    Auto,
+    Nitro,
+    Tpm,
+    Tsm,
+}
 
 /// Where the kernel exposes each attestation interface.
 #[derive(Debug, Clone)]
@@ -27,6 +49,11 @@ pub struct DevicePaths {
     pub tsm_reports: PathBuf,
     /// How a configfs-tsm report entry is made (`mkdir` on the real device).
     pub tsm_create_entry: CreateReportEntry,
+    /// A TPM character device (`/dev/tpmrm0`) or a swtpm Unix socket.
+    pub tpm: PathBuf,
+    /// The firmware's TCG event log returned with TPM quotes.
+    pub tpm_event_log: PathBuf,
+    pub choice: AttestationChoice,
 }
 
 impl Default for DevicePaths {
@@ -35,6 +62,9 @@ impl Default for DevicePaths {
             nsm: PathBuf::from("/dev/nsm"),
             tsm_reports: PathBuf::from("/sys/kernel/config/tsm/report"),
             tsm_create_entry: CreateReportEntry::kernel(),
+            tpm: PathBuf::from("/dev/tpmrm0"),
+            tpm_event_log: PathBuf::from(tpm::DEFAULT_EVENT_LOG),
+            choice: AttestationChoice::Auto,
         }
     }
 }
@@ -46,6 +76,8 @@ pub enum Platform {
     AwsNitro,
     SevSnp,
     Tdx,
+    /// A TPM 2.0 quote (GCP and Azure confidential VMs' vTPMs).
+    Vtpm,
 }
 
 /// One attestation: the raw platform evidence and the binding it carries.
@@ -53,22 +85,39 @@ pub enum Platform {
 pub struct Evidence {
     pub platform: Platform,
     /// Nitro: the NSM's COSE_Sign1 document. SEV-SNP: the attestation report. TDX: the quote.
+    /// vTPM: the quote's TPMS_ATTEST.
     pub document: Vec<u8>,
-    /// SEV-SNP/TDX: the REPORT_DATA; Nitro: the document's `user_data`.
+    /// SEV-SNP/TDX: the REPORT_DATA; Nitro: the document's `user_data`; vTPM: its SHA-256 is the
+    /// quote's extraData.
     pub binding: [u8; 64],
     /// SEV-SNP: the host's certificate table (configfs-tsm `auxblob`), when it gave one.
     pub snp_certificate_table: Option<Vec<u8>>,
+    /// vTPM: signature, AK, PCRs, event log, AK certificate or HCL report.
+    pub tpm: Option<TpmEvidence>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttestationError {
     #[error(
-        "no TEE attestation device: looked for {} (AWS Nitro Enclaves) and {} (SEV-SNP or TDX \
-         configfs-tsm, Linux >= 6.7 with configfs mounted); this server is not running inside a TEE",
+        "no TEE attestation device: looked for {} (AWS Nitro Enclaves), {} (a TPM: GCP or Azure \
+         confidential VM) and {} (SEV-SNP or TDX configfs-tsm, Linux >= 6.7 with configfs \
+         mounted); this server is not running inside a TEE",
         nsm.display(),
+        tpm.display(),
         tsm_reports.display()
     )]
-    NoTeeDevice { nsm: PathBuf, tsm_reports: PathBuf },
+    NoTeeDevice {
+        nsm: PathBuf,
+        tpm: PathBuf,
+        tsm_reports: PathBuf,
+    },
+    #[error("--attestation {choice}: {problem}")]
+    ForcedUnavailable {
+        choice: &'static str,
+        problem: String,
+    },
+    #[error("TPM {}: {source}", path.display())]
+    Tpm { path: PathBuf, source: TpmError },
     #[error("attestation device {}: {problem}", path.display())]
     Device { path: PathBuf, problem: String },
     #[error("cannot compute the channel binding: {0}")]
@@ -85,26 +134,61 @@ pub enum Attester {
         reports: PathBuf,
         create_entry: CreateReportEntry,
     },
+    /// Shared: the TPM connection and its attestation key live as long as the server.
+    Tpm(Arc<TpmAttester>),
 }
 
 impl Attester {
-    /// Looks for a Nitro Secure Module, then for configfs-tsm.
+    /// Finds the attestation interface `paths.choice` asks for (see the module docs for the order).
+    /// Opening a TPM creates its attestation key: slow, call it from a blocking thread.
     pub fn detect(paths: &DevicePaths) -> Result<Attester, AttestationError> {
-        if paths.nsm.exists() {
-            return Ok(Attester::Nitro {
-                device: paths.nsm.clone(),
-            });
+        let nitro = || Attester::Nitro {
+            device: paths.nsm.clone(),
+        };
+        let tsm = || Attester::ConfigfsTsm {
+            reports: paths.tsm_reports.clone(),
+            create_entry: paths.tsm_create_entry.clone(),
+        };
+        let tpm = || {
+            TpmAttester::open(&paths.tpm, &paths.tpm_event_log)
+                .map(|attester| Attester::Tpm(Arc::new(attester)))
+        };
+        let forced =
+            |choice, problem: String| AttestationError::ForcedUnavailable { choice, problem };
+        match paths.choice {
+            AttestationChoice::Auto => {
+                if paths.nsm.exists() {
+                    Ok(nitro())
+                } else if paths.tpm.exists() {
+                    tpm().map_err(|source| AttestationError::Tpm {
+                        path: paths.tpm.clone(),
+                        source,
+                    })
+                } else if paths.tsm_reports.is_dir() {
+                    Ok(tsm())
+                } else {
+                    Err(AttestationError::NoTeeDevice {
+                        nsm: paths.nsm.clone(),
+                        tpm: paths.tpm.clone(),
+                        tsm_reports: paths.tsm_reports.clone(),
+                    })
+                }
+            }
+            AttestationChoice::Nitro if paths.nsm.exists() => Ok(nitro()),
+            AttestationChoice::Nitro => Err(forced(
+                "nitro",
+                format!("no Nitro Secure Module at {}", paths.nsm.display()),
+            )),
+            AttestationChoice::Tpm => tpm().map_err(|e| forced("tpm", e.to_string())),
+            AttestationChoice::Tsm if paths.tsm_reports.is_dir() => Ok(tsm()),
+            AttestationChoice::Tsm => Err(forced(
+                "tsm",
+                format!(
+                    "no configfs-tsm report directory at {}",
+                    paths.tsm_reports.display()
+                ),
+            )),
         }
-        if paths.tsm_reports.is_dir() {
-            return Ok(Attester::ConfigfsTsm {
-                reports: paths.tsm_reports.clone(),
-                create_entry: paths.tsm_create_entry.clone(),
-            });
-        }
-        Err(AttestationError::NoTeeDevice {
-            nsm: paths.nsm.clone(),
-            tsm_reports: paths.tsm_reports.clone(),
-        })
     }
 
     /// Evidence for `nonce` on the channel whose TLS key has SubjectPublicKeyInfo `tls_spki` (None
@@ -123,7 +207,23 @@ impl Attester {
                 document: nitro::request_document(device, nonce, tls_spki, &binding)?,
                 binding,
                 snp_certificate_table: None,
+                tpm: None,
             }),
+            Attester::Tpm(attester) => {
+                let quote = attester
+                    .quote(&binding)
+                    .map_err(|source| AttestationError::Tpm {
+                        path: attester.device().to_owned(),
+                        source,
+                    })?;
+                Ok(Evidence {
+                    platform: Platform::Vtpm,
+                    document: quote.attest.clone(),
+                    binding,
+                    snp_certificate_table: None,
+                    tpm: Some(quote),
+                })
+            }
             Attester::ConfigfsTsm {
                 reports,
                 create_entry,
@@ -132,13 +232,14 @@ impl Attester {
                 // Only SEV-SNP defines auxblob as the certificate table.
                 let snp_certificate_table = match report.platform {
                     Platform::SevSnp => report.auxblob,
-                    Platform::AwsNitro | Platform::Tdx => None,
+                    Platform::AwsNitro | Platform::Tdx | Platform::Vtpm => None,
                 };
                 Ok(Evidence {
                     platform: report.platform,
                     document: report.report,
                     binding,
                     snp_certificate_table,
+                    tpm: None,
                 })
             }
         }
@@ -148,6 +249,7 @@ impl Attester {
         match self {
             Attester::Nitro { device } => device,
             Attester::ConfigfsTsm { reports, .. } => reports,
+            Attester::Tpm(attester) => attester.device(),
         }
     }
 }
@@ -163,6 +265,8 @@ mod tests {
             nsm: dir.path().join("nsm"),
             tsm_reports: dir.path().join("tsm/report"),
             tsm_create_entry: CreateReportEntry::kernel(),
+            tpm: dir.path().join("tpmrm0"),
+            ..DevicePaths::default()
         };
         let err = Attester::detect(&paths).unwrap_err();
         assert!(matches!(err, AttestationError::NoTeeDevice { .. }));
@@ -175,6 +279,10 @@ mod tests {
             message.contains(&paths.tsm_reports.display().to_string()),
             "{message}"
         );
+        assert!(
+            message.contains(&paths.tpm.display().to_string()),
+            "{message}"
+        );
         assert!(message.contains("not running inside a TEE"), "{message}");
     }
 
@@ -185,6 +293,8 @@ mod tests {
             nsm: dir.path().join("nsm"),
             tsm_reports: dir.path().join("report"),
             tsm_create_entry: CreateReportEntry::kernel(),
+            tpm: dir.path().join("tpmrm0"),
+            ..DevicePaths::default()
         };
         std::fs::create_dir(&paths.tsm_reports).unwrap();
         assert!(matches!(

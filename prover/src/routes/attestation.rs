@@ -1,14 +1,16 @@
 //! GET /attestation?nonce=<hex>: platform evidence binding the client's nonce, this server's TLS key
 //! (when TLS is on) and its OHTTP key config, in the `mpr-attestation/v1` envelope.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::Json;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::attestation::{Nonce, Platform};
+use crate::attestation::{Nonce, Platform, TpmEvidence};
 use crate::error::AppError;
 use crate::staple::Staple;
 
@@ -36,7 +38,8 @@ pub struct AttestationEnvelope {
     ohttp_key_config: String,
     /// SHA-512 binding v1 of nonce, TLS key and key config, hex (see `attestation::binding`).
     binding: String,
-    /// Nitro: the COSE_Sign1 attestation document; SEV-SNP: the report; TDX: the quote. Hex.
+    /// Nitro: the COSE_Sign1 attestation document; SEV-SNP: the report; TDX: the quote: hex.
+    /// vTPM: the quote's TPMS_ATTEST, base64 (as every `tpm_*` field).
     evidence: String,
     /// SEV-SNP: the host's certificate table (configfs-tsm auxblob), hex, when the host gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,6 +50,48 @@ pub struct AttestationEnvelope {
     /// The deploy-time release statement, signatures and log proof, when configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     staple: Option<Staple>,
+    #[serde(flatten)]
+    tpm: Option<TpmFields>,
+}
+
+/// The vTPM's part of the envelope (platform `vtpm`), binary fields base64.
+#[derive(Serialize)]
+struct TpmFields {
+    /// TPMT_SIGNATURE over `evidence` by the AK.
+    tpm_signature: String,
+    /// TPMT_PUBLIC of the AK.
+    tpm_ak_public: String,
+    /// `{"sha256": {"0": hex, …, "15": hex}}`: the PCRs whose digest the quote signs.
+    tpm_pcrs: BTreeMap<&'static str, BTreeMap<u32, String>>,
+    /// The firmware's TCG event log, when the kernel exposes one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tpm_event_log: Option<String>,
+    /// GCE: the AK certificate (DER) Google provisioned in NV; absent elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tpm_ak_certificate: Option<String>,
+    /// Azure: the HCL report from NV 0x01400001 (SEV-SNP/TDX report whose REPORT_DATA covers the
+    /// runtime JSON naming the AK).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    azure_hcl_report: Option<String>,
+}
+
+impl TpmFields {
+    fn new(tpm: &TpmEvidence) -> TpmFields {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let pcrs = tpm
+            .pcrs
+            .iter()
+            .map(|(pcr, value)| (*pcr, hex::encode(value)))
+            .collect();
+        TpmFields {
+            tpm_signature: b64(&tpm.signature),
+            tpm_ak_public: b64(&tpm.ak_public),
+            tpm_pcrs: BTreeMap::from([("sha256", pcrs)]),
+            tpm_event_log: tpm.event_log.as_deref().map(b64),
+            tpm_ak_certificate: tpm.ak_certificate.as_deref().map(b64),
+            azure_hcl_report: tpm.azure_hcl_report.as_deref().map(b64),
+        }
+    }
 }
 
 pub async fn attestation(
@@ -96,10 +141,16 @@ pub async fn attestation(
         tls_public_key: tls_spki.map(hex::encode),
         ohttp_key_config: hex::encode(key_config),
         binding: hex::encode(evidence.binding),
-        evidence: hex::encode(&evidence.document),
+        evidence: match evidence.platform {
+            Platform::Vtpm => base64::engine::general_purpose::STANDARD.encode(&evidence.document),
+            Platform::AwsNitro | Platform::SevSnp | Platform::Tdx => {
+                hex::encode(&evidence.document)
+            }
+        },
         snp_certificate_table: evidence.snp_certificate_table.map(hex::encode),
         snp_crls: snp_crls.iter().map(hex::encode).collect(),
         // Cloned per answer (at most ~2 MiB): attestation is asked once per session, not per proof.
         staple: state.staple.clone(),
+        tpm: evidence.tpm.as_ref().map(TpmFields::new),
     }))
 }

@@ -12,6 +12,7 @@
 
 pub mod fake_tsm;
 pub mod running;
+pub mod swtpm;
 
 use std::path::{Path, PathBuf};
 

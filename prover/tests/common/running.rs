@@ -40,6 +40,12 @@ impl Running {
         response.text().await.unwrap()
     }
 
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.unwrap()
+    }
+
     pub async fn stop(self) {
         let _ = self.stop.send(());
         tokio::time::timeout(Duration::from_secs(10), self.task)
@@ -54,7 +60,8 @@ pub fn no_tee(dir: &Path) -> DevicePaths {
     DevicePaths {
         nsm: dir.join("nsm"),
         tsm_reports: dir.join("tsm/report"),
-        tsm_create_entry: Default::default(),
+        tpm: dir.join("tpmrm0"),
+        ..DevicePaths::default()
     }
 }
 
@@ -66,6 +73,8 @@ pub fn fake_tee(dir: &Path, create_entry: prover::attestation::CreateReportEntry
         nsm: dir.join("nsm"),
         tsm_reports,
         tsm_create_entry: create_entry,
+        tpm: dir.join("tpmrm0"),
+        ..DevicePaths::default()
     }
 }
 
