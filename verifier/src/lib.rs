@@ -10,3 +10,4 @@ pub mod signature;
 pub mod snp;
 pub mod statement;
 pub mod tlog;
+pub mod tpm;

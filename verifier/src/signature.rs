@@ -11,7 +11,12 @@
 //! AWS-LC), and the AWS-LC build checks that both give the same answer on thousands of mutated
 //! keys and signatures.
 
+mod sha256_keys;
 mod verified_links;
+
+#[cfg(any(test, feature = "test-keys"))]
+pub(crate) use sha256_keys::SECP256R1;
+pub use sha256_keys::{EcdsaP256Key, RsaSha256Key, P256_FIXED_SIGNATURE_BYTES};
 
 pub use verified_links::{VerifiedLinks, DEFAULT_CAPACITY as VERIFIED_LINKS_CAPACITY};
 
@@ -59,23 +64,12 @@ impl EcdsaP384Key {
 
     /// A certificate's key: id-ecPublicKey on secp384r1, nothing else.
     pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, InvalidKey> {
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|parameters| parameters.decode_as::<ObjectIdentifier>().ok());
-        if spki.algorithm.oid != EC_PUBLIC_KEY || curve != Some(SECP384R1) {
-            return Err(InvalidKey("an ECDSA P-384 key"));
-        }
-        Self::from_sec1(spki.subject_public_key.raw_bytes())
+        Self::from_sec1(ec_point(spki, SECP384R1, "an ECDSA P-384 key")?)
     }
 
     /// A DER `ECDSA-Sig-Value`, as X.509 certificates carry.
     pub fn verify_der(&self, message: &[u8], signature: &[u8]) -> Result<(), BadSignature> {
-        self.inner
-            .verify_der(message, signature)
-            .then_some(())
-            .ok_or(BadSignature)
+        verified(self.inner.verify_der(message, signature))
     }
 
     /// R ‖ S, 48 bytes each, big-endian, as COSE (and, byte-reversed, SEV-SNP) carry.
@@ -84,10 +78,7 @@ impl EcdsaP384Key {
         message: &[u8],
         signature: &[u8; P384_FIXED_SIGNATURE_BYTES],
     ) -> Result<(), BadSignature> {
-        self.inner
-            .verify_fixed(message, signature)
-            .then_some(())
-            .ok_or(BadSignature)
+        verified(self.inner.verify_fixed(message, signature))
     }
 }
 
@@ -122,10 +113,7 @@ impl RsaPssSha384Key {
     }
 
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), BadSignature> {
-        self.inner
-            .verify(message, signature)
-            .then_some(())
-            .ok_or(BadSignature)
+        verified(self.inner.verify(message, signature))
     }
 }
 
@@ -139,6 +127,28 @@ impl std::fmt::Debug for RsaPssSha384Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RsaPssSha384Key")
     }
+}
+
+/// The SEC1 point of a certificate's id-ecPublicKey key on `curve`; `what` names the key expected.
+pub(crate) fn ec_point<'a>(
+    spki: &'a SubjectPublicKeyInfoOwned,
+    curve: ObjectIdentifier,
+    what: &'static str,
+) -> Result<&'a [u8], InvalidKey> {
+    let named = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|parameters| parameters.decode_as::<ObjectIdentifier>().ok());
+    if spki.algorithm.oid != EC_PUBLIC_KEY || named != Some(curve) {
+        return Err(InvalidKey(what));
+    }
+    Ok(spki.subject_public_key.raw_bytes())
+}
+
+/// A backend's yes or no as a result.
+pub(crate) fn verified(valid: bool) -> Result<(), BadSignature> {
+    valid.then_some(()).ok_or(BadSignature)
 }
 
 /// RSA sizes accepted: AMD's keys are 4096 bits, and RustCrypto reads none larger.

@@ -6,6 +6,8 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use super::vtpm_envelope::{RawPcrs, RawTpmFields, TpmEvidence};
+
 pub const ENVELOPE_FORMAT: &str = "mpr-attestation/v1";
 /// Largest envelope accepted: evidence (a few KiB), certificates and a stapled release statement
 /// (at most 1 MiB, base64) with its signatures and log proof.
@@ -23,6 +25,8 @@ pub enum EvidencePlatform {
     AwsNitro,
     SevSnp,
     Tdx,
+    /// A TPM 2.0 quote by a confidential VM's vTPM (GCP, Azure), with what vouches for its AK.
+    Vtpm,
 }
 
 impl EvidencePlatform {
@@ -31,6 +35,7 @@ impl EvidencePlatform {
             EvidencePlatform::AwsNitro => "aws-nitro",
             EvidencePlatform::SevSnp => "sev-snp",
             EvidencePlatform::Tdx => "tdx",
+            EvidencePlatform::Vtpm => "vtpm",
         }
     }
 }
@@ -51,6 +56,22 @@ struct RawEnvelope {
     snp_crls: Vec<String>,
     #[serde(default)]
     staple: Option<RawStaple>,
+    // Platform `vtpm` (see super::vtpm_envelope): listed here, not flattened, because serde
+    // cannot combine `flatten` with `deny_unknown_fields`.
+    #[serde(default)]
+    tpm_signature: Option<String>,
+    #[serde(default)]
+    tpm_ak_public: Option<String>,
+    #[serde(default)]
+    tpm_pcrs: Option<RawPcrs>,
+    #[serde(default)]
+    tpm_event_log: Option<String>,
+    #[serde(default)]
+    tpm_ak_certificate: Option<String>,
+    #[serde(default)]
+    tpm_ak_intermediates: Option<Vec<String>>,
+    #[serde(default)]
+    azure_hcl_report: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +109,8 @@ pub struct Envelope {
     /// verification time, and dropping it makes the check fail, not pass.
     pub snp_crls: Vec<Vec<u8>>,
     pub staple: Option<Staple>,
+    /// Platform `vtpm` only: the quote's signature, the AK and what vouches for it, the PCRs.
+    pub tpm: Option<TpmEvidence>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -151,15 +174,28 @@ impl Envelope {
         let staple = match raw.staple {
             None => None,
             Some(staple) => Some(Staple {
-                statement: base64::engine::general_purpose::STANDARD
-                    .decode(&staple.statement)
-                    .map_err(|e| EnvelopeError::Field {
-                        field: "staple.statement",
-                        what: format!("standard base64 ({e})"),
-                    })?,
+                statement: base64_field("staple.statement", &staple.statement)?,
                 signatures: staple.signatures,
                 proof: staple.proof,
             }),
+        };
+        let tpm = TpmEvidence::from_raw(
+            raw.platform,
+            RawTpmFields {
+                signature: raw.tpm_signature,
+                ak_public: raw.tpm_ak_public,
+                pcrs: raw.tpm_pcrs,
+                event_log: raw.tpm_event_log,
+                ak_certificate: raw.tpm_ak_certificate,
+                ak_intermediates: raw.tpm_ak_intermediates,
+                azure_hcl_report: raw.azure_hcl_report,
+            },
+        )?;
+        // A TPM quote travels as base64 (the contract shared with the prover's vTPM backend);
+        // the other platforms' evidence as hex.
+        let evidence = match raw.platform {
+            EvidencePlatform::Vtpm => base64_field("evidence", &raw.evidence)?,
+            _ => hex_field("evidence", &raw.evidence)?,
         };
         Ok(Envelope {
             platform: raw.platform,
@@ -170,18 +206,28 @@ impl Envelope {
                 .transpose()?,
             ohttp_key_config: hex_field("ohttp_key_config", &raw.ohttp_key_config)?,
             binding,
-            evidence: hex_field("evidence", &raw.evidence)?,
+            evidence,
             snp_certificate_table: raw
                 .snp_certificate_table
                 .map(|text| hex_field("snp_certificate_table", &text))
                 .transpose()?,
             snp_crls,
             staple,
+            tpm,
         })
     }
 }
 
-fn hex_field(field: &'static str, text: &str) -> Result<Vec<u8>, EnvelopeError> {
+pub(super) fn base64_field(field: &'static str, text: &str) -> Result<Vec<u8>, EnvelopeError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| EnvelopeError::Field {
+            field,
+            what: format!("standard base64 ({e})"),
+        })
+}
+
+pub(super) fn hex_field(field: &'static str, text: &str) -> Result<Vec<u8>, EnvelopeError> {
     hex::decode(text).map_err(|e| EnvelopeError::Field {
         field,
         what: format!("hex ({e})"),

@@ -13,6 +13,11 @@
 //! - SEV-SNP: the report signature by its VCEK/VLEK, the chain to a pinned ARK of the product,
 //!   the CRL (on by default), TCB and chip id against the certificate, the debug policy bit,
 //!   minimum TCB, REPORT_DATA = binding and MEASUREMENT equal to an active set's.
+//! - vTPM (GCP, Azure confidential VMs): the AK's signature over the quote, its restricted-signing
+//!   attributes, extraData = SHA-256(binding), pcrDigest over the PCR values given, the event log
+//!   replayed against them, a trust path for the AK (an Azure HCL report with its verified SEV-SNP
+//!   report, a Google AK certificate, or a CA the policy pins), and every PCR of one active
+//!   `gcp-cvm` / `azure-cvm` set quoted and equal.
 //! - TDX: rejected as unsupported until quote verification lands (never accepted unchecked).
 
 mod binding;
@@ -22,6 +27,8 @@ mod releases;
 mod settings;
 mod snp_flow;
 mod verdict;
+mod vtpm_envelope;
+mod vtpm_flow;
 
 pub use crate::signature::VerifiedLinks;
 pub use binding::{binding_v1, BINDING_LABEL};
@@ -33,6 +40,7 @@ pub use releases::{Candidate, SignedStatement, TrustedReleases};
 pub(crate) use settings::RawAttestationSettings;
 pub use settings::{AttestationSettings, DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_FUTURE_SKEW_SECONDS};
 pub use verdict::{Check, Matched, Reason, Verdict};
+pub use vtpm_envelope::TpmEvidence;
 
 /// The evidence to judge.
 #[derive(Debug, Clone)]
@@ -78,6 +86,15 @@ impl EvidenceInput {
         now_unix_ms: u64,
     ) -> Option<Vec<u8>> {
         let (platform, document) = match self {
+            // The first register every vTPM set names; the quote is not read here.
+            EvidenceInput::Envelope(envelope) if envelope.platform == EvidencePlatform::Vtpm => {
+                let pcrs = envelope
+                    .tpm
+                    .as_ref()?
+                    .pcrs
+                    .get(&crate::tpm::HashAlg::Sha256)?;
+                return pcrs.get(&4).cloned();
+            }
             EvidenceInput::Envelope(envelope) => (envelope.platform, envelope.evidence.as_slice()),
             EvidenceInput::NitroDocument(document) => {
                 (EvidencePlatform::AwsNitro, document.as_slice())
@@ -95,7 +112,7 @@ impl EvidenceInput {
             EvidencePlatform::SevSnp => crate::snp::parse_report(document)
                 .ok()
                 .map(|report| report.measurement.to_vec()),
-            EvidencePlatform::Tdx => None,
+            EvidencePlatform::Tdx | EvidencePlatform::Vtpm => None,
         }
     }
 
@@ -187,6 +204,9 @@ pub fn verify(evidence: &EvidenceInput, options: &VerifyOptions) -> Verdict {
             options,
             &mut verdict,
         ),
+        (EvidenceInput::Envelope(envelope), EvidencePlatform::Vtpm) => {
+            vtpm_flow::verify(envelope, channel.as_ref(), options, &mut verdict)
+        }
         (EvidenceInput::Envelope(_), EvidencePlatform::Tdx) => verdict.fail(
             "evidence",
             "tdx-unsupported",

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::releases::Candidate;
+use super::releases::{summarize_misses, Candidate};
 use super::verdict::Verdict;
 use super::{Channel, VerifyOptions};
 use crate::nitro::{verify_with_links, NitroDocument};
@@ -140,13 +140,7 @@ fn match_release(doc: &NitroDocument, options: &VerifyOptions, verdict: &mut Ver
         .get(&0)
         .map(hex::encode)
         .unwrap_or_else(|| "absent".into());
-    // With one candidate its own failure is the reason (a missing PCR, a different value);
-    // with several, each is listed under one code.
-    let code = match misses.as_slice() {
-        [(code, _)] => code,
-        _ => "no-release-matched",
-    };
-    let details: Vec<String> = misses.into_iter().map(|(_, message)| message).collect();
+    let (code, details) = summarize_misses(misses);
     verdict.fail(
         "measurements",
         code,

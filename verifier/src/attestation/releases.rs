@@ -279,6 +279,20 @@ impl TrustedReleases {
     }
 }
 
+/// The code and the messages of a rejection for candidates that each missed (code, message):
+/// with one candidate its own failure is the reason (a missing register, a different value);
+/// with several, each is listed under `no-release-matched`.
+pub(super) fn summarize_misses(misses: Vec<(&'static str, String)>) -> (&'static str, Vec<String>) {
+    let code = match misses.as_slice() {
+        [(code, _)] => code,
+        _ => "no-release-matched",
+    };
+    (
+        code,
+        misses.into_iter().map(|(_, message)| message).collect(),
+    )
+}
+
 /// The policy rebuilder keys whose GOOD reports name the release statement `sha256` and rebuilt
 /// exactly its artifacts. A key that also reported otherwise for it is not counted: which report
 /// is its last word cannot be told from the statements alone.

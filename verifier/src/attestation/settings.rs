@@ -13,12 +13,15 @@
 //! snp_crls = ["""-----BEGIN X509 CRL-----
 //! ...""", ...]                      # AMD CRLs (PEM) to use besides those the evidence or caller gives
 //! snp_min_tcb = { bootloader = 4, tee = 0, snp = 22, microcode = 213 }   # fmc too on Turin
+//! gcp_ak_roots = ["59475959...", ...]  # SHA-256 of accepted Google vTPM AK CA roots (default: both of Google's)
+//! tpm_ak_roots = ["..."]           # SHA-256 of further AK CA certificates (a test CA for swtpm); default none
 //! ```
 
 use serde::Deserialize;
 
 use crate::nitro::{NitroTrust, AWS_NITRO_ROOT_G1_SHA256};
 use crate::snp::{SnpTrust, Tcb, MAX_CRL_BYTES};
+use crate::tpm::ak_certificate::GCP_AK_ROOTS_SHA256;
 
 pub const DEFAULT_MAX_AGE_SECONDS: u64 = 300;
 pub const DEFAULT_MAX_FUTURE_SKEW_SECONDS: u64 = 30;
@@ -34,6 +37,8 @@ pub(crate) struct RawAttestationSettings {
     snp_check_crl: Option<bool>,
     snp_crls: Option<Vec<String>>,
     snp_min_tcb: Option<RawTcb>,
+    gcp_ak_roots: Option<Vec<String>>,
+    tpm_ak_roots: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +64,11 @@ pub struct AttestationSettings {
     /// signed it and it is current, so a stale one here simply fails the check.
     pub snp_crls: Vec<Vec<u8>>,
     pub snp_min_tcb: Option<Tcb>,
+    /// Google's vTPM CA roots an AK certificate may chain to (path `gcp-ak-certificate`).
+    pub gcp_ak_roots: Vec<[u8; 32]>,
+    /// Further AK CAs the policy pins, by the SHA-256 of their DER (path `policy-ak-root`); the
+    /// certificate itself comes with the evidence (`tpm_ak_intermediates`).
+    pub tpm_ak_roots: Vec<[u8; 32]>,
 }
 
 impl Default for AttestationSettings {
@@ -72,6 +82,8 @@ impl Default for AttestationSettings {
             snp_check_crl: true,
             snp_crls: Vec::new(),
             snp_min_tcb: None,
+            gcp_ak_roots: GCP_AK_ROOTS_SHA256.to_vec(),
+            tpm_ak_roots: Vec::new(),
         }
     }
 }
@@ -120,6 +132,14 @@ impl AttestationSettings {
                 snp: t.snp,
                 microcode: t.microcode,
             }),
+            gcp_ak_roots: match raw.gcp_ak_roots {
+                Some(list) => fingerprints("gcp_ak_roots", &list)?,
+                None => defaults.gcp_ak_roots,
+            },
+            tpm_ak_roots: match raw.tpm_ak_roots {
+                Some(list) => fingerprints("tpm_ak_roots", &list)?,
+                None => Vec::new(),
+            },
         })
     }
 

@@ -194,6 +194,7 @@ fn nitro_envelope(world: &World, doc: &TestDocument) -> Envelope {
         snp_certificate_table: None,
         snp_crls: vec![],
         staple: None,
+        tpm: None,
     }
 }
 
@@ -565,6 +566,7 @@ fn snp_envelope(world: &World, report_data: [u8; 64], measurement: [u8; 48]) -> 
         snp_certificate_table: Some(world.snp.certificate_table()),
         snp_crls: vec![],
         staple: None,
+        tpm: None,
     }
 }
 

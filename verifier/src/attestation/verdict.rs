@@ -49,6 +49,10 @@ pub struct Verdict {
     pub platform: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matched: Option<Matched>,
+    /// vTPM evidence: how the attestation key was trusted (`azure-hcl-snp`,
+    /// `gcp-ak-certificate`, `policy-ak-root`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ak_trust: Option<String>,
     pub checks: Vec<Check>,
     pub reasons: Vec<Reason>,
 }
@@ -59,6 +63,7 @@ impl Verdict {
             accepted: false,
             platform: platform.into(),
             matched: None,
+            ak_trust: None,
             checks: Vec::new(),
             reasons: Vec::new(),
         }

@@ -189,17 +189,17 @@ fn encode(value: &Value) -> Vec<u8> {
     bytes
 }
 
-fn key(label: &str, role: &str) -> SigningKey {
+pub(crate) fn key(label: &str, role: &str) -> SigningKey {
     let seed = Sha384::digest(format!("mpr nitro test key {label} {role}"));
     SigningKey::from_slice(&seed).expect("a SHA-384 output is a valid P-384 scalar")
 }
 
-fn name(label: &str, role: &str) -> Name {
+pub(crate) fn name(label: &str, role: &str) -> Name {
     Name::from_str(&format!("CN=mpr-test-{label}-{role},O=mpr test keys,C=US"))
         .expect("a fixed test name parses")
 }
 
-fn time(unix_seconds: u64) -> Time {
+pub(crate) fn time(unix_seconds: u64) -> Time {
     Time::GeneralTime(
         GeneralizedTime::from_unix_duration(Duration::from_secs(unix_seconds))
             .expect("a test time is representable"),
@@ -215,6 +215,17 @@ fn certificate(
 ) -> Vec<u8> {
     let spki = SubjectPublicKeyInfoOwned::from_key(*subject_key.verifying_key())
         .expect("a P-384 key encodes as SPKI");
+    certificate_for(profile, spki, subject, issuer_key, validity)
+}
+
+/// A certificate for any key, issued (ecdsa-with-SHA384) by a P-384 test key.
+pub(crate) fn certificate_for(
+    profile: Profile,
+    spki: SubjectPublicKeyInfoOwned,
+    subject: &Name,
+    issuer_key: &SigningKey,
+    validity: &Validity,
+) -> Vec<u8> {
     let serial = SerialNumber::from(
         u32::from_be_bytes(
             Sha256::digest(subject.to_string())[..4]

@@ -32,6 +32,7 @@ pub use crl::MAX_CRL_BYTES;
 pub use error::SnpError;
 pub use report::{parse_report, SnpReport, REPORT_BYTES, SIGNED_BYTES};
 pub use tcb::{Product, Tcb};
+pub(crate) use trust::hex_literal;
 pub use trust::{SnpTrust, AMD_ARK_SHA256};
 pub use verify::{verify_report, SnpVerifier, VerifiedSnpReport};
 

@@ -55,7 +55,7 @@ pub(crate) fn builtin_pems(product: Product, kind: SigningKeyKind) -> (&'static 
     }
 }
 
-const fn hex_literal(text: &str) -> [u8; 32] {
+pub(crate) const fn hex_literal(text: &str) -> [u8; 32] {
     let text = text.as_bytes();
     assert!(text.len() == 64, "a SHA-256 fingerprint has 64 hex digits");
     let mut out = [0u8; 32];
