@@ -1,7 +1,8 @@
 //! What verifying one vTPM quote costs, on the real GCE COS 85 attestation: the quote checks a
 //! wallet runs on every answer (parse, AK signature, qualifying data, pcrDigest, and replaying the
 //! 24 KB event log in three banks), against the bare RSA-2048 PKCS#1 v1.5 signature verification
-//! of the same TPMS_ATTEST bytes, the floor it cannot go below; plus the AK certificate chain.
+//! of the same TPMS_ATTEST bytes, the floor it cannot go below; plus the AK certificate chain,
+//! and the quote checks on every core.
 //!
 //! ```text
 //! nice -n 19 cargo bench -p verifier --bench tpm -- --warm-up-time 1 --measurement-time 5
@@ -9,8 +10,8 @@
 
 mod common;
 
-use common::label;
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use common::{batch_on_threads, label, threads, BATCH};
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use verifier::signature::RsaSha256Key;
 use verifier::tpm::ak_certificate::{verify_ak_certificate, GCP_AK_ROOTS_SHA256};
 use verifier::tpm::attest::{parse_signature, TpmSignature};
@@ -71,6 +72,13 @@ fn tpm(c: &mut Criterion) {
         &label("tpm/quote (parse, signature, pcrDigest, event log replay)"),
         |b| b.iter(quote),
     );
+    let threads = threads();
+    let mut group = c.benchmark_group(format!("tpm_quote_{threads}_threads"));
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function(label("quote"), |b| {
+        b.iter(|| batch_on_threads(threads, quote))
+    });
+    group.finish();
 
     let AkKey::Rsa { modulus, exponent } = parse_public(&ak_public).unwrap().key else {
         panic!("the GCE AK is RSA")
