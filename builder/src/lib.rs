@@ -1,5 +1,5 @@
 //! The builder: turns a source revision into a bit-for-bit reproducible OCI image, Nitro EIF and
-//! direct-boot CVM bundle, all built inside a pinned, network-less builder container.
+//! direct-boot CVM bundle and a measured boot disk (UKI) for GCP and Azure, all built inside a pinned, network-less builder container.
 
 pub mod archive;
 pub mod builder_image;
@@ -17,3 +17,4 @@ pub mod recipe;
 pub mod record;
 pub mod source;
 pub mod testing;
+pub mod uki;

@@ -20,6 +20,7 @@ use crate::record::{
 use crate::source::{
     canonical_url, fetch, resolve_commit, SourceArchive, SourceError, SourceRequest,
 };
+use crate::uki::{build_uki, default_os_release, UkiError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -43,6 +44,8 @@ pub enum BuildError {
     Nitro(#[from] NitroError),
     #[error(transparent)]
     Cvm(#[from] CvmError),
+    #[error(transparent)]
+    Uki(#[from] UkiError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -78,7 +81,7 @@ pub enum Event<'a> {
 }
 
 /// Runs the whole build and returns its record; `out_dir` holds the results afterwards:
-/// `build-record.json`, `image/` (OCI layout + `image.tar`), `eif/`, `cvm/`.
+/// `build-record.json`, `image/` (OCI layout + `image.tar`), `eif/`, `cvm/`, `uki/`.
 pub async fn build(
     options: &BuildOptions,
     on_event: &mut dyn FnMut(Event),
@@ -171,6 +174,27 @@ pub async fn build(
         }
         None => None,
     };
+    let uki = match (&recipe.uki, &recipe.cvm) {
+        (Some(spec), Some(cvm)) => {
+            on_event(Event::Stage("uki"));
+            let dir = result.join("uki");
+            std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+            let os_release = spec
+                .os_release
+                .clone()
+                .unwrap_or_else(|| default_os_release(&recipe.name, &recipe.version));
+            Some(build_uki(
+                spec,
+                &result.join("cvm").join("vmlinuz"),
+                &result.join("cvm").join("initrd.img"),
+                spec.cmdline.as_deref().unwrap_or(&cvm.cmdline),
+                &os_release,
+                sde,
+                &dir,
+            )?)
+        }
+        _ => None,
+    };
 
     let binary_node = rootfs.get(&recipe.source.install_path);
     let binary = FileRecord {
@@ -228,6 +252,7 @@ pub async fn build(
             },
             eif,
             cvm,
+            uki,
         },
     };
     std::fs::write(result.join(RECORD_FILE), record.to_json())

@@ -59,6 +59,8 @@ pub struct Recipe {
     pub runtime: RuntimeConfig,
     pub eif: Option<EifSpec>,
     pub cvm: Option<CvmSpec>,
+    /// The measured boot disk for GCP and Azure confidential VMs, made from the CVM bundle.
+    pub uki: Option<UkiSpec>,
     /// SEV-SNP launch configurations to measure the CVM bundle for.
     #[serde(default)]
     pub snp: Vec<SnpSpec>,
@@ -212,6 +214,20 @@ pub struct CvmSpec {
     pub network: CvmNetwork,
 }
 
+/// `[uki]`: a unified kernel image of the CVM bundle on a bootable GPT disk (GCP and Azure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UkiSpec {
+    /// systemd-stub (Debian bookworm's `systemd-boot-efi`: `/usr/lib/systemd/boot/efi/linuxx64.efi.stub`).
+    pub stub: PinnedFile,
+    /// The command line the UKI carries (and the kernel measures into PCR 9); default: `[cvm]`'s.
+    pub cmdline: Option<String>,
+    /// The `.osrel` section; default: an os-release naming the release (`ID=mpr-<name>`, its version).
+    pub os_release: Option<String>,
+    /// The disk's size in GiB (clouds import whole GiB); default: the smallest that holds the UKI.
+    pub disk_size_gib: Option<u64>,
+}
+
 /// The CVM's network set-up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -338,6 +354,9 @@ impl Recipe {
             anchor(&mut cvm.busybox);
             cvm.modules.iter_mut().for_each(anchor);
         }
+        if let Some(uki) = &mut self.uki {
+            anchor(&mut uki.stub);
+        }
         for snp in &mut self.snp {
             anchor(&mut snp.ovmf);
         }
@@ -444,8 +463,50 @@ impl Recipe {
                 "SEV-SNP measurements need a [cvm] bundle to measure".into(),
             );
         }
+        self.validate_uki()?;
         self.validate_files()?;
         self.validate_commands()
+    }
+
+    fn validate_uki(&self) -> Result<(), RecipeError> {
+        let Some(uki) = &self.uki else {
+            return Ok(());
+        };
+        let invalid = |field: &str, message: String| {
+            Err(RecipeError::Invalid {
+                field: field.into(),
+                message,
+            })
+        };
+        let Some(cvm) = &self.cvm else {
+            return invalid(
+                "uki",
+                "the UKI is made of the [cvm] bundle's kernel and initrd: add a [cvm] section"
+                    .into(),
+            );
+        };
+        let cmdline = uki.cmdline.as_deref().unwrap_or(&cvm.cmdline);
+        if cmdline.trim().is_empty() || cmdline.contains(['\0', '\n']) {
+            return invalid(
+                "uki.cmdline",
+                format!("{cmdline:?} must be one non-empty line: systemd-stub passes it to the kernel up to the first NUL, and the kernel measures it into PCR 9"),
+            );
+        }
+        if let Some(os_release) = &uki.os_release {
+            if !os_release.lines().any(|l| l.starts_with("ID=")) {
+                return invalid(
+                    "uki.os_release",
+                    "an os-release needs an ID= line (see os-release(5))".into(),
+                );
+            }
+        }
+        if uki.disk_size_gib == Some(0) {
+            return invalid(
+                "uki.disk_size_gib",
+                "a disk of 0 GiB holds nothing; leave it out for the smallest that fits".into(),
+            );
+        }
+        Ok(())
     }
 
     fn validate_files(&self) -> Result<(), RecipeError> {
@@ -653,6 +714,9 @@ impl Recipe {
                 files.push((format!("cvm.modules[{i}]"), module));
             }
         }
+        if let Some(uki) = &self.uki {
+            files.push(("uki.stub".to_owned(), &uki.stub));
+        }
         for (i, snp) in self.snp.iter().enumerate() {
             files.push((format!("snp[{i}].ovmf"), &snp.ovmf));
         }
@@ -673,6 +737,9 @@ impl Recipe {
             for (i, module) in cvm.modules.iter_mut().enumerate() {
                 files.push((format!("cvm.modules[{i}]"), module));
             }
+        }
+        if let Some(uki) = &mut self.uki {
+            files.push(("uki.stub".to_owned(), &mut uki.stub));
         }
         for (i, snp) in self.snp.iter_mut().enumerate() {
             files.push((format!("snp[{i}].ovmf"), &mut snp.ovmf));

@@ -8,6 +8,7 @@ use crate::cvm::BuiltCvm;
 use crate::hashing::BlobDigests;
 pub use crate::inputs::{PinnedInput, PlacedFile};
 use crate::nitro::BuiltEif;
+use crate::uki::BuiltUki;
 
 pub const RECORD_SCHEMA: u32 = 1;
 /// The record's file name inside the output directory.
@@ -68,6 +69,9 @@ pub struct Outputs {
     pub image: ImageRecord,
     pub eif: Option<BuiltEif>,
     pub cvm: Option<BuiltCvm>,
+    /// The measured boot disk for GCP and Azure (`[uki]`); absent from records of older recipes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uki: Option<BuiltUki>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

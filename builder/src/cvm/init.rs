@@ -70,7 +70,7 @@ fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// The `/init` script: mount what the kernel does not, load the recipe's modules (before configfs,
+/// The `/init` script: mount what the kernel does not (securityfs too, where the TPM event log is), load the recipe's modules (before configfs,
 /// which carries the TSM attestation interface the prover reads and may itself be a module), bring
 /// the network up when asked, apply the image's environment and working directory, then run the
 /// command. When it ends, for any reason, the VM powers off: init exiting would panic the kernel
@@ -105,6 +105,7 @@ pub fn init_script(
     }
     script.push_str(
         "/bin/busybox mount -t configfs configfs /sys/kernel/config || true\n\
+         /bin/busybox mount -t securityfs securityfs /sys/kernel/security || true\n\
          /bin/busybox mount -t tmpfs tmpfs /run\n\
          /bin/busybox ip link set lo up || true\n",
     );

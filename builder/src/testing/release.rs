@@ -240,6 +240,7 @@ pub fn write_release(inputs: &ReleaseInputs, out: &Path) -> Result<BuildRecord, 
             },
             eif: Some(eif),
             cvm: Some(cvm),
+            uki: None,
         },
     };
     std::fs::write(out.join(RECORD_FILE), record.to_json())
