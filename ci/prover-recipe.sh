@@ -6,7 +6,8 @@
 # Per platform (each measured):
 #   - the OCI image (docker run on a confidential VM): TCP port 6300, parameters baked in, nothing fetched;
 #   - the Nitro EIF: vsock port 6300 with TLS (the key never leaves the enclave), parameters baked in;
-#   - the CVM bundle (SEV-SNP/TDX direct boot): TCP port 6300 with TLS, parameters baked in.
+#   - the CVM bundle (SEV-SNP/TDX direct boot): TCP port 6300 with TLS, parameters baked in;
+#   - the UKI boot disk (GCP and Azure confidential VMs): the CVM bundle, booted by systemd-stub.
 # The Midnight parameters and keys (ci/midnight-params.tsv, each pinned by the digest built into the
 # Midnight crates) are taken from $MIDNIGHT_PP, ~/.cache/midnight/zk-params or ../shared/fixtures/midnight,
 # else from Midnight's server when it is reachable; a file that cannot be had is named and left out.
@@ -48,6 +49,8 @@ cvm_modules_toml=$(for m in "${cvm_modules[@]}"; do
     printf '    { path = "%s", sha256 = "%s" },\n' "$f" "$(sha "$f")"
 done)
 cp /bin/busybox "$blobs/busybox"
+uki_stub=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
+[ -f "$uki_stub" ] || { echo "prover-recipe: $uki_stub is missing: apt-get install systemd-boot-efi (ci/setup.sh does)" >&2; exit 1; }
 
 nitro_blobs=${NITRO_CLI_BLOBS:-/usr/share/nitro_enclaves/blobs}
 aws_fixture=$shared/fixtures/nitro/blobs-x86_64
@@ -157,6 +160,11 @@ network = "dhcp"
 modules = [
 $cvm_modules_toml
 ]
+
+# The measured boot disk for GCP and Azure confidential VMs: the CVM bundle as a UKI (Debian
+# bookworm's systemd-stub) on a GPT disk; published as vTPM PCRs 4, 9, 11 and 12.
+[uki]
+stub = { path = "$uki_stub", sha256 = "$(sha "$uki_stub")" }
 
 $(cat "$files_toml")
 TOML

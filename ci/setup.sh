@@ -22,8 +22,13 @@ export SQLX_OFFLINE=true
 # sqv: Sequoia's signature verifier, the third verifier of cli/tests/signing_interop.rs.
 # fuse3: fake-tsm mounts a configfs-tsm look-alike (FUSE) so the real proof server attests with test keys.
 # shellcheck: the GitHub Action's scripts (cli/tests/release_action.rs).
+# systemd-boot-efi: systemd-stub, which the UKI boot disk is made from; binutils: objcopy assembles a
+# reference UKI (measurer/tests/uki_prediction.rs); swtpm, swtpm-tools, tpm2-tools: the software TPM
+# the disk boots with (cli/tests/uki_boot.rs) and the prover's TPM evidence tests; fdisk, qemu-utils,
+# mtools, dosfstools: the disk image's GPT, VHD and FAT are read back by other tools (builder/tests/uki_image.rs).
 packages=(ovmf openssl libssl-dev pkg-config mmdebstrap busybox-static cpio faketime util-linux git
-    postgresql gnupg chromium qemu-system-x86 sqv fuse3 shellcheck)
+    postgresql gnupg chromium qemu-system-x86 sqv fuse3 shellcheck systemd-boot-efi binutils swtpm
+    swtpm-tools tpm2-tools fdisk qemu-utils mtools dosfstools)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

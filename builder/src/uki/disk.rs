@@ -28,8 +28,8 @@ const BACKUP_SECTORS: u64 = 33;
 pub const DISK_SIZE_UNIT: u64 = 1 << 30;
 /// Where UEFI firmware looks on removable media and on a disk without boot entries (x86-64).
 pub const DEFAULT_LOADER: &str = "EFI/BOOT/BOOTX64.EFI";
-/// FAT32 needs at least 65,525 clusters; the ESP's FAT cluster size stays 4 KiB below 8 GiB.
-const MIN_FAT32_BYTES: u64 = 65_525 * 4096 + (2 << 20);
+/// FAT32 needs at least 65,525 clusters of 4 KiB (and FAT space for them).
+const MIN_FAT32_BYTES: u64 = super::esp::MIN_FAT32_CLUSTERS * 4096 + (2 << 20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
@@ -162,8 +162,15 @@ pub fn write_disk(
     let start = FIRST_LBA * SECTOR;
     let end = (last_lba + 1) * SECTOR;
     let partition = StreamSlice::new(&mut file, start, end).map_err(io_err)?;
-    super::esp::write_esp(partition, uki, identity.volume_serial(), source_date_epoch)
-        .map_err(io_err)?;
+    super::esp::write_esp(
+        partition,
+        last_lba + 1 - FIRST_LBA,
+        FIRST_LBA as u32,
+        uki,
+        identity.volume_serial(),
+        source_date_epoch,
+    )
+    .map_err(io_err)?;
     file.seek(SeekFrom::End(0)).map_err(io_err)?;
     file.flush().map_err(io_err)?;
     file.sync_all().map_err(io_err)?;
