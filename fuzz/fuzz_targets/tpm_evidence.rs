@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
         }
         1 => {
             if let Ok(signature) = parse_signature(input) {
-                let key = AkKey::P256 { x: [1; 32], y: [2; 32] };
+                let key = AkKey::P256 {
+                    x: [1; 32],
+                    y: [2; 32],
+                };
                 let _ = verify_signature(input, &signature, &key);
             }
         }
@@ -41,7 +44,10 @@ fuzz_target!(|data: &[u8]| {
         3 => {
             if let Ok(log) = parse_event_log(input) {
                 let replayed = log.replay();
-                assert!(replayed.values().flat_map(|pcrs| pcrs.keys()).all(|i| usize::from(*i) < PCR_COUNT));
+                assert!(replayed
+                    .values()
+                    .flat_map(|pcrs| pcrs.keys())
+                    .all(|i| usize::from(*i) < PCR_COUNT));
                 assert!(log.mismatches(&replayed).is_empty());
             }
         }
