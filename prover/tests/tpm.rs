@@ -540,3 +540,25 @@ async fn a_forced_tpm_that_is_missing_stops_the_start() {
         "{err}"
     );
 }
+
+#[test]
+fn the_parsers_read_a_real_gce_quote() {
+    use prover::attestation::tpm::{public, quote};
+    let fixture = |ext: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/gcp")
+            .join(format!("gce-cos-85-nonce9009.{ext}"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let info = quote::parse_attest(&fixture("quote-sha256.attest")).unwrap();
+    assert_eq!(info.extra_data, [0x90, 0x09]);
+    assert_eq!(info.pcr_mask, 0xff_ffff, "PCRs 0-23");
+    assert_eq!(info.pcr_digest.len(), 32);
+    assert_eq!(
+        quote::parse_signature(&fixture("quote-sha256.sig")).unwrap(),
+        0x0014
+    );
+    let key = public::parse_public(&fixture("akpub.tpmt")).unwrap();
+    assert_eq!(key.key_type, public::TPM_ALG_RSA);
+    assert!(key.is_signing_key() && key.attributes & public::RESTRICTED != 0);
+}
