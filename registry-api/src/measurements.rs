@@ -333,7 +333,7 @@ pub(crate) async fn insert_sets(
 
 #[utoipa::path(get, path = "/v1/releases/{version}/measurements", tag = "measurements",
     params(("version" = String, Path),
-           ("platform" = Option<Platform>, Query, description = "aws-nitro, sev-snp, tdx, gcp-confidential-space or azure-cvm"),
+           ("platform" = Option<Platform>, Query, description = "aws-nitro, sev-snp, tdx, gcp-confidential-space, gcp-cvm or azure-cvm"),
            ("status" = Option<String>, Query, description = "active (default), deprecated or any"),
            ("min_rebuilds" = Option<u32>, Query, description = "only if at least this many rebuilders (distinct registered keys) reproduced the release"),
            ("vcpus" = Option<u32>, Query, description = "any launch parameter of the platform, e.g. vcpus, vmm, vcpu_type, firmware_sha256")),

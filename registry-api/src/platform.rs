@@ -19,6 +19,7 @@ pub enum Platform {
     SevSnp,
     Tdx,
     GcpConfidentialSpace,
+    GcpCvm,
     AzureCvm,
 }
 
@@ -113,24 +114,26 @@ const CONFIDENTIAL_SPACE_REGISTERS: &[RegisterRule] = &[RegisterRule {
     bytes: 32,
     required: true,
 }];
-const AZURE_CVM_REGISTERS: &[RegisterRule] = &[
+/// What measured boot of mpr's UKI disk extends into the vTPM (SHA-256 bank); the same on GCP and
+/// Azure. PCR 12 is zero unless someone added a command line, credentials or system extensions.
+const VTPM_REGISTERS: &[RegisterRule] = &[
     RegisterRule {
         name: "PCR4",
         bytes: 32,
         required: true,
     },
     RegisterRule {
-        name: "PCR7",
-        bytes: 32,
-        required: false,
-    },
-    RegisterRule {
         name: "PCR9",
         bytes: 32,
-        required: false,
+        required: true,
     },
     RegisterRule {
         name: "PCR11",
+        bytes: 32,
+        required: true,
+    },
+    RegisterRule {
+        name: "PCR12",
         bytes: 32,
         required: false,
     },
@@ -187,25 +190,37 @@ const CONFIDENTIAL_SPACE_PARAMETERS: &[ParameterRule] = &[
         required: false,
     },
 ];
-const AZURE_CVM_PARAMETERS: &[ParameterRule] = &[
+/// The UKI the PCRs are of (its SHA-256 and systemd-stub's version), and where it runs.
+const VTPM_PARAMETERS: &[ParameterRule] = &[
+    ParameterRule {
+        name: "uki_sha256",
+        kind: ParameterKind::Sha256,
+        required: true,
+    },
+    ParameterRule {
+        name: "stub",
+        kind: ParameterKind::Text,
+        required: false,
+    },
     ParameterRule {
         name: "vcpus",
         kind: ParameterKind::Count,
         required: false,
     },
     ParameterRule {
-        name: "vm_size",
+        name: "machine_type",
         kind: ParameterKind::Text,
         required: false,
     },
 ];
 
 impl Platform {
-    pub const ALL: [Platform; 5] = [
+    pub const ALL: [Platform; 6] = [
         Platform::AwsNitro,
         Platform::SevSnp,
         Platform::Tdx,
         Platform::GcpConfidentialSpace,
+        Platform::GcpCvm,
         Platform::AzureCvm,
     ];
 
@@ -215,6 +230,7 @@ impl Platform {
             Platform::SevSnp => "sev-snp",
             Platform::Tdx => "tdx",
             Platform::GcpConfidentialSpace => "gcp-confidential-space",
+            Platform::GcpCvm => "gcp-cvm",
             Platform::AzureCvm => "azure-cvm",
         }
     }
@@ -226,6 +242,7 @@ impl Platform {
             Platform::SevSnp => "AMD SEV-SNP",
             Platform::Tdx => "Intel TDX",
             Platform::GcpConfidentialSpace => "GCP Confidential Space",
+            Platform::GcpCvm => "GCP confidential VM",
             Platform::AzureCvm => "Azure confidential VM",
         }
     }
@@ -236,7 +253,7 @@ impl Platform {
             Platform::SevSnp => SNP_REGISTERS,
             Platform::Tdx => TDX_REGISTERS,
             Platform::GcpConfidentialSpace => CONFIDENTIAL_SPACE_REGISTERS,
-            Platform::AzureCvm => AZURE_CVM_REGISTERS,
+            Platform::GcpCvm | Platform::AzureCvm => VTPM_REGISTERS,
         }
     }
 
@@ -246,7 +263,7 @@ impl Platform {
             Platform::SevSnp => SNP_PARAMETERS,
             Platform::Tdx => TDX_PARAMETERS,
             Platform::GcpConfidentialSpace => CONFIDENTIAL_SPACE_PARAMETERS,
-            Platform::AzureCvm => AZURE_CVM_PARAMETERS,
+            Platform::GcpCvm | Platform::AzureCvm => VTPM_PARAMETERS,
         }
     }
 

@@ -101,7 +101,7 @@ pub struct MeasurementSet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Measurement {
-    /// `aws-nitro`, `sev-snp`, `tdx`, `gcp-confidential-space` or `azure-cvm`.
+    /// `aws-nitro`, `sev-snp`, `tdx`, `gcp-confidential-space`, `gcp-cvm` or `azure-cvm`.
     pub platform: String,
     /// Every launch parameter the registers depend on (vcpus, vcpu_type, vmm, firmware_sha256,
     /// guest_features, ...); scalar values.

@@ -233,6 +233,13 @@ fn print_summary(record: &BuildRecord, out: &std::path::Path) -> anyhow::Result<
             )?;
         }
     }
+    if let Some(uki) = &outputs.uki {
+        outln!("  uki      {}  {}", builder::uki::UKI_FILE, uki.uki.sha256)?;
+        outln!("           vTPM PCR4 {}", uki.vtpm.pcr4)?;
+        outln!("                PCR9 {}", uki.vtpm.pcr9)?;
+        outln!("                PCR11 {}", uki.vtpm.pcr11)?;
+        outln!("                PCR12 {}", uki.vtpm.pcr12)?;
+    }
     outln!(
         "record: {}",
         out.join(builder::record::RECORD_FILE).display()

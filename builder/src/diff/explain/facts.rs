@@ -36,6 +36,12 @@ pub enum Role {
     CvmInitrdExtra,
     /// The CVM kernel command line.
     CvmCmdline,
+    /// systemd-stub, the UKI's EFI program.
+    UkiStub,
+    /// The UKI's command line (`.cmdline`).
+    UkiCmdline,
+    /// The UKI's os-release (`.osrel`).
+    UkiOsRelease,
     /// A file of the root file system every image, user ramdisk and initrd holds.
     Rootfs,
     /// A file the build compiled (the binary, the libraries it links): in every rootfs.
@@ -79,6 +85,23 @@ impl Role {
                     | Epoch
                     | Recipe
             ),
+            // The UKI boot (measurer::uki): PCR 4 hashes the whole UKI and the kernel, PCR 9 the
+            // command line and the initrd, PCR 11 the sections (kernel, os-release, command line,
+            // initrd); PCR 12 stays zero whatever the inputs.
+            ("gcp-cvm" | "azure-cvm", register) => {
+                let initrd = matches!(
+                    self,
+                    CvmInitrd | CvmInitrdFile | CvmInitrdExtra | Rootfs | Compiled | Build | Epoch
+                ) || self == Recipe;
+                match register {
+                    "PCR4" => {
+                        initrd || matches!(self, CvmKernel | UkiStub | UkiCmdline | UkiOsRelease)
+                    }
+                    "PCR9" => initrd || self == UkiCmdline,
+                    "PCR11" => initrd || matches!(self, CvmKernel | UkiCmdline | UkiOsRelease),
+                    _ => false,
+                }
+            }
             // PCR8 is the signing certificate's digest, which no record or statement carries;
             // other platforms' registers are not computed by mpr.
             _ => false,
@@ -98,6 +121,9 @@ impl Role {
             CvmInitrd | CvmInitrdFile => "the files of the CVM initrd",
             CvmInitrdExtra => "the CVM initrd's busybox and kernel modules",
             CvmCmdline => "the CVM kernel cmdline",
+            UkiStub => "systemd-stub",
+            UkiCmdline => "the UKI's kernel cmdline",
+            UkiOsRelease => "the UKI's os-release",
             Rootfs => "the rootfs files",
             Compiled => "the compiled files",
             Build => "the build inputs (Cargo.lock, build environment)",
@@ -154,6 +180,9 @@ impl Source {
                 CvmInitrdFile,
                 CvmInitrdExtra,
                 CvmCmdline,
+                UkiStub,
+                UkiCmdline,
+                UkiOsRelease,
                 Build,
             ],
         }
@@ -230,6 +259,7 @@ impl ReleaseFacts {
                 "eif.kernel" => Role::NitroKernel,
                 "eif.init" | "eif.nsm_ko" => Role::NitroBootstrapFile,
                 "cvm.busybox" => Role::CvmInitrdExtra,
+                "uki.stub" => Role::UkiStub,
                 field if field.starts_with("cvm.modules[") => Role::CvmInitrdExtra,
                 // cvm.kernel is the bundle's kernel below; snp[i].ovmf is each measurement's
                 // firmware_sha256.
@@ -306,6 +336,28 @@ impl ReleaseFacts {
                     platform: "sev-snp".to_owned(),
                     parameters,
                     registers,
+                });
+            }
+        }
+        if let Some(uki) = &outputs.uki {
+            facts.extend([
+                fact(Role::UkiCmdline, "UKI kernel cmdline", &uki.cmdline),
+                fact(Role::UkiOsRelease, "UKI os-release", &uki.os_release),
+            ]);
+            let registers: BTreeMap<String, String> = uki
+                .vtpm
+                .registers()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect();
+            for platform in ["gcp-cvm", "azure-cvm"] {
+                measurements.push(MeasuredFacts {
+                    platform: platform.to_owned(),
+                    parameters: BTreeMap::from([
+                        ("uki_sha256".to_owned(), uki.uki.sha256.clone()),
+                        ("stub".to_owned(), uki.stub.clone()),
+                    ]),
+                    registers: registers.clone(),
                 });
             }
         }

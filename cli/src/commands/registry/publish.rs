@@ -204,7 +204,7 @@ fn artifact(
 }
 
 /// The release a build record describes: every output as an artifact, and one measurement set with
-/// the Nitro PCRs and every SEV-SNP launch digest the build computed.
+/// the Nitro PCRs, every SEV-SNP launch digest and the UKI's vTPM PCRs the build computed.
 pub fn submission_from_record(
     record: &BuildRecord,
     record_sha256: &str,
@@ -262,8 +262,31 @@ pub fn submission_from_record(
             });
         }
     }
+    if let Some(uki) = &outputs.uki {
+        artifacts.push(artifact(builder::uki::UKI_FILE, &uki.uki)?);
+        artifacts.push(artifact(builder::uki::GCP_IMAGE_FILE, &uki.gcp_image)?);
+        artifacts.push(artifact(builder::uki::AZURE_VHD_FILE, &uki.azure_vhd)?);
+        // One UKI, one boot chain: the same vTPM PCRs on both clouds, published per platform so a
+        // wallet filters by where its prover runs.
+        for platform in [Platform::GcpCvm, Platform::AzureCvm] {
+            let mut parameters = Map::new();
+            parameters.insert("uki_sha256".into(), uki.uki.sha256.clone().into());
+            parameters.insert("stub".into(), uki.stub.clone().into());
+            let registers = uki
+                .vtpm
+                .registers()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), Value::from(value)))
+                .collect();
+            measurements.push(MeasurementSubmission {
+                platform,
+                parameters,
+                registers,
+            });
+        }
+    }
     if measurements.is_empty() {
-        anyhow::bail!("the record has no measurements (no EIF and no SEV-SNP configuration): nothing for wallets to check");
+        anyhow::bail!("the record has no measurements (no EIF, no SEV-SNP configuration, no UKI): nothing for wallets to check");
     }
     let inputs = &record.inputs;
     Ok(ReleaseSubmission {

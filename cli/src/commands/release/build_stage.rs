@@ -107,6 +107,15 @@ fn damaged_output(build_dir: &Path, record: &BuildRecord) -> anyhow::Result<Opti
         expected.push((build_dir.join("cvm/vmlinuz"), cvm.kernel.sha256.as_str()));
         expected.push((build_dir.join("cvm/initrd.img"), cvm.initrd.sha256.as_str()));
     }
+    if let Some(uki) = &outputs.uki {
+        for (file, digests) in [
+            (builder::uki::UKI_FILE, &uki.uki),
+            (builder::uki::GCP_IMAGE_FILE, &uki.gcp_image),
+            (builder::uki::AZURE_VHD_FILE, &uki.azure_vhd),
+        ] {
+            expected.push((build_dir.join("uki").join(file), digests.sha256.as_str()));
+        }
+    }
     for (path, sha256) in expected {
         match sha256_file(&path) {
             Ok(digests) if digests.sha256 == sha256 => {}

@@ -128,6 +128,12 @@ fn notes(journal: &Journal) -> String {
         }
         text.push('\n');
     }
+    if let Some(vtpm) = &m.vtpm {
+        text.push_str(&format!(
+            "GCP and Azure confidential VMs booted from the UKI disk (vTPM, SHA-256 bank):\n\n- PCR4 `{}`\n- PCR9 `{}`\n- PCR11 `{}`\n- PCR12 `{}`\n\n",
+            vtpm.pcr4, vtpm.pcr9, vtpm.pcr11, vtpm.pcr12
+        ));
+    }
     text.push_str(
         "Check the statement offline: `mpr manifest verify --statement statement.json --signature statement.json.asc --keyring RELEASE-KEY.asc --policy TRUST-POLICY.toml --proof statement.proof`; rebuild it yourself with `mpr rebuild verify`.\n",
     );

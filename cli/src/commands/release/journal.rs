@@ -46,6 +46,17 @@ pub struct Measurements {
     pub pcr2: Option<String>,
     pub pcr8: Option<String>,
     pub snp: Vec<SnpDigest>,
+    /// The UKI boot disk's vTPM PCRs (GCP and Azure confidential VMs).
+    #[serde(default)]
+    pub vtpm: Option<VtpmPcrs>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VtpmPcrs {
+    pub pcr4: String,
+    pub pcr9: String,
+    pub pcr11: String,
+    pub pcr12: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

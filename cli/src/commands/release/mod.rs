@@ -19,7 +19,7 @@ use super::build::BuildEnvArgs;
 use super::key::{Signer, SignerArgs};
 use super::registry::publish::submission_from_record;
 use github_stage::GitHubTarget;
-use journal::{Journal, Measurements, Outcome, SnpDigest, JOURNAL_FILE, STAGES};
+use journal::{Journal, Measurements, Outcome, SnpDigest, VtpmPcrs, JOURNAL_FILE, STAGES};
 use registry_stages::Registry;
 
 #[derive(Debug, Args)]
@@ -348,6 +348,12 @@ fn measurements(record: &builder::record::BuildRecord) -> Measurements {
             })
             .collect();
     }
+    measurements.vtpm = record.outputs.uki.as_ref().map(|uki| VtpmPcrs {
+        pcr4: uki.vtpm.pcr4.clone(),
+        pcr9: uki.vtpm.pcr9.clone(),
+        pcr11: uki.vtpm.pcr11.clone(),
+        pcr12: uki.vtpm.pcr12.clone(),
+    });
     measurements
 }
 
@@ -454,6 +460,15 @@ fn print(journal: &Journal, out: &Path, json: bool) -> anyhow::Result<()> {
             snp.vcpu_type.as_deref().unwrap_or("any"),
             snp.vmm,
             snp.digest
+        )?;
+    }
+    if let Some(vtpm) = &m.vtpm {
+        outln!(
+            "vTPM (gcp-cvm, azure-cvm) PCR4 {} PCR9 {} PCR11 {} PCR12 {}",
+            vtpm.pcr4,
+            vtpm.pcr9,
+            vtpm.pcr11,
+            vtpm.pcr12
         )?;
     }
     if let Some(url) = &journal.release_url {
