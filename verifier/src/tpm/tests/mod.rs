@@ -5,6 +5,7 @@
 mod azure;
 mod eventlog;
 mod flow;
+mod flow_fixtures;
 mod gcp;
 mod structures;
 
