@@ -10,6 +10,7 @@
 
 use super::client::TpmClient;
 use super::keys::TPM_RH_ENDORSEMENT;
+use super::nv::DEFAULT_NV_CHUNK;
 use super::public::{ak_template_rsa, parse_public, template_from_nv, KeyInfo};
 use super::TpmError;
 
@@ -49,7 +50,11 @@ pub struct AttestationKey {
 
 /// Finds the platform's AK, creating it when it is a primary key (slow: key generation).
 pub fn load_attestation_key(client: &mut TpmClient) -> Result<AttestationKey, TpmError> {
-    let chunk = client.nv_chunk_size()?;
+    // A TPM that will not say its NV buffer size still reads the PC Client minimum.
+    let chunk = match client.nv_chunk_size() {
+        Err(TpmError::Response { .. }) => DEFAULT_NV_CHUNK,
+        other => other?,
+    };
     if let Some(hcl) = client.nv_read_public(AZURE_HCL_REPORT_INDEX)? {
         let report = client.nv_read(&hcl, chunk)?;
         let public = client.read_public(AZURE_AK_HANDLE).map_err(|e| {
