@@ -27,7 +27,7 @@ tcg) accel_args="-accel tcg -cpu max" ;;
 esac
 
 work=$(mktemp -d)
-trap 'pkill -P $$ swtpm 2>/dev/null; rm -rf "$work"' EXIT
+trap 'pkill -P $$ swtpm 2>/dev/null || true; rm -rf "$work"' EXIT
 export BENCH_ACCEL=$accel_args BENCH_RELEASE=$release BENCH_WORK=$work
 
 # Polls GET /ready (TLS or plain) on $1 while QEMU ($2) runs; fails when QEMU ends or after 10 minutes.

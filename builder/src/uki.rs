@@ -17,7 +17,7 @@ use std::path::Path;
 use measurer::uki::{predict_vtpm_pcrs, VtpmPrediction};
 use serde::{Deserialize, Serialize};
 
-pub use cloud::{write_azure_vhd, write_gcp_image};
+pub use cloud::{append_vhd_footer, write_gcp_image};
 pub use disk::{disk_size, write_disk, DiskIdentity, DEFAULT_LOADER, DISK_SIZE_UNIT};
 pub use pe::{append_sections, NewSection, PeError};
 
@@ -121,13 +121,12 @@ pub fn build_uki(
     let size = disk_size(image.len() as u64, spec.disk_size_gib)?;
     let disk_path = dir.join(DISK_FILE);
     write_disk(&disk_path, size, &image, &identity, source_date_epoch)?;
-    drop(image);
     let gcp_path = dir.join(GCP_IMAGE_FILE);
     write_gcp_image(&disk_path, &gcp_path, source_date_epoch).map_err(io(GCP_IMAGE_FILE))?;
     let vhd_path = dir.join(AZURE_VHD_FILE);
+    write_disk(&vhd_path, size, &image, &identity, source_date_epoch)?;
     let vhd_id = *identity.guid("azure vhd").as_bytes();
-    write_azure_vhd(&disk_path, &vhd_path, vhd_id, source_date_epoch)
-        .map_err(io(AZURE_VHD_FILE))?;
+    append_vhd_footer(&vhd_path, vhd_id, source_date_epoch).map_err(io(AZURE_VHD_FILE))?;
     Ok(BuiltUki {
         stub: vtpm.stub.clone(),
         stub_sha256: spec.stub.sha256.clone(),

@@ -475,8 +475,9 @@ async fn statements_without_a_valid_signature_by_a_registered_key_are_refused_by
     assert_eq!(detail["measurement_sets"][0]["status"], "active");
 }
 
-#[tokio::test]
-async fn an_addendum_adds_a_set_whose_values_name_it() {
+/// A registry with release 8.1.0 recorded and a registered release signer, and the release
+/// statement's SHA-256 (what addenda name).
+async fn release_with_signer() -> (TestRegistry, Signer, String) {
     let registry = TestRegistry::start().await;
     assert_eq!(
         registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
@@ -484,6 +485,12 @@ async fn an_addendum_adds_a_set_whose_values_name_it() {
     );
     let signer = Signer::registered(&registry, SIGNER).await;
     let (release_sha256, _) = release_state(&registry, "8.1.0", "default").await;
+    (registry, signer, release_sha256)
+}
+
+#[tokio::test]
+async fn an_addendum_adds_a_set_whose_values_name_it() {
+    let (registry, signer, release_sha256) = release_with_signer().await;
     let set: registry_api::submission::MeasurementSetSubmission = serde_json::from_value(json!({
         "name": "milan-8",
         "measurements": [{"platform": "sev-snp",
@@ -620,4 +627,60 @@ async fn upgrading_keeps_manifests_signatures_and_deprecations_as_statements() {
     );
     assert_eq!(sets[1]["status_statement"]["kind"], "legacy-set-status");
     assert_eq!(sets[1]["statement"]["kind"], "release");
+}
+
+#[tokio::test]
+async fn a_ukis_vtpm_sets_are_stored_for_gcp_and_azure_and_found_by_any_pcr() {
+    let (registry, signer, release_sha256) = release_with_signer().await;
+    let vtpm = |platform: &str| {
+        json!({"platform": platform,
+            "parameters": {"uki_sha256": hex32(40), "stub": "systemd-stub 252.39-1~deb12u2"},
+            "registers": {"PCR4": hex32(41), "PCR9": hex32(42), "PCR11": hex32(43), "PCR12": hex32(0)}})
+    };
+    let set: registry_api::submission::MeasurementSetSubmission = serde_json::from_value(json!({
+        "name": "uki",
+        "measurements": [vtpm("gcp-cvm"), vtpm("azure-cvm")]
+    }))
+    .unwrap();
+    let addendum =
+        registry_api::statement::set_addendum_statement("8.1.0", &release_sha256, &set).to_bytes();
+    let (status, stored) = submit(&registry, &addendum, &[signer.sign(&addendum)]).await;
+    assert_eq!(status, 201, "{stored}");
+    for pcr in [41, 43] {
+        let (_, lookup) = registry
+            .get(&format!("/v1/measurements/{}", hex32(pcr)))
+            .await;
+        let mut platforms: Vec<&str> = lookup["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["platform"].as_str().unwrap())
+            .collect();
+        platforms.sort();
+        assert_eq!(platforms, ["azure-cvm", "gcp-cvm"], "{lookup}");
+    }
+    let (_, gcp) = registry
+        .get("/v1/releases/8.1.0/measurements?platform=gcp-cvm")
+        .await;
+    assert_eq!(
+        gcp["measurements"].as_array().map(Vec::len),
+        Some(1),
+        "{gcp}"
+    );
+
+    // A register measured boot of our UKI does not bind (PCR 7, the provider's Secure Boot
+    // state) is refused, naming the ones it takes.
+    let mut wrong = vtpm("gcp-cvm");
+    wrong["registers"]["PCR7"] = json!(hex32(44));
+    let set: registry_api::submission::MeasurementSetSubmission =
+        serde_json::from_value(json!({"name": "uki-pcr7", "measurements": [wrong]})).unwrap();
+    let addendum =
+        registry_api::statement::set_addendum_statement("8.1.0", &release_sha256, &set).to_bytes();
+    let (status, answer) = submit(&registry, &addendum, &[signer.sign(&addendum)]).await;
+    assert!((400..500).contains(&status), "{status} {answer}");
+    let message = answer.to_string();
+    assert!(
+        message.contains("PCR7") && message.contains("PCR4, PCR9, PCR11, PCR12"),
+        "{message}"
+    );
 }

@@ -3,8 +3,8 @@
 //! - Azure: a fixed-size VHD (the raw disk followed by a 512-byte footer), whose virtual size must be
 //!   a whole number of MiB (`az disk create --upload-type Upload` then `az sig image-version create`).
 
-use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use flate2::{Compression, GzBuilder};
@@ -39,42 +39,23 @@ pub fn write_gcp_image(disk: &Path, out: &Path, source_date_epoch: u64) -> io::R
     file.into_inner().map_err(|e| e.into_error())?.sync_all()
 }
 
-/// Writes `out`: `disk` followed by a fixed-disk VHD footer.
-pub fn write_azure_vhd(
-    disk: &Path,
-    out: &Path,
+/// Makes the disk image at `path` a fixed VHD by appending the footer. The disk is written in place
+/// by [`super::write_disk`] rather than copied from disk.raw: the image is mostly holes, and a copy
+/// reads the whole GiB (2.4 times the time of writing it, measured in benches/uki_disk.rs).
+pub fn append_vhd_footer(
+    path: &Path,
     unique_id: [u8; 16],
     source_date_epoch: u64,
 ) -> io::Result<()> {
-    let size = std::fs::metadata(disk)?.len();
+    let size = std::fs::metadata(path)?.len();
     if size % (1 << 20) != 0 {
         return Err(io::Error::other(format!(
             "the disk is {size} bytes; Azure accepts only VHDs whose size is a whole number of MiB"
         )));
     }
-    let mut file = File::create(out)?;
-    copy_sparse(&mut File::open(disk)?, &mut file, size)?;
-    file.seek(SeekFrom::Start(size))?;
+    let mut file = OpenOptions::new().append(true).open(path)?;
     file.write_all(&vhd_footer(size, unique_id, source_date_epoch))?;
     file.sync_all()
-}
-
-/// Copies `len` bytes, leaving holes where the source has whole blocks of zeros: the disk is mostly
-/// empty, and a dense copy would write a GiB for a few MiB of data.
-fn copy_sparse(from: &mut File, to: &mut File, len: u64) -> io::Result<()> {
-    const BLOCK: usize = 1 << 20;
-    let mut buffer = vec![0u8; BLOCK];
-    let mut at = 0u64;
-    while at < len {
-        let want = usize::try_from(len - at).map_or(BLOCK, |left| left.min(BLOCK));
-        from.read_exact(&mut buffer[..want])?;
-        if buffer[..want].iter().any(|&b| b != 0) {
-            to.seek(SeekFrom::Start(at))?;
-            to.write_all(&buffer[..want])?;
-        }
-        at += want as u64;
-    }
-    to.set_len(len)
 }
 
 /// The footer of a fixed VHD (Virtual Hard Disk Image Format Specification, appendix "Hard Disk

@@ -427,6 +427,14 @@ fn github_assets(out: &Path, build_dir: &Path) -> Vec<PathBuf> {
             assets.push(path);
         }
     }
+    // The UKI and GCP's import archive (which holds disk.raw); the 1 GiB Azure VHD is the same disk
+    // with a 512-byte footer, so it is left to `mpr build` (reproducible) rather than uploaded.
+    for uki_file in [builder::uki::UKI_FILE, builder::uki::GCP_IMAGE_FILE] {
+        let path = build_dir.join("uki").join(uki_file);
+        if path.exists() {
+            assets.push(path);
+        }
+    }
     assets
 }
 
