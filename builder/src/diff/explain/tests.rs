@@ -396,3 +396,22 @@ fn record_and_output_dir_sides_compare_only_what_both_carry() {
         "{pcr2:#?}"
     );
 }
+
+#[test]
+fn uki_inputs_feed_the_vtpm_pcrs_that_measure_them() {
+    for platform in ["gcp-cvm", "azure-cvm"] {
+        // The command line: PCR 9 (the kernel's load options), PCR 11 (.cmdline), PCR 4 (the UKI).
+        for pcr in ["PCR4", "PCR9", "PCR11"] {
+            assert!(Role::UkiCmdline.feeds(platform, pcr), "{platform} {pcr}");
+            assert!(Role::CvmInitrd.feeds(platform, pcr), "{platform} {pcr}");
+        }
+        // systemd-stub is only in the UKI's Authenticode digest; os-release in PCRs 4 and 11.
+        assert!(Role::UkiStub.feeds(platform, "PCR4"));
+        assert!(!Role::UkiStub.feeds(platform, "PCR11"));
+        assert!(Role::UkiOsRelease.feeds(platform, "PCR11"));
+        assert!(!Role::UkiOsRelease.feeds(platform, "PCR9"));
+        // The CVM's own command line is not the UKI's, and nothing moves PCR 12.
+        assert!(!Role::CvmCmdline.feeds(platform, "PCR9"));
+        assert!(!Role::Recipe.feeds(platform, "PCR12"));
+    }
+}
