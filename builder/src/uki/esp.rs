@@ -9,6 +9,8 @@
 
 use std::io::{self, Seek, SeekFrom, Write};
 
+use super::pe::{put_u16, put_u32};
+
 const SECTOR: u64 = 512;
 const SECTORS_PER_CLUSTER: u64 = 8;
 const CLUSTER: u64 = SECTOR * SECTORS_PER_CLUSTER;
@@ -88,14 +90,6 @@ impl Geometry {
     fn cluster_offset(&self, cluster: u32) -> u64 {
         self.data_start() + u64::from(cluster - 2) * CLUSTER
     }
-}
-
-fn put_u16(buffer: &mut [u8], at: usize, value: u16) {
-    buffer[at..at + 2].copy_from_slice(&value.to_le_bytes());
-}
-
-fn put_u32(buffer: &mut [u8], at: usize, value: u32) {
-    buffer[at..at + 4].copy_from_slice(&value.to_le_bytes());
 }
 
 fn boot_sector(geometry: &Geometry, hidden_sectors: u32, volume_serial: u32) -> [u8; 512] {

@@ -35,11 +35,12 @@ pub struct NewSection<'a> {
     pub data: &'a [u8],
 }
 
-fn put_u16(image: &mut [u8], at: usize, value: u16) {
+/// Little-endian field writers, shared with the ESP writer.
+pub(super) fn put_u16(image: &mut [u8], at: usize, value: u16) {
     image[at..at + 2].copy_from_slice(&value.to_le_bytes());
 }
 
-fn put_u32(image: &mut [u8], at: usize, value: u32) {
+pub(super) fn put_u32(image: &mut [u8], at: usize, value: u32) {
     image[at..at + 4].copy_from_slice(&value.to_le_bytes());
 }
 
