@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::attestation::AttestationChoice;
+use crate::attestation::confidential_space::{DEFAULT_AUDIENCE, DEFAULT_LAUNCHER_SOCKET};
+use crate::attestation::tpm::azure_tdx::DEFAULT_TD_QUOTE_URL;
+use crate::attestation::{AttestationChoice, AzureImds, DevicePaths, Launcher, TokenType};
 use crate::listen::ListenAddr;
 
 #[derive(Debug, Clone, Parser)]
@@ -87,9 +89,10 @@ pub struct Config {
         default_value = "/sys/kernel/config/tsm/report"
     )]
     pub tsm_reports: PathBuf,
-    /// Which attestation interface to use: `auto` takes the Nitro Secure Module, else a TPM, else
-    /// configfs-tsm; `nitro`, `tpm` or `tsm` insist on one and refuse to start without it. Force
-    /// `tsm` on a self-hosted SEV-SNP/TDX guest whose vTPM the host emulates.
+    /// Which attestation interface to use: `auto` takes the Confidential Space launcher's socket,
+    /// else the Nitro Secure Module, else a TPM, else configfs-tsm; `confidential-space`, `nitro`,
+    /// `tpm` or `tsm` insist on one and refuse to start without it. Force `tsm` on a self-hosted
+    /// SEV-SNP/TDX guest whose vTPM the host emulates.
     #[arg(long, value_enum, env = "MPR_ATTESTATION", default_value = "auto")]
     pub attestation: AttestationChoice,
     /// The TPM: a character device (the kernel's resource manager, /dev/tpmrm0) or a Unix socket
@@ -109,17 +112,65 @@ pub struct Config {
         default_value = "/sys/kernel/security/tpm0/binary_bios_measurements"
     )]
     pub tpm_event_log: PathBuf,
+    /// GCP Confidential Space: the launcher's socket, asked for a token per attestation.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "MPR_LAUNCHER_SOCKET",
+        default_value = DEFAULT_LAUNCHER_SOCKET
+    )]
+    pub launcher_socket: PathBuf,
+    /// Confidential Space: the token's `aud` claim, which wallets check.
+    #[arg(long, value_name = "AUDIENCE", env = "MPR_TOKEN_AUDIENCE",
+          default_value = DEFAULT_AUDIENCE, value_parser = parse_audience)]
+    pub token_audience: String,
+    /// Confidential Space: an OIDC token (key in the issuer's JWKS) or a PKI one (x5c chain to
+    /// Google's Confidential Space root).
+    #[arg(long, value_enum, env = "MPR_TOKEN_TYPE", default_value = "oidc")]
+    pub token_type: TokenType,
+    /// Azure TDX confidential VMs: the IMDS endpoint that turns the HCL report's TDREPORT into a TD
+    /// quote (plain http://).
+    #[arg(long, value_name = "URL", env = "MPR_AZURE_IMDS_URL",
+          default_value = DEFAULT_TD_QUOTE_URL, value_parser = parse_imds_url)]
+    pub azure_imds_url: AzureImds,
+    /// Seconds a request to the Confidential Space launcher or to Azure IMDS may take.
+    #[arg(long, value_name = "SECONDS", env = "MPR_ATTESTATION_TIMEOUT",
+          default_value_t = 20.0, value_parser = parse_attestation_timeout)]
+    pub attestation_timeout: f64,
+}
+
+fn parse_audience(text: &str) -> Result<String, String> {
+    // The launcher answers an empty audience with "use GET request for the default identity
+    // token", whose nonce is not ours.
+    if text.trim().is_empty() {
+        Err("the token audience must not be empty".into())
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+fn parse_imds_url(text: &str) -> Result<AzureImds, String> {
+    // The timeout is --attestation-timeout's, set in `devices`.
+    AzureImds::new(text, crate::attestation::DEFAULT_SERVICE_TIMEOUT)
+}
+
+fn parse_attestation_timeout(text: &str) -> Result<f64, String> {
+    parse_seconds(text, "attestation", 600.0)
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
+    parse_seconds(text, "job", 86_400.0)
+}
+
+fn parse_seconds(text: &str, what: &str, max: f64) -> Result<f64, String> {
     let seconds: f64 = text
         .parse()
         .map_err(|e| format!("{text:?} is not a number of seconds: {e}"))?;
-    if seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0 {
+    if seconds.is_finite() && seconds > 0.0 && seconds <= max {
         Ok(seconds)
     } else {
         Err(format!(
-            "the job timeout must be between 0 and 86400 seconds, not {text}"
+            "the {what} timeout must be between 0 and {max} seconds, not {text}"
         ))
     }
 }
@@ -127,6 +178,25 @@ fn parse_timeout(text: &str) -> Result<f64, String> {
 impl Config {
     pub fn job_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.job_timeout)
+    }
+
+    /// Where to look for each attestation interface, and what to ask the attestation services.
+    pub fn devices(&self) -> DevicePaths {
+        let timeout = Duration::from_secs_f64(self.attestation_timeout);
+        DevicePaths {
+            tsm_reports: self.tsm_reports.clone(),
+            tpm: self.tpm_device.clone(),
+            tpm_event_log: self.tpm_event_log.clone(),
+            launcher: Launcher {
+                socket: self.launcher_socket.clone(),
+                audience: self.token_audience.clone(),
+                token_type: self.token_type,
+                timeout,
+            },
+            azure_imds: self.azure_imds_url.clone().with_timeout(timeout),
+            choice: self.attestation,
+            ..DevicePaths::default()
+        }
     }
 
     /// The listeners to open: --listen, or tcp:0.0.0.0:<port> like the official server.

@@ -4,7 +4,8 @@
 //! - [`listen`], [`server`]: TCP and AF_VSOCK listeners, TLS terminated in-process, graceful shutdown;
 //! - [`jobs`]: the bounded job queue in front of the proving workers (429 when full, timeouts);
 //! - [`tls`]: a TLS identity generated at start-up whose private key never leaves the process;
-//! - [`attestation`]: platform evidence (AWS Nitro NSM, SEV-SNP or TDX through configfs-tsm) binding
+//! - [`attestation`]: platform evidence (AWS Nitro NSM, SEV-SNP or TDX through configfs-tsm, a vTPM
+//!   quote on GCP/Azure confidential VMs, a GCP Confidential Space token) binding
 //!   the wallet's nonce, that TLS key **and** the OHTTP key config, so a relay cannot forward a genuine document while
 //!   terminating TLS somewhere else;
 //! - [`ohttp`]: the server as its own Oblivious HTTP gateway, so proving requests cross the untrusted

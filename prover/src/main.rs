@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use clap::Parser;
-use prover::attestation::DevicePaths;
 use prover::config::Config;
 use prover::startup::BoundServer;
 use tracing_subscriber::EnvFilter;
@@ -11,13 +10,7 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     init_logging(config.verbose);
-    let devices = DevicePaths {
-        tsm_reports: config.tsm_reports.clone(),
-        tpm: config.tpm_device.clone(),
-        tpm_event_log: config.tpm_event_log.clone(),
-        choice: config.attestation,
-        ..DevicePaths::default()
-    };
+    let devices = config.devices();
     let server = BoundServer::bind(&config, &devices)
         .await
         .context("cannot start the proof server")?;

@@ -9,7 +9,6 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
-use base64::Engine as _;
 use common::swtpm::SwTpm;
 use prover::attestation::tpm::{
     ak, read_event_log, AkOrigin, TpmAttester, TpmClient, TpmError, TpmEvidence, Transport,
@@ -258,9 +257,7 @@ impl rcgen::PublicKeyData for AkPublicKey {
 }
 
 fn hcl_report() -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/azure/kinvolk-hcl-report-snp.bin");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    common::shared_fixture("azure/kinvolk-hcl-report-snp.bin")
 }
 
 #[test]
@@ -276,34 +273,19 @@ fn the_azure_layout_returns_the_hcl_report_verbatim_with_the_persistent_ak() {
         message.contains("0x81000003") && message.contains("TPM_RC_HANDLE"),
         "{message}"
     );
-    swtpm.tool(
-        "tpm2_createprimary",
-        &[
-            "-C",
-            "o",
-            "-G",
-            "rsa2048:rsassa-sha256:null",
-            "-c",
-            "ak.ctx",
-            "-a",
-            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign",
-        ],
-    );
-    swtpm.tool(
-        "tpm2_evictcontrol",
-        &["-C", "o", "-c", "ak.ctx", "0x81000003"],
-    );
-    swtpm.tool("tpm2_readpublic", &["-c", "0x81000003", "-o", "ak.pub"]);
-    let readpublic = std::fs::read(swtpm.dir().join("ak.pub")).unwrap();
+    let ak_public = swtpm.persist_azure_ak();
 
     let attester = TpmAttester::open(&swtpm.socket(), &no_event_log(swtpm.dir())).unwrap();
     assert_eq!(attester.origin(), AkOrigin::Azure);
     let evidence = attester.quote(&BINDING).unwrap();
     assert_eq!(evidence.azure_hcl_report.as_deref(), Some(&report[..]));
     assert_eq!(
-        evidence.ak_public,
-        readpublic[2..],
+        evidence.ak_public, ak_public,
         "the persistent AK's TPMT_PUBLIC"
+    );
+    assert_eq!(
+        evidence.azure_td_quote, None,
+        "an SEV-SNP HCL report has none"
     );
     assert!(evidence.event_log.is_none() && evidence.ak_certificate.is_none());
     verify_quote(&evidence, &BINDING);
@@ -434,6 +416,7 @@ fn tpm_paths(dir: &Path, tpm: &Path, choice: AttestationChoice) -> DevicePaths {
         tsm_reports: dir.join("tsm/report"),
         tpm: tpm.to_owned(),
         tpm_event_log: no_event_log(dir),
+        launcher: common::running::no_launcher(dir),
         choice,
         ..DevicePaths::default()
     }
@@ -478,15 +461,7 @@ async fn the_envelope_carries_the_quote_for_the_binding_of_nonce_and_keys() {
     let envelope = server
         .get_json(&format!("/attestation?nonce={nonce_hex}"))
         .await;
-    let b64 = |field: &str| {
-        base64::engine::general_purpose::STANDARD
-            .decode(
-                envelope[field]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("{field} missing")),
-            )
-            .unwrap()
-    };
+    let b64 = |field: &str| common::running::base64_field(&envelope, field);
     assert_eq!(envelope["platform"], "vtpm");
     let key_config = hex::decode(envelope["ohttp_key_config"].as_str().unwrap()).unwrap();
     let nonce = Nonce::from_hex(&nonce_hex).unwrap();
@@ -506,12 +481,14 @@ async fn the_envelope_carries_the_quote_for_the_binding_of_nonce_and_keys() {
         event_log: Some(b64("tpm_event_log")),
         ak_certificate: None,
         azure_hcl_report: None,
+        azure_td_quote: None,
     };
     assert_eq!(pcrs.len(), 16);
     verify_quote(&evidence, &expected);
     assert_eq!(evidence.event_log.as_deref(), Some(&b"event log"[..]));
     assert!(envelope.get("tpm_ak_certificate").is_none());
     assert!(envelope.get("azure_hcl_report").is_none());
+    assert!(envelope.get("azure_td_quote").is_none());
     assert!(envelope.get("snp_certificate_table").is_none());
     server.stop().await;
 }

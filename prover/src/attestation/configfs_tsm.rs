@@ -4,6 +4,11 @@
 //! certificate table from `auxblob`, check `generation` did not move meanwhile (another writer would
 //! make the report someone else's), remove the entry.
 //!
+//! TDX (`tdx_guest`) has no auxblob: the driver shows only `provider`, `generation`, `inblob` and
+//! `outblob`, and `outblob` is the whole DCAP quote, whose certification data already carries the
+//! PCK certificate chain; a wallet needs nothing else from the host. An auxblob a TDX entry may
+//! still show (older kernels list the attribute, empty) is not passed on.
+//!
 //! `privlevel` is not written: its default is the privilege level the guest kernel runs at (VMPL 0
 //! without an SVSM), and the report states its VMPL, which the verifier checks; asking for another
 //! level would only make the kernel refuse or the verifier reject.
@@ -16,7 +21,7 @@ use std::sync::Arc;
 
 use super::{AttestationError, Platform};
 
-/// An SEV-SNP report is 1184 bytes; a TDX quote with its PCK certificate chain is a few KiB.
+/// An SEV-SNP report is 1184 bytes; a TDX quote with its PCK certificate chain is ~5 KiB.
 pub const MAX_OUTBLOB_LEN: u64 = 64 * 1024;
 /// The SEV-SNP certificate table (VCEK/VLEK, ASK, ARK): the kernel caps it at 16 KiB today.
 pub const MAX_AUXBLOB_LEN: u64 = 64 * 1024;
@@ -66,6 +71,7 @@ pub struct TsmReport {
     pub platform: Platform,
     pub report: Vec<u8>,
     /// `auxblob`: on SEV-SNP the GHCB certificate table the host supplied; absent or empty = none.
+    /// TDX has none (see the module docs).
     pub auxblob: Option<Vec<u8>>,
 }
 

@@ -38,8 +38,9 @@ pub struct AttestationEnvelope {
     ohttp_key_config: String,
     /// SHA-512 binding v1 of nonce, TLS key and key config, hex (see `attestation::binding`).
     binding: String,
-    /// Nitro: the COSE_Sign1 attestation document; SEV-SNP: the report; TDX: the quote: hex.
-    /// vTPM: the quote's TPMS_ATTEST, base64 (as every `tpm_*` field).
+    /// Nitro: the COSE_Sign1 attestation document; SEV-SNP: the report: hex.
+    /// TDX: the DCAP quote, base64. vTPM: the quote's TPMS_ATTEST, base64 (as every `tpm_*` field).
+    /// GCP Confidential Space: the token's ASCII bytes, base64.
     evidence: String,
     /// SEV-SNP: the host's certificate table (configfs-tsm auxblob), hex, when the host gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,6 +74,9 @@ struct TpmFields {
     /// runtime JSON naming the AK).
     #[serde(skip_serializing_if = "Option::is_none")]
     azure_hcl_report: Option<String>,
+    /// Azure TDX: the TD quote (DCAP) of the HCL report's TDREPORT, from IMDS; absent on SEV-SNP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    azure_td_quote: Option<String>,
 }
 
 impl TpmFields {
@@ -90,6 +94,7 @@ impl TpmFields {
             tpm_event_log: tpm.event_log.as_deref().map(b64),
             tpm_ak_certificate: tpm.ak_certificate.as_deref().map(b64),
             azure_hcl_report: tpm.azure_hcl_report.as_deref().map(b64),
+            azure_td_quote: tpm.azure_td_quote.as_deref().map(b64),
         }
     }
 }
@@ -141,11 +146,12 @@ pub async fn attestation(
         tls_public_key: tls_spki.map(hex::encode),
         ohttp_key_config: hex::encode(key_config),
         binding: hex::encode(evidence.binding),
+        // The encodings agreed with the verifier: hex where it came first, base64 since.
         evidence: match evidence.platform {
-            Platform::Vtpm => base64::engine::general_purpose::STANDARD.encode(&evidence.document),
-            Platform::AwsNitro | Platform::SevSnp | Platform::Tdx => {
-                hex::encode(&evidence.document)
+            Platform::Vtpm | Platform::Tdx | Platform::GcpConfidentialSpace => {
+                base64::engine::general_purpose::STANDARD.encode(&evidence.document)
             }
+            Platform::AwsNitro | Platform::SevSnp => hex::encode(&evidence.document),
         },
         snp_certificate_table: evidence.snp_certificate_table.map(hex::encode),
         snp_crls: snp_crls.iter().map(hex::encode).collect(),

@@ -2,7 +2,9 @@
 //! (`CreateReportEntry`: how a report entry directory comes to exist). Like the kernel, it fills the
 //! entry with `provider`, `generation`, `auxblob` and `outblob`; `generation` and `outblob` are FIFOs
 //! answered by a device thread, which reads the `inblob` the server wrote and answers a report that
-//! contains it, so a test sees exactly the REPORT_DATA that passed through the interface.
+//! contains it, so a test sees exactly the REPORT_DATA that passed through the interface. With
+//! `quote_template` the report is a real TD quote with that REPORT_DATA written into it, as the
+//! TDX module and quoting enclave would make it.
 
 use std::fs;
 use std::io::Write;
@@ -16,6 +18,8 @@ use prover::attestation::CreateReportEntry;
 
 /// What the fake report is: this prefix, then the 64 bytes of REPORT_DATA.
 pub const REPORT_PREFIX: &[u8] = b"fake-tsm-report:";
+/// REPORT_DATA in a v4 TD quote: after the 48-byte header, at 520 in the TD report body.
+pub const TD_QUOTE_V4_REPORT_DATA: usize = 48 + 520;
 
 #[derive(Clone)]
 pub struct FakeTsm {
@@ -27,6 +31,15 @@ pub struct FakeTsm {
     pub generation_moves: bool,
     /// Empties the entry before its last answer, so the server's `rmdir` can succeed as on configfs.
     pub removable: bool,
+    /// A v4 TD quote: the outblob is this with the inblob at [`TD_QUOTE_V4_REPORT_DATA`].
+    pub quote_template: Option<Vec<u8>>,
+}
+
+/// An empty configfs-tsm report directory in `dir`.
+pub fn reports_dir(dir: &Path) -> PathBuf {
+    let reports = dir.join("report");
+    fs::create_dir(&reports).unwrap();
+    reports
 }
 
 /// What the device saw: the entry it made and the inblob the server wrote there.
@@ -44,6 +57,7 @@ impl FakeTsm {
             outblob: true,
             generation_moves: false,
             removable: true,
+            quote_template: None,
         }
     }
 
@@ -81,9 +95,15 @@ impl FakeTsm {
         let mut report_data = Vec::new();
         let answered = answer(&entry.join("outblob"), || {
             report_data = fs::read(entry.join("inblob")).expect("the server wrote inblob first");
-            let mut report = REPORT_PREFIX.to_vec();
-            report.extend_from_slice(&report_data);
-            report
+            match &self.quote_template {
+                Some(template) => {
+                    let mut quote = template.clone();
+                    quote[TD_QUOTE_V4_REPORT_DATA..TD_QUOTE_V4_REPORT_DATA + report_data.len()]
+                        .copy_from_slice(&report_data);
+                    quote
+                }
+                None => [REPORT_PREFIX, &report_data].concat(),
+            }
         });
         if !answered {
             return;

@@ -12,6 +12,7 @@
 
 pub mod fake_tsm;
 pub mod running;
+pub mod service_double;
 pub mod swtpm;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,14 @@ pub fn fixture(path: &str) -> PathBuf {
 
 pub fn read(path: &str) -> Vec<u8> {
     std::fs::read(fixture(path)).unwrap()
+}
+
+/// A file of ../shared/fixtures (real evidence: `azure/…`, `tdx/…`).
+pub fn shared_fixture(path: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures")
+        .join(path);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn link(target: &Path, link: &Path) {

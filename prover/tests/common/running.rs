@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use prover::app::{router, AppState};
-use prover::attestation::{Attester, DevicePaths};
+use prover::attestation::{Attester, DevicePaths, Launcher};
 use prover::config::Config;
 use prover::jobs::JobQueue;
 use prover::listen::{ListenAddr, Listener};
@@ -55,13 +55,48 @@ impl Running {
     }
 }
 
+/// A binary field of the envelope, base64.
+pub fn base64_field(envelope: &serde_json::Value, field: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = envelope[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} missing from {envelope}"));
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+/// The binding a wallet computes for the envelope: its nonce `nonce_hex`, the TLS key it saw
+/// (`spki`, None without TLS) and the key config it encrypts to; checked against `binding`.
+pub fn expected_binding(
+    envelope: &serde_json::Value,
+    nonce_hex: &str,
+    spki: Option<&[u8]>,
+) -> [u8; 64] {
+    let key_config = hex::decode(envelope["ohttp_key_config"].as_str().unwrap()).unwrap();
+    let nonce = prover::attestation::Nonce::from_hex(nonce_hex).unwrap();
+    let expected =
+        prover::attestation::binding(&nonce, spki.unwrap_or_default(), &key_config).unwrap();
+    assert_eq!(envelope["binding"], hex::encode(expected));
+    expected
+}
+
 /// Devices that do not exist, so tests behave the same inside and outside a TEE.
 pub fn no_tee(dir: &Path) -> DevicePaths {
     DevicePaths {
         nsm: dir.join("nsm"),
         tsm_reports: dir.join("tsm/report"),
         tpm: dir.join("tpmrm0"),
+        launcher: no_launcher(dir),
         ..DevicePaths::default()
+    }
+}
+
+/// A Confidential Space launcher socket path in `dir` that nothing serves.
+pub fn no_launcher(dir: &Path) -> Launcher {
+    Launcher {
+        socket: dir.join("teeserver.sock"),
+        ..Launcher::default()
     }
 }
 
@@ -74,12 +109,22 @@ pub fn fake_tee(dir: &Path, create_entry: prover::attestation::CreateReportEntry
         tsm_reports,
         tsm_create_entry: create_entry,
         tpm: dir.join("tpmrm0"),
+        launcher: no_launcher(dir),
         ..DevicePaths::default()
     }
 }
 
 /// The server as `proof-server --listen tcp:127.0.0.1:0 --no-fetch-params EXTRA…` starts it.
 pub async fn start(extra: &[&str], devices: DevicePaths) -> Running {
+    start_with(extra, |_| devices).await
+}
+
+/// The server whose devices `devices` makes from the flags' own (`Config::devices`), for tests of
+/// the attestation flags.
+pub async fn start_with(
+    extra: &[&str],
+    devices: impl FnOnce(DevicePaths) -> DevicePaths,
+) -> Running {
     let mut args = vec![
         "proof-server",
         "--listen",
@@ -88,6 +133,7 @@ pub async fn start(extra: &[&str], devices: DevicePaths) -> Running {
     ];
     args.extend_from_slice(extra);
     let config = Config::try_parse_from(args).unwrap();
+    let devices = devices(config.devices());
     let server = BoundServer::bind(&config, &devices).await.unwrap();
     let port = match server.local_addrs()[0] {
         ListenAddr::Tcp(addr) => addr.port(),

@@ -78,6 +78,32 @@ impl SwTpm {
         output.stdout
     }
 
+    /// Makes an RSA signing key persistent at Azure's AK handle 0x81000003, as the paravisor does,
+    /// and returns its TPMT_PUBLIC.
+    pub fn persist_azure_ak(&self) -> Vec<u8> {
+        self.tool(
+            "tpm2_createprimary",
+            &[
+                "-C",
+                "o",
+                "-G",
+                "rsa2048:rsassa-sha256:null",
+                "-c",
+                "ak.ctx",
+                "-a",
+                "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign",
+            ],
+        );
+        self.tool(
+            "tpm2_evictcontrol",
+            &["-C", "o", "-c", "ak.ctx", "0x81000003"],
+        );
+        self.tool("tpm2_readpublic", &["-c", "0x81000003", "-o", "ak.pub"]);
+        let readpublic = std::fs::read(self.dir.path().join("ak.pub")).unwrap();
+        // tpm2_readpublic writes a TPM2B_PUBLIC: the size, then the TPMT_PUBLIC.
+        readpublic[2..].to_vec()
+    }
+
     /// Defines NV `index` (owner-written; readable by the owner and, with `auth_read`, by its own
     /// empty auth) and writes `data` into it.
     pub fn provision_nv(&self, index: u32, data: &[u8], auth_read: bool) {

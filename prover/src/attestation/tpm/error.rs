@@ -35,6 +35,8 @@ pub enum TpmError {
     PcrsKeptChanging { attempts: usize },
     #[error("event log {}: {problem}", path.display())]
     EventLog { path: PathBuf, problem: String },
+    #[error("Azure TD quote from {url}: {problem}")]
+    AzureTdQuote { url: String, problem: String },
 }
 
 impl TpmError {

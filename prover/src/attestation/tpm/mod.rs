@@ -4,7 +4,8 @@
 //! provider's firmware or paravisor, not our code; the vTPM's measured boot does (PCRs 4, 9 and 11
 //! hold the UKI, its kernel command line and initrd, and its sections). The report still matters to
 //! the wallet, as the root that vouches for the vTPM (Azure: the HCL report names the AK; GCE: Google
-//! certifies the AK).
+//! certifies the AK). On Azure TDX VMs the HCL report holds a TDREPORT, which only the local platform
+//! can check, so its TD quote is fetched from IMDS and returned next to it ([`azure_tdx`]).
 //!
 //! At start-up [`TpmAttester::open`] connects to the TPM (`/dev/tpmrm0`, or a swtpm Unix socket) and
 //! loads the attestation key once ([`ak`]). Each attestation then quotes SHA-256 PCRs 0-15 with
@@ -16,6 +17,7 @@
 //! the eight commands used take a few hundred lines with no C dependency either way.
 
 pub mod ak;
+pub mod azure_tdx;
 pub mod client;
 mod error;
 mod event_log;
@@ -35,6 +37,7 @@ use std::sync::Mutex;
 use sha2::{Digest, Sha256};
 
 pub use ak::{AkOrigin, AttestationKey};
+pub use azure_tdx::AzureImds;
 pub use client::TpmClient;
 pub use error::TpmError;
 pub use event_log::{read_event_log, MAX_EVENT_LOG};
@@ -61,6 +64,8 @@ pub struct TpmEvidence {
     pub ak_certificate: Option<Vec<u8>>,
     /// Azure: the HCL report.
     pub azure_hcl_report: Option<Vec<u8>>,
+    /// Azure TDX: the TD quote of the HCL report's TDREPORT (see [`azure_tdx`]).
+    pub azure_td_quote: Option<Vec<u8>>,
 }
 
 /// An open TPM with its attestation key.
@@ -68,6 +73,13 @@ pub struct TpmAttester {
     device: PathBuf,
     event_log: PathBuf,
     state: Mutex<State>,
+    /// Azure TDX: the HCL report's TDREPORT, whose quote IMDS gives.
+    td_report: Option<Vec<u8>>,
+    imds: AzureImds,
+    /// The TDREPORT never changes while the VM runs, so neither does its quote: fetched on the
+    /// first attestation (not at start-up, so IMDS being briefly away does not disable
+    /// attestation for the server's life) and kept once IMDS gave it.
+    td_quote: Mutex<Option<Vec<u8>>>,
 }
 
 struct State {
@@ -97,21 +109,44 @@ impl std::fmt::Debug for TpmAttester {
 }
 
 impl TpmAttester {
-    /// Connects to the TPM at `device` and loads the attestation key. Slow (key generation).
+    /// Connects to the TPM at `device` and loads the attestation key, with Azure's own IMDS for
+    /// TDX quotes. Slow (key generation).
     pub fn open(device: &Path, event_log: &Path) -> Result<TpmAttester, TpmError> {
+        TpmAttester::open_with_imds(device, event_log, AzureImds::default())
+    }
+
+    /// [`TpmAttester::open`], asking `imds` for the TD quote on an Azure TDX VM.
+    pub fn open_with_imds(
+        device: &Path,
+        event_log: &Path,
+        imds: AzureImds,
+    ) -> Result<TpmAttester, TpmError> {
         let mut client = TpmClient::new(Transport::open(device)?);
         let key = ak::load_attestation_key(&mut client)?;
+        let td_report = match &key.azure_hcl_report {
+            Some(hcl) => azure_tdx::hcl_td_report(hcl)
+                .map_err(|problem| TpmError::Nv {
+                    index: ak::AZURE_HCL_REPORT_INDEX,
+                    problem,
+                })?
+                .map(<[u8]>::to_vec),
+            None => None,
+        };
         tracing::info!(
             device = %device.display(),
             origin = ?key.origin,
             handle = format_args!("{:#010x}", key.handle),
             certificate = key.certificate.is_some(),
+            azure_tdx = td_report.is_some(),
             "TPM attestation key ready"
         );
         Ok(TpmAttester {
             device: device.to_owned(),
             event_log: event_log.to_owned(),
             state: Mutex::new(State { client, key }),
+            td_report,
+            imds,
+            td_quote: Mutex::new(None),
         })
     }
 
@@ -137,6 +172,7 @@ impl TpmAttester {
     pub fn quote(&self, binding: &[u8; 64]) -> Result<TpmEvidence, TpmError> {
         let qualifying: [u8; 32] = Sha256::digest(binding).into();
         let event_log = read_event_log(&self.event_log)?;
+        let azure_td_quote = self.azure_td_quote()?;
         let mut state = self.lock();
         let State { client, key } = &mut *state;
         for _ in 0..QUOTE_ATTEMPTS {
@@ -173,10 +209,38 @@ impl TpmAttester {
                 event_log,
                 ak_certificate: key.certificate.clone(),
                 azure_hcl_report: key.azure_hcl_report.clone(),
+                azure_td_quote,
             });
         }
         Err(TpmError::PcrsKeptChanging {
             attempts: QUOTE_ATTEMPTS,
         })
+    }
+
+    /// Azure TDX: the TD quote, from IMDS the first time. Outside the TPM lock: IMDS may take
+    /// seconds, and two first attestations fetching it twice is harmless.
+    fn azure_td_quote(&self) -> Result<Option<Vec<u8>>, TpmError> {
+        let Some(td_report) = &self.td_report else {
+            return Ok(None);
+        };
+        let cached = self
+            .td_quote
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(quote) = cached {
+            return Ok(Some(quote));
+        }
+        let quote = self.imds.td_quote(td_report)?;
+        tracing::info!(
+            url = self.imds.url(),
+            bytes = quote.len(),
+            "Azure TD quote fetched"
+        );
+        *self
+            .td_quote
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(quote.clone());
+        Ok(Some(quote))
     }
 }
