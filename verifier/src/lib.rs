@@ -4,6 +4,7 @@
 
 pub mod attestation;
 pub mod channel;
+pub mod confidential_space;
 pub mod nitro;
 pub mod policy;
 pub mod signature;

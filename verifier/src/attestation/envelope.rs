@@ -27,6 +27,9 @@ pub enum EvidencePlatform {
     Tdx,
     /// A TPM 2.0 quote by a confidential VM's vTPM (GCP, Azure), with what vouches for its AK.
     Vtpm,
+    /// A Confidential Space attestation token (the JWT's ASCII bytes), requested from the
+    /// launcher with `eat_nonce` = lowercase hex of SHA-256(binding).
+    GcpConfidentialSpace,
 }
 
 impl EvidencePlatform {
@@ -36,6 +39,7 @@ impl EvidencePlatform {
             EvidencePlatform::SevSnp => "sev-snp",
             EvidencePlatform::Tdx => "tdx",
             EvidencePlatform::Vtpm => "vtpm",
+            EvidencePlatform::GcpConfidentialSpace => "gcp-confidential-space",
         }
     }
 }
@@ -191,10 +195,12 @@ impl Envelope {
                 azure_hcl_report: raw.azure_hcl_report,
             },
         )?;
-        // A TPM quote travels as base64 (the contract shared with the prover's vTPM backend);
-        // the other platforms' evidence as hex.
+        // A TPM quote and a Confidential Space token travel as base64 (the contract shared with
+        // the prover's vTPM and Confidential Space backends); the other platforms' evidence as hex.
         let evidence = match raw.platform {
-            EvidencePlatform::Vtpm => base64_field("evidence", &raw.evidence)?,
+            EvidencePlatform::Vtpm | EvidencePlatform::GcpConfidentialSpace => {
+                base64_field("evidence", &raw.evidence)?
+            }
             _ => hex_field("evidence", &raw.evidence)?,
         };
         Ok(Envelope {

@@ -19,8 +19,14 @@
 //!   report, a Google AK certificate, or a CA the policy pins), and every PCR of one active
 //!   `gcp-cvm` / `azure-cvm` set quoted and equal.
 //! - TDX: rejected as unsupported until quote verification lands (never accepted unchecked).
+//! - GCP Confidential Space: the attestation token's RS256 signature by a pinned JWKS key (or an
+//!   x5c chain to a pinned root), issuer, audience, validity at the given time, image name, debug
+//!   status, support level and hardware model, `eat_nonce` = hex(SHA-256(binding)), and the
+//!   container's image digest equal to an active `gcp-confidential-space` set's IMAGE_DIGEST.
 
 mod binding;
+mod confidential_space_flow;
+mod confidential_space_settings;
 mod envelope;
 mod nitro_flow;
 mod releases;
@@ -32,6 +38,7 @@ mod vtpm_flow;
 
 pub use crate::signature::VerifiedLinks;
 pub use binding::{binding_v1, BINDING_LABEL};
+pub use confidential_space_settings::ConfidentialSpaceSettings;
 pub use envelope::{
     Envelope, EnvelopeError, EvidencePlatform, Staple, ENVELOPE_FORMAT, MAX_ENVELOPE_BYTES,
     MAX_NONCE_BYTES, MIN_NONCE_BYTES,
@@ -54,6 +61,8 @@ pub enum EvidenceInput {
         report: Vec<u8>,
         certificate_table: Option<Vec<u8>>,
     },
+    /// A bare Confidential Space attestation token (the JWT's ASCII bytes).
+    ConfidentialSpaceToken(Vec<u8>),
 }
 
 impl EvidenceInput {
@@ -66,20 +75,25 @@ impl EvidenceInput {
                 .map(|envelope| EvidenceInput::Envelope(Box::new(envelope)))
                 .map_err(|e| e.to_string()),
             Some(0x84) | Some(0xd2) => Ok(EvidenceInput::NitroDocument(bytes.to_vec())),
+            // `{"` in base64url: a JWS header, which only Confidential Space evidence is.
+            Some(b'e') if bytes.trim_ascii_start().starts_with(b"eyJ") => {
+                Ok(EvidenceInput::ConfidentialSpaceToken(bytes.to_vec()))
+            }
             _ if bytes.len() == crate::snp::REPORT_BYTES => Ok(EvidenceInput::SnpReport {
                 report: bytes.to_vec(),
                 certificate_table: None,
             }),
             _ => Err(format!(
-                "the evidence ({} bytes) is neither an {ENVELOPE_FORMAT} envelope (JSON), a Nitro attestation document (CBOR COSE_Sign1) nor an SEV-SNP report ({} bytes)",
+                "the evidence ({} bytes) is neither an {ENVELOPE_FORMAT} envelope (JSON), a Nitro attestation document (CBOR COSE_Sign1), an SEV-SNP report ({} bytes) nor a Confidential Space token (a JWT, eyJ...)",
                 bytes.len(),
                 crate::snp::REPORT_BYTES
             )),
         }
     }
 
-    /// The value registries index a release by (Nitro PCR0, SEV-SNP MEASUREMENT), read only to
-    /// know which statements to fetch: it is trusted for nothing until [`verify`] says so.
+    /// The value registries index a release by (Nitro PCR0, SEV-SNP MEASUREMENT, Confidential
+    /// Space IMAGE_DIGEST), read only to know which statements to fetch: it is trusted for nothing
+    /// until [`verify`] says so.
     pub fn primary_register(
         &self,
         settings: &AttestationSettings,
@@ -102,6 +116,9 @@ impl EvidenceInput {
             EvidenceInput::SnpReport { report, .. } => {
                 (EvidencePlatform::SevSnp, report.as_slice())
             }
+            EvidenceInput::ConfidentialSpaceToken(token) => {
+                (EvidencePlatform::GcpConfidentialSpace, token.as_slice())
+            }
         };
         match platform {
             EvidencePlatform::AwsNitro => {
@@ -112,6 +129,10 @@ impl EvidenceInput {
             EvidencePlatform::SevSnp => crate::snp::parse_report(document)
                 .ok()
                 .map(|report| report.measurement.to_vec()),
+            // The image digest, read without checking the signature.
+            EvidencePlatform::GcpConfidentialSpace => {
+                crate::confidential_space::unverified_image_digest(document).map(Vec::from)
+            }
             EvidencePlatform::Tdx | EvidencePlatform::Vtpm => None,
         }
     }
@@ -121,6 +142,7 @@ impl EvidenceInput {
             EvidenceInput::Envelope(envelope) => envelope.platform,
             EvidenceInput::NitroDocument(_) => EvidencePlatform::AwsNitro,
             EvidenceInput::SnpReport { .. } => EvidencePlatform::SevSnp,
+            EvidenceInput::ConfidentialSpaceToken(_) => EvidencePlatform::GcpConfidentialSpace,
         }
     }
 }
@@ -144,6 +166,27 @@ pub struct VerifyOptions<'a> {
     /// Certificate signatures already verified, for a caller that judges much evidence (the
     /// registry); `None` verifies every signature.
     pub verified_links: Option<&'a VerifiedLinks>,
+}
+
+impl<'a> VerifyOptions<'a> {
+    /// The strict starting point: no nonce, nothing fetched by the caller, bound evidence
+    /// required, every signature verified. Callers set the rest with struct update syntax.
+    pub fn new(
+        now_unix_ms: u64,
+        settings: &'a AttestationSettings,
+        releases: &'a TrustedReleases,
+    ) -> Self {
+        VerifyOptions {
+            expected_nonce: None,
+            now_unix_ms,
+            settings,
+            releases,
+            snp_leaf_certificate: None,
+            snp_crls: Vec::new(),
+            allow_unbound: false,
+            verified_links: None,
+        }
+    }
 }
 
 /// What the evidence must be bound to, recomputed from the envelope.
@@ -207,6 +250,17 @@ pub fn verify(evidence: &EvidenceInput, options: &VerifyOptions) -> Verdict {
         (EvidenceInput::Envelope(envelope), EvidencePlatform::Vtpm) => {
             vtpm_flow::verify(envelope, channel.as_ref(), options, &mut verdict)
         }
+        (EvidenceInput::Envelope(envelope), EvidencePlatform::GcpConfidentialSpace) => {
+            confidential_space_flow::verify(
+                &envelope.evidence,
+                channel.as_ref(),
+                options,
+                &mut verdict,
+            )
+        }
+        (EvidenceInput::ConfidentialSpaceToken(token), _) => {
+            confidential_space_flow::verify(token, None, options, &mut verdict)
+        }
         (EvidenceInput::Envelope(_), EvidencePlatform::Tdx) => verdict.fail(
             "evidence",
             "tdx-unsupported",
@@ -259,5 +313,7 @@ fn check_envelope<'a>(
     })
 }
 
+#[cfg(test)]
+mod confidential_space_tests;
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,16 @@
 //! snp_min_tcb = { bootloader = 4, tee = 0, snp = 22, microcode = 213 }   # fmc too on Turin
 //! gcp_ak_roots = ["59475959...", ...]  # SHA-256 of accepted Google vTPM AK CA roots (default: both of Google's)
 //! tpm_ak_roots = ["..."]           # SHA-256 of further AK CA certificates (a test CA for swtpm); default none
+//! # GCP Confidential Space tokens (crate::confidential_space):
+//! confidential_space_jwks = """{"keys": [...]}"""  # the JWKS signing OIDC tokens, inline (default: a
+//!                                  # 2026-10-08 snapshot of Google's, roots/gcp/confidential_space_jwks.json;
+//!                                  # Google rotates its keys, so a lasting policy pastes the current set
+//!                                  # from the jwks_uri of confidentialcomputing.googleapis.com/.well-known/openid-configuration)
+//! confidential_space_roots = ["..."]   # SHA-256 of roots PKI tokens (x5c) may chain to; default none (Google's
+//!                                  # root: https://confidentialcomputing.googleapis.com/.well-known/attestation-pki-root)
+//! confidential_space_audience = "mpr-attestation"   # the audience the prover asks the launcher for
+//! confidential_space_min_support = "STABLE"         # USABLE, STABLE or LATEST: the image's support_attributes must list it
+//! confidential_space_hwmodels = ["GCP_AMD_SEV", "GCP_AMD_SEV_ES", "GCP_INTEL_TDX"]   # the default; never GCP_SHIELDED_VM
 //! ```
 
 use serde::Deserialize;
@@ -22,6 +32,8 @@ use serde::Deserialize;
 use crate::nitro::{NitroTrust, AWS_NITRO_ROOT_G1_SHA256};
 use crate::snp::{SnpTrust, Tcb, MAX_CRL_BYTES};
 use crate::tpm::ak_certificate::GCP_AK_ROOTS_SHA256;
+
+use super::confidential_space_settings::{ConfidentialSpaceSettings, RawConfidentialSpace};
 
 pub const DEFAULT_MAX_AGE_SECONDS: u64 = 300;
 pub const DEFAULT_MAX_FUTURE_SKEW_SECONDS: u64 = 30;
@@ -39,6 +51,11 @@ pub(crate) struct RawAttestationSettings {
     snp_min_tcb: Option<RawTcb>,
     gcp_ak_roots: Option<Vec<String>>,
     tpm_ak_roots: Option<Vec<String>>,
+    confidential_space_jwks: Option<String>,
+    confidential_space_roots: Option<Vec<String>>,
+    confidential_space_audience: Option<String>,
+    confidential_space_min_support: Option<String>,
+    confidential_space_hwmodels: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +86,9 @@ pub struct AttestationSettings {
     /// Further AK CAs the policy pins, by the SHA-256 of their DER (path `policy-ak-root`); the
     /// certificate itself comes with the evidence (`tpm_ak_intermediates`).
     pub tpm_ak_roots: Vec<[u8; 32]>,
+    /// GCP Confidential Space tokens: the pinned JWKS and roots, audience, minimum support level
+    /// and hardware models.
+    pub confidential_space: ConfidentialSpaceSettings,
 }
 
 impl Default for AttestationSettings {
@@ -84,6 +104,7 @@ impl Default for AttestationSettings {
             snp_min_tcb: None,
             gcp_ak_roots: GCP_AK_ROOTS_SHA256.to_vec(),
             tpm_ak_roots: Vec::new(),
+            confidential_space: ConfidentialSpaceSettings::default(),
         }
     }
 }
@@ -140,6 +161,16 @@ impl AttestationSettings {
                 Some(list) => fingerprints("tpm_ak_roots", &list)?,
                 None => Vec::new(),
             },
+            confidential_space: ConfidentialSpaceSettings::from_raw(RawConfidentialSpace {
+                jwks: raw.confidential_space_jwks,
+                roots: raw
+                    .confidential_space_roots
+                    .map(|list| fingerprints("confidential_space_roots", &list))
+                    .transpose()?,
+                audience: raw.confidential_space_audience,
+                min_support: raw.confidential_space_min_support,
+                hwmodels: raw.confidential_space_hwmodels,
+            })?,
         })
     }
 
