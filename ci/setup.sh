@@ -26,15 +26,22 @@ export SQLX_OFFLINE=true
 # reference UKI (measurer/tests/uki_prediction.rs); swtpm, swtpm-tools, tpm2-tools: the software TPM
 # the disk boots with (cli/tests/uki_boot.rs) and the prover's TPM evidence tests; fdisk, qemu-utils,
 # mtools, dosfstools: the disk image's GPT, VHD and FAT are read back by other tools (builder/tests/uki_image.rs).
+# skopeo: the GCP deploy guide's digest-preserving image copy runs (cli/tests/deploy_guides.rs).
 packages=(ovmf openssl libssl-dev pkg-config mmdebstrap busybox-static cpio faketime util-linux git
     postgresql gnupg chromium qemu-system-x86 sqv fuse3 shellcheck systemd-boot-efi binutils swtpm
-    swtpm-tools tpm2-tools fdisk qemu-utils mtools dosfstools)
+    swtpm-tools tpm2-tools fdisk qemu-utils mtools dosfstools skopeo)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Bookworm's qemu-system-x86 removes a backported qemu-utils (their qemu-block-extra versions
+# conflict), which dpkg counted as installed above: check the command itself.
+if ! command -v qemu-img >/dev/null; then
+    echo "setup: installing qemu-utils (qemu-img went with the qemu-system-x86 installation)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils >/dev/null
 fi
 
 # Room for a run. Measured on 2026-12-06: a cold run grows $MPR_CACHE to 28 GB (24 GB of it the Cargo

@@ -14,8 +14,8 @@ use crate::nitro::{build_eif, NitroError};
 use crate::output_dir::{check_replaceable, mark, publish, OutputDirError};
 use crate::recipe::{Recipe, RecipeError};
 use crate::record::{
-    BuildRecord, FileRecord, ImageRecord, Inputs, Outputs, Release, Tool, RECORD_FILE,
-    RECORD_SCHEMA,
+    BuildRecord, ContainerLaunch, FileRecord, ImageRecord, Inputs, Outputs, Release, Tool,
+    RECORD_FILE, RECORD_SCHEMA,
 };
 use crate::source::{
     canonical_url, fetch, resolve_commit, SourceArchive, SourceError, SourceRequest,
@@ -249,6 +249,7 @@ pub async fn build(
                 manifest_digest: image.manifest_digest.clone(),
                 layer: image.layer.clone(),
                 archive: image.archive.clone(),
+                launch: ContainerLaunch::of(&recipe.runtime),
             },
             eif,
             cvm,

@@ -90,6 +90,32 @@ pub struct ImageRecord {
     pub manifest_digest: String,
     pub layer: BlobDigests,
     pub archive: BlobDigests,
+    /// What a container runtime (Docker, GCP Confidential Space's launcher) runs from the image:
+    /// published with the image digest, because the digest binds them only while nobody overrides
+    /// them. Empty in records made before mpr recorded it.
+    #[serde(default)]
+    pub launch: ContainerLaunch,
+}
+
+/// The image's `Entrypoint` followed by its `Cmd`, and its `Env`, as the image config holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerLaunch {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+}
+
+impl ContainerLaunch {
+    pub fn of(runtime: &crate::image::RuntimeConfig) -> ContainerLaunch {
+        ContainerLaunch {
+            args: runtime
+                .entrypoint
+                .iter()
+                .chain(&runtime.cmd)
+                .cloned()
+                .collect(),
+            env: runtime.env.clone(),
+        }
+    }
 }
 
 impl BuildRecord {

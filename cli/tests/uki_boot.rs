@@ -1,4 +1,5 @@
-//! Proof by boot of the `[uki]` disk: QEMU boots `uki/disk.raw` with Debian's OVMF and a software
+//! Proof by boot of the `[uki]` disk: QEMU boots the release's Azure VHD (`uki/azure-disk.vhd`,
+//! whose content is `uki/disk.raw`, the disk in GCP's archive) with Debian's OVMF and a software
 //! TPM (swtpm), as a GCP or Azure confidential VM boots the imported image; the prover inside
 //! answers `/attestation` with a TPM quote, which must
 //! - verify (AK signature, qualifying data = the channel binding, PCR digest, event log replay,
@@ -12,6 +13,8 @@
 //! MPR_PROVER_RELEASE: the `mpr build --out` directory of the prover (ci/prover-recipe.sh, with
 //! [uki]). MPR_CVM_ACCEL=tcg boots under software emulation (hosts whose KVM cannot run OVMF).
 
+// The prover's own swtpm harness; this test uses the GCE part of it.
+#[allow(dead_code)]
 #[path = "../../prover/tests/common/swtpm.rs"]
 mod swtpm;
 mod vm_support;
@@ -24,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use builder::recipe::{PinnedFile, UkiSpec};
 use builder::record::BuildRecord;
-use builder::uki::{build_uki, BuiltUki, DISK_FILE};
+use builder::uki::{build_uki, BuiltUki, AZURE_VHD_FILE, DISK_FILE};
 use prover::attestation::tpm::{ak, public::ak_template_rsa, TpmAttester};
 use swtpm::SwTpm;
 use verifier::attestation::{
@@ -110,7 +113,7 @@ impl Drop for VmTpm {
 
 /// Boots `disk` as a cloud would import it (UEFI, the disk the only boot device) with the TPM
 /// state in `state`, and returns the prover's `/attestation` envelope for `nonce`.
-async fn boot_and_attest(disk: &Path, state: &Path, nonce: &[u8]) -> Vec<u8> {
+async fn boot_and_attest(disk: &Path, format: &str, state: &Path, nonce: &[u8]) -> Vec<u8> {
     for file in [OVMF_CODE, OVMF_VARS] {
         assert!(
             Path::new(file).is_file(),
@@ -139,7 +142,7 @@ async fn boot_and_attest(disk: &Path, state: &Path, nonce: &[u8]) -> Vec<u8> {
         format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
         "-drive".into(),
         format!(
-            "file={},format=raw,if=none,id=disk,snapshot=on",
+            "file={},format={format},if=none,id=disk,snapshot=on",
             disk.display()
         ),
         "-device".into(),
@@ -226,6 +229,7 @@ fn judge(envelope: &[u8], nonce: &[u8], ca: &TestAkCa, uki: &BuiltUki) -> (Verdi
         releases: &releases,
         snp_leaf_certificate: None,
         snp_crls: Vec::new(),
+        tdx_collateral: None,
         allow_unbound: false,
         verified_links: None,
     };
@@ -269,7 +273,10 @@ async fn the_booted_disk_quotes_the_predicted_pcrs_and_a_changed_cmdline_moves_b
     let ca = provision(&state);
 
     let nonce: Vec<u8> = (0..32).map(|i| i * 7 + 1).collect();
-    let envelope = boot_and_attest(&release.join("uki").join(DISK_FILE), &state, &nonce).await;
+    let vhd = release.join("uki").join(AZURE_VHD_FILE);
+    // QEMU sizes a fixed VHD by its CHS geometry unless told to trust the footer's size, as
+    // Hyper-V (Azure) does; the geometry of 1 GiB falls 256 KiB short, hiding the backup GPT.
+    let envelope = boot_and_attest(&vhd, "vpc,force_size_calc=current_size", &state, &nonce).await;
     let (verdict, evidence) = judge(&envelope, &nonce, &ca, &uki);
     assert!(
         verdict.accepted,
@@ -304,7 +311,8 @@ async fn the_booted_disk_quotes_the_predicted_pcrs_and_a_changed_cmdline_moves_b
     .unwrap();
     assert_ne!(changed.vtpm.pcr9, uki.vtpm.pcr9);
     assert_ne!(changed.vtpm.pcr11, uki.vtpm.pcr11);
-    let envelope = boot_and_attest(&changed_dir.path().join(DISK_FILE), &state, &nonce).await;
+    let changed_disk = changed_dir.path().join(DISK_FILE);
+    let envelope = boot_and_attest(&changed_disk, "raw", &state, &nonce).await;
     let (verdict, evidence) = judge(&envelope, &nonce, &ca, &changed);
     assert!(
         verdict.accepted,

@@ -53,7 +53,13 @@ pub enum ParameterKind {
     HexNumber,
     /// Free text up to 128 characters (a region, a machine type).
     Text,
+    /// A JSON array of strings written as one string (a container's arguments or environment):
+    /// parameters stay scalars, and the text is what a verifier parses and compares.
+    StringList,
 }
+
+/// Longest [`ParameterKind::StringList`] accepted, in bytes of JSON.
+pub const MAX_STRING_LIST_BYTES: usize = 4096;
 
 const NITRO_REGISTERS: &[RegisterRule] = &[
     RegisterRule {
@@ -178,7 +184,19 @@ const TDX_PARAMETERS: &[ParameterRule] = &[
         required: true,
     },
 ];
+/// The launch a Confidential Space deployment must keep: the image's arguments and environment,
+/// which the launcher reports in the token (`submods.container.args`, `env`).
 const CONFIDENTIAL_SPACE_PARAMETERS: &[ParameterRule] = &[
+    ParameterRule {
+        name: "args",
+        kind: ParameterKind::StringList,
+        required: false,
+    },
+    ParameterRule {
+        name: "env",
+        kind: ParameterKind::StringList,
+        required: false,
+    },
     ParameterRule {
         name: "technology",
         kind: ParameterKind::Text,
@@ -398,10 +416,27 @@ impl ParameterKind {
                             Err("must be 1 to 128 printable characters".to_owned())
                         }
                     }
+                    ParameterKind::StringList => check_string_list(text),
                     ParameterKind::Count => unreachable!("counts are matched above"),
                 }
             }
         }
+    }
+}
+
+fn check_string_list(text: &str) -> Result<(), String> {
+    if text.len() > MAX_STRING_LIST_BYTES {
+        return Err(format!(
+            "must be at most {MAX_STRING_LIST_BYTES} bytes of JSON, got {}",
+            text.len()
+        ));
+    }
+    match serde_json::from_str::<Vec<String>>(text) {
+        Ok(items) if items.iter().all(|item| !item.contains('\0')) => Ok(()),
+        Ok(_) => Err("items must not contain NUL characters".to_owned()),
+        Err(_) => Err(format!(
+            "must be a JSON array of strings, e.g. [\"--port\", \"6300\"], got {text:?}"
+        )),
     }
 }
 
@@ -519,5 +554,38 @@ mod tests {
         assert_eq!(Platform::SevSnp.parameter_value("color", "red"), None);
         assert_eq!("sev-snp".parse(), Ok(Platform::SevSnp));
         assert!("sev".parse::<Platform>().unwrap_err().contains("aws-nitro"));
+    }
+
+    #[test]
+    fn confidential_space_launch_is_a_json_list_of_strings() {
+        let digest = object(json!({"IMAGE_DIGEST": "ab".repeat(32)}));
+        assert_eq!(
+            Platform::GcpConfidentialSpace.check_registers(&digest),
+            Ok(())
+        );
+        let launch = object(json!({
+            "args": r#"["/usr/local/bin/proof-server","--port","6300"]"#,
+            "env": r#"["RUST_LOG=info"]"#,
+        }));
+        assert_eq!(
+            Platform::GcpConfidentialSpace.check_parameters(&launch),
+            Ok(())
+        );
+        for bad in [
+            r#"["a", 1]"#,
+            "--port 6300",
+            r#"{"a":"b"}"#,
+            r#"["a\u0000b"]"#,
+        ] {
+            let problem = Platform::GcpConfidentialSpace
+                .check_parameters(&object(json!({ "args": bad })))
+                .unwrap_err();
+            assert!(problem.contains("args"), "{bad}: {problem}");
+        }
+        let long = serde_json::to_string(&vec!["x".repeat(100); 41]).unwrap();
+        assert!(Platform::GcpConfidentialSpace
+            .check_parameters(&object(json!({ "args": long })))
+            .unwrap_err()
+            .contains("4096"));
     }
 }

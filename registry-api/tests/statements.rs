@@ -488,6 +488,20 @@ async fn release_with_signer() -> (TestRegistry, Signer, String) {
     (registry, signer, release_sha256)
 }
 
+/// Signs and submits an addendum to release 8.1.0 adding the measurement set `set` (JSON).
+async fn submit_set(
+    registry: &TestRegistry,
+    signer: &Signer,
+    release_sha256: &str,
+    set: Value,
+) -> (u16, Value) {
+    let set: registry_api::submission::MeasurementSetSubmission =
+        serde_json::from_value(set).unwrap();
+    let addendum =
+        registry_api::statement::set_addendum_statement("8.1.0", release_sha256, &set).to_bytes();
+    submit(registry, &addendum, &[signer.sign(&addendum)]).await
+}
+
 #[tokio::test]
 async fn an_addendum_adds_a_set_whose_values_name_it() {
     let (registry, signer, release_sha256) = release_with_signer().await;
@@ -637,14 +651,8 @@ async fn a_ukis_vtpm_sets_are_stored_for_gcp_and_azure_and_found_by_any_pcr() {
             "parameters": {"uki_sha256": hex32(40), "stub": "systemd-stub 252.39-1~deb12u2"},
             "registers": {"PCR4": hex32(41), "PCR9": hex32(42), "PCR11": hex32(43), "PCR12": hex32(0)}})
     };
-    let set: registry_api::submission::MeasurementSetSubmission = serde_json::from_value(json!({
-        "name": "uki",
-        "measurements": [vtpm("gcp-cvm"), vtpm("azure-cvm")]
-    }))
-    .unwrap();
-    let addendum =
-        registry_api::statement::set_addendum_statement("8.1.0", &release_sha256, &set).to_bytes();
-    let (status, stored) = submit(&registry, &addendum, &[signer.sign(&addendum)]).await;
+    let set = json!({"name": "uki", "measurements": [vtpm("gcp-cvm"), vtpm("azure-cvm")]});
+    let (status, stored) = submit_set(&registry, &signer, &release_sha256, set).await;
     assert_eq!(status, 201, "{stored}");
     for pcr in [41, 43] {
         let (_, lookup) = registry
@@ -672,15 +680,49 @@ async fn a_ukis_vtpm_sets_are_stored_for_gcp_and_azure_and_found_by_any_pcr() {
     // state) is refused, naming the ones it takes.
     let mut wrong = vtpm("gcp-cvm");
     wrong["registers"]["PCR7"] = json!(hex32(44));
-    let set: registry_api::submission::MeasurementSetSubmission =
-        serde_json::from_value(json!({"name": "uki-pcr7", "measurements": [wrong]})).unwrap();
-    let addendum =
-        registry_api::statement::set_addendum_statement("8.1.0", &release_sha256, &set).to_bytes();
-    let (status, answer) = submit(&registry, &addendum, &[signer.sign(&addendum)]).await;
+    let set = json!({"name": "uki-pcr7", "measurements": [wrong]});
+    let (status, answer) = submit_set(&registry, &signer, &release_sha256, set).await;
     assert!((400..500).contains(&status), "{status} {answer}");
     let message = answer.to_string();
     assert!(
         message.contains("PCR7") && message.contains("PCR4, PCR9, PCR11, PCR12"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_confidential_space_set_keeps_the_image_launch_and_is_found_by_its_digest() {
+    let (registry, signer, release_sha256) = release_with_signer().await;
+    let args = r#"["/usr/local/bin/proof-server","--port","6300","--no-fetch-params"]"#;
+    let space = |parameters: serde_json::Value| {
+        json!({"platform": "gcp-confidential-space", "parameters": parameters,
+            "registers": {"IMAGE_DIGEST": hex32(50)}})
+    };
+    let launch = json!({"args": args, "env": r#"["RUST_LOG=info"]"#});
+    let set = json!({"name": "space", "measurements": [space(launch)]});
+    let (status, stored) = submit_set(&registry, &signer, &release_sha256, set).await;
+    assert_eq!(status, 201, "{stored}");
+    let (_, lookup) = registry
+        .get(&format!("/v1/measurements/{}", hex32(50)))
+        .await;
+    let matches = lookup["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 1, "{lookup}");
+    assert_eq!(matches[0]["platform"], "gcp-confidential-space");
+    let (_, listed) = registry
+        .get("/v1/releases/8.1.0/measurements?platform=gcp-confidential-space")
+        .await;
+    assert_eq!(
+        listed["measurements"][0]["parameters"]["args"], args,
+        "{listed}"
+    );
+
+    // Arguments that are not a JSON list of strings are refused, naming the parameter.
+    let set = json!({"name": "space-bad", "measurements": [space(json!({"args": "--port 6300"}))]});
+    let (status, answer) = submit_set(&registry, &signer, &release_sha256, set).await;
+    assert!((400..500).contains(&status), "{status} {answer}");
+    let message = answer.to_string();
+    assert!(
+        message.contains("args") && message.contains("JSON array of strings"),
         "{message}"
     );
 }

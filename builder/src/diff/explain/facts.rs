@@ -102,6 +102,11 @@ impl Role {
                     _ => false,
                 }
             }
+            // The image manifest digest Confidential Space reports: the layer (the rootfs) and the
+            // config (its creation time, and the launch, which its parameters carry).
+            ("gcp-confidential-space", "IMAGE_DIGEST") => {
+                matches!(self, Rootfs | Compiled | Build | Epoch | Recipe)
+            }
             // PCR8 is the signing certificate's digest, which no record or statement carries;
             // other platforms' registers are not computed by mpr.
             _ => false,
@@ -282,6 +287,19 @@ impl ReleaseFacts {
             facts.push(fact(Role::Compiled, name, &file.digests.sha256));
         }
         let mut measurements = Vec::new();
+        let launch = &outputs.image.launch;
+        if let Some(digest) = outputs.image.manifest_digest.strip_prefix("sha256:") {
+            if !launch.args.is_empty() {
+                measurements.push(MeasuredFacts {
+                    platform: "gcp-confidential-space".to_owned(),
+                    parameters: BTreeMap::from([
+                        ("args".to_owned(), list(&launch.args)),
+                        ("env".to_owned(), list(&launch.env)),
+                    ]),
+                    registers: BTreeMap::from([("IMAGE_DIGEST".to_owned(), digest.to_owned())]),
+                });
+            }
+        }
         if let Some(eif) = &outputs.eif {
             facts.extend([
                 fact(

@@ -157,6 +157,11 @@ fn a_changed_rootfs_file_moves_pcr0_pcr2_and_every_launch_digest() {
             SNP4.to_owned(),
             vec!["CVM initrd (sha256)".to_owned(), binary.clone()],
         ),
+        // The OCI image's layer holds the rootfs, so Confidential Space's image digest moves too.
+        (
+            "gcp-confidential-space IMAGE_DIGEST".to_owned(),
+            vec![binary.clone()],
+        ),
     ]);
     let records = pair.records();
     assert_eq!(causes(&records), expected);
@@ -414,4 +419,22 @@ fn uki_inputs_feed_the_vtpm_pcrs_that_measure_them() {
         assert!(!Role::CvmCmdline.feeds(platform, "PCR9"));
         assert!(!Role::Recipe.feeds(platform, "PCR12"));
     }
+}
+
+#[test]
+fn a_changed_container_command_moves_the_image_digest_through_its_args() {
+    let pair = Pair::new(|i| i.command.push("--verbose".to_owned()));
+    let records = pair.records();
+    let digest = records
+        .changes
+        .iter()
+        .find(|c| c.measurement == "gcp-confidential-space IMAGE_DIGEST")
+        .unwrap_or_else(|| panic!("{records}"));
+    let names: Vec<&str> = digest.causes.iter().map(|c| c.input.as_str()).collect();
+    assert_eq!(names, ["launch parameter args"], "{records}");
+    let args =
+        |record: &BuildRecord| serde_json::to_string(&record.outputs.image.launch.args).unwrap();
+    assert_eq!(digest.causes[0].old, Some(args(&pair.a)));
+    assert_eq!(digest.causes[0].new, Some(args(&pair.b)));
+    assert!(args(&pair.b).contains("--verbose"));
 }

@@ -203,8 +203,46 @@ fn artifact(
     })
 }
 
+/// GCP Confidential Space runs the OCI image itself and its token names the image's manifest
+/// digest; the arguments and environment go with it, so a wallet can refuse a launch that
+/// overrode them. Records made before mpr recorded the launch publish no such set: a digest
+/// without its launch would vouch for whatever command an operator chose.
+fn confidential_space_measurement(
+    image: &builder::record::ImageRecord,
+) -> anyhow::Result<Option<MeasurementSubmission>> {
+    if image.launch.args.is_empty() {
+        return Ok(None);
+    }
+    let digest = image
+        .manifest_digest
+        .strip_prefix("sha256:")
+        .with_context(|| {
+            format!(
+                "the record's image manifest digest {:?} is not sha256:<hex>",
+                image.manifest_digest
+            )
+        })?;
+    let mut parameters = Map::new();
+    parameters.insert(
+        "args".into(),
+        serde_json::to_string(&image.launch.args)?.into(),
+    );
+    parameters.insert(
+        "env".into(),
+        serde_json::to_string(&image.launch.env)?.into(),
+    );
+    let mut registers = Map::new();
+    registers.insert("IMAGE_DIGEST".into(), digest.into());
+    Ok(Some(MeasurementSubmission {
+        platform: Platform::GcpConfidentialSpace,
+        parameters,
+        registers,
+    }))
+}
+
 /// The release a build record describes: every output as an artifact, and one measurement set with
-/// the Nitro PCRs, every SEV-SNP launch digest and the UKI's vTPM PCRs the build computed.
+/// the image digest (Confidential Space), the Nitro PCRs, every SEV-SNP launch digest and the
+/// UKI's vTPM PCRs the build computed.
 pub fn submission_from_record(
     record: &BuildRecord,
     record_sha256: &str,
@@ -221,6 +259,9 @@ pub fn submission_from_record(
         artifact(&library.path, &library.digests).map(|a| artifacts.push(a))?;
     }
     let mut measurements = Vec::new();
+    if let Some(set) = confidential_space_measurement(&outputs.image)? {
+        measurements.push(set);
+    }
     if let Some(eif) = &outputs.eif {
         artifacts.push(artifact(&eif.file, &eif.eif)?);
         artifacts.push(artifact("bootstrap-ramdisk.cpio", &eif.bootstrap_ramdisk)?);
