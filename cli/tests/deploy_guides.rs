@@ -67,12 +67,22 @@ fn commands(block: &Block) -> Vec<Vec<String>> {
             if line.is_empty() || line.starts_with('#') {
                 return None;
             }
-            Some(shlex::split(line).unwrap_or_else(|| {
+            let words = shlex::split(line).unwrap_or_else(|| {
                 panic!(
                     "{} line {}: {line:?} is not valid shell",
                     block.guide, block.line
                 )
-            }))
+            });
+            // The command ends where a redirection, pipe or list operator starts.
+            let end = words
+                .iter()
+                .position(|w| {
+                    ["|", "||", "&&", ";", "<"].contains(&w.as_str())
+                        || w.starts_with('>')
+                        || w.starts_with("2>")
+                })
+                .unwrap_or(words.len());
+            Some(words[..end].to_vec())
         })
         .collect()
 }

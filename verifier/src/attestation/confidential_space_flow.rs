@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 use super::releases::{summarize_misses, Candidate};
 use super::verdict::Verdict;
 use super::{Channel, VerifyOptions};
-use crate::confidential_space::{verify_signature, Claims, TokenError};
+use crate::confidential_space::{
+    check_launch, verify_signature, Claims, ContainerClaims, TokenError,
+};
 
 const PLATFORM: &str = "gcp-confidential-space";
 const REGISTER: &str = "IMAGE_DIGEST";
@@ -69,10 +71,11 @@ fn match_release(claims: &Claims, options: &VerifyOptions, verdict: &mut Verdict
             return;
         }
     };
+    let container = claims.submods.container.as_ref();
     let mut misses = Vec::new();
     for candidate in options.releases.for_platform(PLATFORM) {
-        match check_set(candidate, &digest) {
-            Ok(()) => {
+        match check_set(candidate, &digest, container) {
+            Ok(launch) => {
                 verdict.pass(
                     "measurements",
                     format!(
@@ -81,6 +84,9 @@ fn match_release(claims: &Claims, options: &VerifyOptions, verdict: &mut Verdict
                         candidate.describe()
                     ),
                 );
+                if let Some(launch) = launch {
+                    verdict.pass("launch", launch);
+                }
                 verdict.matched = Some(candidate.matched());
                 return;
             }
@@ -90,7 +96,7 @@ fn match_release(claims: &Claims, options: &VerifyOptions, verdict: &mut Verdict
     if let Some(candidate) = options
         .releases
         .deprecated_for(PLATFORM)
-        .find(|candidate| check_set(candidate, &digest).is_ok())
+        .find(|candidate| check_set(candidate, &digest, container).is_ok())
     {
         verdict.fail(
             "measurements",
@@ -118,7 +124,13 @@ fn match_release(claims: &Claims, options: &VerifyOptions, verdict: &mut Verdict
     );
 }
 
-fn check_set(candidate: &Candidate, digest: &[u8; 32]) -> Result<(), (&'static str, String)> {
+/// The set's digest, then the launch it published (`args`, `env`); a token whose container ran
+/// other arguments is another program, whatever its image.
+fn check_set(
+    candidate: &Candidate,
+    digest: &[u8; 32],
+    container: Option<&ContainerClaims>,
+) -> Result<Option<String>, (&'static str, String)> {
     let describe = candidate.describe();
     if let Some(other) = candidate.registers.keys().find(|name| *name != REGISTER) {
         return Err((
@@ -127,7 +139,11 @@ fn check_set(candidate: &Candidate, digest: &[u8; 32]) -> Result<(), (&'static s
         ));
     }
     match candidate.registers.get(REGISTER) {
-        Some(value) if value.as_slice() == digest => Ok(()),
+        Some(value) if value.as_slice() == digest => {
+            let empty = ContainerClaims::default();
+            check_launch(container.unwrap_or(&empty), &candidate.parameters)
+                .map_err(|problem| ("cs-launch-mismatch", format!("{describe}: {problem}")))
+        }
         Some(value) => Err((
             "cs-image-digest-mismatch",
             format!("{describe}: {REGISTER} is {}", hex::encode(value)),

@@ -443,3 +443,44 @@ fn policy_keys_are_checked_when_read() {
         crate::confidential_space::SupportLevel::Latest
     );
 }
+
+/// A set that publishes its launch (as `mpr registry publish` does from the build record).
+fn releases_with_launch(digest_hex: &str, args: &str, env: &str) -> TrustedReleases {
+    let mut releases = releases(digest_hex);
+    let parameters = &mut releases.active[0].parameters;
+    parameters.insert("args".into(), json!(args));
+    parameters.insert("env".into(), json!(env));
+    releases
+}
+
+#[test]
+fn a_set_with_its_launch_matches_only_that_launch() {
+    let args = r#"["/entrypoint.sh"]"#;
+    let env = r#"["PCA_AUDIENCE=pca-attestation"]"#;
+    // The real token reports the operator's tee-env-* overrides: not the published launch.
+    let verdict = judge(
+        &bare(REAL_TOKEN),
+        &real_settings(),
+        &releases_with_launch(REAL_DIGEST, args, env),
+        NOW_MS,
+    );
+    assert_only(&verdict, "cs-launch-mismatch");
+    assert!(format!("{verdict:?}").contains("tee-env"), "{verdict:#?}");
+
+    // Without overrides, the same launch matches, and the verdict says it was compared.
+    let token = resigned(|c| {
+        c["submods"]["container"]
+            .as_object_mut()
+            .unwrap()
+            .remove("env_override");
+    });
+    let releases = releases_with_launch(REAL_DIGEST, args, env);
+    let verdict = judge(&bare(&token), &test_key_settings(), &releases, NOW_MS);
+    assert!(verdict.accepted, "{verdict:#?}");
+    assert!(format!("{verdict:?}").contains("launched as published"));
+
+    // Other arguments are another program, whatever the image.
+    let releases = releases_with_launch(REAL_DIGEST, r#"["/entrypoint.sh","--debug"]"#, env);
+    let verdict = judge(&bare(&token), &test_key_settings(), &releases, NOW_MS);
+    assert_only(&verdict, "cs-launch-mismatch");
+}

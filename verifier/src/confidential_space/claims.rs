@@ -67,10 +67,18 @@ pub struct ConfidentialSpaceClaims {
     pub support_attributes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ContainerClaims {
     pub image_reference: Option<String>,
     pub image_digest: Option<String>,
+    /// The command the launcher ran: the image's entrypoint and cmd, or the operator's
+    /// `tee-cmd` when the image's launch policy allowed it (then also in `cmd_override`).
+    pub args: Option<Vec<String>>,
+    /// The container's environment: the image's, the launcher's additions (HOSTNAME), and any
+    /// `tee-env-*` the image's launch policy allowed (then also in `env_override`).
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    pub env_override: Option<std::collections::BTreeMap<String, String>>,
+    pub cmd_override: Option<Vec<String>>,
 }
 
 /// Google's support level of the Confidential Space image (`support_attributes`): an image that

@@ -18,6 +18,7 @@
 
 mod claims;
 mod jwks;
+mod launch;
 mod token;
 
 #[cfg(any(test, feature = "test-keys"))]
@@ -27,6 +28,7 @@ pub use claims::{
     Claims, ContainerClaims, OneOrMany, SupportLevel, DBGSTAT_PRODUCTION, DEFAULT_HWMODELS, ISSUER,
     SWNAME,
 };
+pub use launch::check_launch;
 pub use jwks::{Jwks, TokenKey, GOOGLE_JWKS_SNAPSHOT, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
 pub use token::{verify_signature, SignedToken, TokenSigner};
 
