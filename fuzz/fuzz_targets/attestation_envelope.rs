@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
             releases: &releases,
             snp_leaf_certificate: None,
             snp_crls: Vec::new(),
+            tdx_collateral: None,
             allow_unbound: true,
             verified_links: None,
         },

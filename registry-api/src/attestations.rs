@@ -81,6 +81,7 @@ pub async fn verify_evidence(
             releases: &releases,
             snp_leaf_certificate,
             snp_crls,
+            tdx_collateral: None,
             allow_unbound: false,
             verified_links: Some(&state.attestation_links),
         },

@@ -10,5 +10,6 @@ pub mod policy;
 pub mod signature;
 pub mod snp;
 pub mod statement;
+pub mod tdx;
 pub mod tlog;
 pub mod tpm;

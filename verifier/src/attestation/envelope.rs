@@ -7,6 +7,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::vtpm_envelope::{RawPcrs, RawTpmFields, TpmEvidence};
+use crate::tdx::TdxCollateral;
 
 pub const ENVELOPE_FORMAT: &str = "mpr-attestation/v1";
 /// Largest envelope accepted: evidence (a few KiB), certificates and a stapled release statement
@@ -76,6 +77,12 @@ struct RawEnvelope {
     tpm_ak_intermediates: Option<Vec<String>>,
     #[serde(default)]
     azure_hcl_report: Option<String>,
+    /// Platform `vtpm` with a TDX HCL report: base64 of the TD quote of its TDREPORT.
+    #[serde(default)]
+    azure_td_quote: Option<String>,
+    /// Platforms `tdx` and `vtpm` (Azure TDX): dcap-qvl QuoteCollateralV3 JSON.
+    #[serde(default)]
+    tdx_collateral: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +122,10 @@ pub struct Envelope {
     pub staple: Option<Staple>,
     /// Platform `vtpm` only: the quote's signature, the AK and what vouches for it, the PCRs.
     pub tpm: Option<TpmEvidence>,
+    /// Intel collateral for a TDX quote (platform `tdx`, or the TD quote of an Azure TDX vTPM).
+    /// Safe to take from the server like the CRLs: it counts only if it chains to the pinned
+    /// Intel root and is current, and a wallet's own collateral is preferred.
+    pub tdx_collateral: Option<TdxCollateral>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,8 +204,24 @@ impl Envelope {
                 ak_certificate: raw.tpm_ak_certificate,
                 ak_intermediates: raw.tpm_ak_intermediates,
                 azure_hcl_report: raw.azure_hcl_report,
+                azure_td_quote: raw.azure_td_quote,
             },
         )?;
+        let tdx_collateral = match (raw.platform, raw.tdx_collateral) {
+            (_, None) => None,
+            (EvidencePlatform::Tdx | EvidencePlatform::Vtpm, Some(json)) => Some(
+                TdxCollateral::from_value(json).map_err(|e| EnvelopeError::Field {
+                    field: "tdx_collateral",
+                    what: e.to_string(),
+                })?,
+            ),
+            (platform, Some(_)) => {
+                return Err(EnvelopeError::Field {
+                    field: "tdx_collateral",
+                    what: format!("expected on a {} envelope", platform.as_str()),
+                })
+            }
+        };
         // A TPM quote and a Confidential Space token travel as base64 (the contract shared with
         // the prover's vTPM and Confidential Space backends); the other platforms' evidence as hex.
         let evidence = match raw.platform {
@@ -220,6 +247,7 @@ impl Envelope {
             snp_crls,
             staple,
             tpm,
+            tdx_collateral,
         })
     }
 }

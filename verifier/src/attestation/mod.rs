@@ -18,7 +18,11 @@
 //!   replayed against them, a trust path for the AK (an Azure HCL report with its verified SEV-SNP
 //!   report, a Google AK certificate, or a CA the policy pins), and every PCR of one active
 //!   `gcp-cvm` / `azure-cvm` set quoted and equal.
-//! - TDX: rejected as unsupported until quote verification lands (never accepted unchecked).
+//! - TDX: the DCAP quote (v4/v5) with supplied collateral through crate::tdx (signatures, PCK and
+//!   collateral chains to a pinned Intel root, CRLs, QE and module identity, TCB status against
+//!   the policy, debug off), REPORT_DATA = binding, and MRTD/RTMR0-3 equal to an active `tdx`
+//!   set's. An Azure TDX vTPM's AK is trusted through its HCL report's TDREPORT and that
+//!   TDREPORT's TD quote, checked the same way.
 //! - GCP Confidential Space: the attestation token's RS256 signature by a pinned JWKS key (or an
 //!   x5c chain to a pinned root), issuer, audience, validity at the given time, image name, debug
 //!   status, support level and hardware model, `eat_nonce` = hex(SHA-256(binding)), and the
@@ -32,6 +36,8 @@ mod nitro_flow;
 mod releases;
 mod settings;
 mod snp_flow;
+mod tdx_flow;
+mod tdx_settings;
 mod verdict;
 mod vtpm_envelope;
 mod vtpm_flow;
@@ -46,6 +52,7 @@ pub use envelope::{
 pub use releases::{Candidate, SignedStatement, TrustedReleases};
 pub(crate) use settings::RawAttestationSettings;
 pub use settings::{AttestationSettings, DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_FUTURE_SKEW_SECONDS};
+pub use tdx_settings::TdxSettings;
 pub use verdict::{Check, Matched, Reason, Verdict};
 pub use vtpm_envelope::TpmEvidence;
 
@@ -63,11 +70,13 @@ pub enum EvidenceInput {
     },
     /// A bare Confidential Space attestation token (the JWT's ASCII bytes).
     ConfidentialSpaceToken(Vec<u8>),
+    /// A bare Intel TDX DCAP quote (v4 or v5); its collateral comes from the caller or the policy.
+    TdxQuote(Vec<u8>),
 }
 
 impl EvidenceInput {
-    /// Tells an envelope (JSON), a Nitro document (CBOR array, tagged or not) and an SEV-SNP
-    /// report (1184 bytes) apart by their first bytes.
+    /// Tells an envelope (JSON), a Nitro document (CBOR array, tagged or not), a TDX quote (its
+    /// header) and an SEV-SNP report (1184 bytes) apart by their first bytes.
     pub fn detect(bytes: &[u8]) -> Result<EvidenceInput, String> {
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
         match first {
@@ -79,12 +88,16 @@ impl EvidenceInput {
             Some(b'e') if bytes.trim_ascii_start().starts_with(b"eyJ") => {
                 Ok(EvidenceInput::ConfidentialSpaceToken(bytes.to_vec()))
             }
+            // A DCAP quote header: version 4 or 5 (u16 LE), ECDSA P-256 key (2), TEE type 0x81.
+            Some(4 | 5) if bytes.get(1..8) == Some(&[0, 2, 0, 0x81, 0, 0, 0]) => {
+                Ok(EvidenceInput::TdxQuote(bytes.to_vec()))
+            }
             _ if bytes.len() == crate::snp::REPORT_BYTES => Ok(EvidenceInput::SnpReport {
                 report: bytes.to_vec(),
                 certificate_table: None,
             }),
             _ => Err(format!(
-                "the evidence ({} bytes) is neither an {ENVELOPE_FORMAT} envelope (JSON), a Nitro attestation document (CBOR COSE_Sign1), an SEV-SNP report ({} bytes) nor a Confidential Space token (a JWT, eyJ...)",
+                "the evidence ({} bytes) is neither an {ENVELOPE_FORMAT} envelope (JSON), a Nitro attestation document (CBOR COSE_Sign1), an SEV-SNP report ({} bytes), a Confidential Space token (a JWT, eyJ...) nor a TDX DCAP quote (version 4 or 5, TEE type 0x81)",
                 bytes.len(),
                 crate::snp::REPORT_BYTES
             )),
@@ -119,6 +132,7 @@ impl EvidenceInput {
             EvidenceInput::ConfidentialSpaceToken(token) => {
                 (EvidencePlatform::GcpConfidentialSpace, token.as_slice())
             }
+            EvidenceInput::TdxQuote(quote) => (EvidencePlatform::Tdx, quote.as_slice()),
         };
         match platform {
             EvidencePlatform::AwsNitro => {
@@ -133,7 +147,10 @@ impl EvidenceInput {
             EvidencePlatform::GcpConfidentialSpace => {
                 crate::confidential_space::unverified_image_digest(document).map(Vec::from)
             }
-            EvidencePlatform::Tdx | EvidencePlatform::Vtpm => None,
+            EvidencePlatform::Tdx => crate::tdx::parse_quote(document)
+                .ok()
+                .map(|body| body.mr_td.to_vec()),
+            EvidencePlatform::Vtpm => None,
         }
     }
 
@@ -143,6 +160,7 @@ impl EvidenceInput {
             EvidenceInput::NitroDocument(_) => EvidencePlatform::AwsNitro,
             EvidenceInput::SnpReport { .. } => EvidencePlatform::SevSnp,
             EvidenceInput::ConfidentialSpaceToken(_) => EvidencePlatform::GcpConfidentialSpace,
+            EvidenceInput::TdxQuote(_) => EvidencePlatform::Tdx,
         }
     }
 }
@@ -161,6 +179,9 @@ pub struct VerifyOptions<'a> {
     pub snp_leaf_certificate: Option<Vec<u8>>,
     /// AMD CRLs (DER) the wallet fetched (KDS `/vcek/v1/{product}/crl`).
     pub snp_crls: Vec<Vec<u8>>,
+    /// Intel TDX collateral the wallet fetched for the quote's FMSPC (PCS or a PCCS); preferred
+    /// to the evidence's and the policy's.
+    pub tdx_collateral: Option<crate::tdx::TdxCollateral>,
     /// Bare evidence carries no channel binding; accepting it anyway must be asked for.
     pub allow_unbound: bool,
     /// Certificate signatures already verified, for a caller that judges much evidence (the
@@ -183,6 +204,7 @@ impl<'a> VerifyOptions<'a> {
             releases,
             snp_leaf_certificate: None,
             snp_crls: Vec::new(),
+            tdx_collateral: None,
             allow_unbound: false,
             verified_links: None,
         }
@@ -194,6 +216,27 @@ pub(crate) struct Channel<'a> {
     pub nonce: &'a [u8],
     pub tls_public_key: Option<&'a [u8]>,
     pub binding: [u8; 64],
+}
+
+impl Channel<'_> {
+    /// A hardware report's REPORT_DATA must be the binding (SEV-SNP, TDX).
+    pub(crate) fn check_report_data(&self, report_data: &[u8; 64], verdict: &mut Verdict) {
+        if *report_data == self.binding {
+            verdict.pass(
+                "binding",
+                "REPORT_DATA is the binding of the nonce, TLS key and OHTTP key configuration",
+            );
+        } else {
+            verdict.fail(
+                "binding",
+                "binding-mismatch",
+                format!(
+                    "REPORT_DATA {} is not the binding of this request's nonce and the server's keys: the evidence was made for another request or another server",
+                    hex::encode(report_data)
+                ),
+            );
+        }
+    }
 }
 
 /// Judges `evidence`; never panics, never accepts on a check it could not run.
@@ -261,11 +304,16 @@ pub fn verify(evidence: &EvidenceInput, options: &VerifyOptions) -> Verdict {
         (EvidenceInput::ConfidentialSpaceToken(token), _) => {
             confidential_space_flow::verify(token, None, options, &mut verdict)
         }
-        (EvidenceInput::Envelope(_), EvidencePlatform::Tdx) => verdict.fail(
-            "evidence",
-            "tdx-unsupported",
-            "TDX quotes are not verified by this version of mpr yet; it will not accept what it cannot check",
+        (EvidenceInput::Envelope(envelope), EvidencePlatform::Tdx) => tdx_flow::verify(
+            &envelope.evidence,
+            envelope.tdx_collateral.as_ref(),
+            channel.as_ref(),
+            options,
+            &mut verdict,
         ),
+        (EvidenceInput::TdxQuote(quote), _) => {
+            tdx_flow::verify(quote, None, None, options, &mut verdict)
+        }
     }
     verdict.finish()
 }
@@ -315,5 +363,7 @@ fn check_envelope<'a>(
 
 #[cfg(test)]
 mod confidential_space_tests;
+#[cfg(test)]
+mod tdx_tests;
 #[cfg(test)]
 mod tests;

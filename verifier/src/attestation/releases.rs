@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::verdict::{Matched, Reason};
+use super::verdict::{Matched, Reason, Verdict};
 use crate::policy::TrustPolicy;
 use crate::statement::{
     kind_of, parse_rebuild_statement, parse_release_statement, parse_set_addendum_statement,
@@ -277,6 +277,61 @@ impl TrustedReleases {
             .iter()
             .filter(move |c| c.platform == platform)
     }
+}
+
+/// Records the `measurements` check: the first active set of `platforms` whose registers
+/// `check` finds equal (it returns their names, or a code and what differed) matches; else a
+/// deprecated set that would have matched is the reason; else every set's miss. `runner` names
+/// what runs the release ("the VM"), `unmatched` says what matched nothing.
+pub(super) fn record_set_match(
+    releases: &TrustedReleases,
+    platforms: &[&str],
+    check: impl Fn(&Candidate) -> Result<String, (&'static str, String)>,
+    (runner, unmatched): (&str, &str),
+    verdict: &mut Verdict,
+) {
+    let mut misses = Vec::new();
+    for platform in platforms {
+        for candidate in releases.for_platform(platform) {
+            match check(candidate) {
+                Ok(names) => {
+                    verdict.pass(
+                        "measurements",
+                        format!("{names} equal to {} ({platform})", candidate.describe()),
+                    );
+                    verdict.matched = Some(candidate.matched());
+                    return;
+                }
+                Err((code, miss)) => {
+                    misses.push((code, format!("{}: {miss}", candidate.describe())))
+                }
+            }
+        }
+    }
+    let deprecated = platforms
+        .iter()
+        .find_map(|platform| releases.deprecated_for(platform).find(|c| check(c).is_ok()));
+    if let Some(candidate) = deprecated {
+        verdict.fail(
+            "measurements",
+            "set-deprecated",
+            format!(
+                "{runner} runs {}, which its publisher has deprecated: upgrade the prover",
+                candidate.describe()
+            ),
+        );
+        return;
+    }
+    let (code, details) = summarize_misses(misses);
+    verdict.fail(
+        "measurements",
+        code,
+        if details.is_empty() {
+            unmatched.to_owned()
+        } else {
+            format!("{unmatched}: {}", details.join("; "))
+        },
+    );
 }
 
 /// The code and the messages of a rejection for candidates that each missed (code, message):

@@ -25,6 +25,15 @@
 //! confidential_space_audience = "mpr-attestation"   # the audience the prover asks the launcher for
 //! confidential_space_min_support = "STABLE"         # USABLE, STABLE or LATEST: the image's support_attributes must list it
 //! confidential_space_hwmodels = ["GCP_AMD_SEV", "GCP_AMD_SEV_ES", "GCP_INTEL_TDX"]   # the default; never GCP_SHIELDED_VM
+//! # Intel TDX quotes (crate::tdx), bare or vouching for an Azure TDX vTPM's AK:
+//! intel_roots = ["44a0196b..."]    # SHA-256 of accepted Intel roots (default: Intel SGX Root CA); another
+//!                                  # root must end the collateral's issuer chains
+//! tdx_allowed_tcb_statuses = ["SWHardeningNeeded"]   # accepted besides UpToDate (default: none); also
+//!                                  # ConfigurationNeeded, ConfigurationAndSWHardeningNeeded, OutOfDate,
+//!                                  # OutOfDateConfigurationNeeded, TDRelaunchAdvised(ConfigurationNeeded);
+//!                                  # never Revoked. allow_debug above also admits debug TDs.
+//! tdx_collateral = """{"tcb_info": ...}"""   # dcap-qvl QuoteCollateralV3 JSON for the hosts' FMSPC, used
+//!                                  # when neither the caller nor the evidence supplies collateral
 //! ```
 
 use serde::Deserialize;
@@ -34,6 +43,7 @@ use crate::snp::{SnpTrust, Tcb, MAX_CRL_BYTES};
 use crate::tpm::ak_certificate::GCP_AK_ROOTS_SHA256;
 
 use super::confidential_space_settings::{ConfidentialSpaceSettings, RawConfidentialSpace};
+use super::tdx_settings::{RawTdx, TdxSettings};
 
 pub const DEFAULT_MAX_AGE_SECONDS: u64 = 300;
 pub const DEFAULT_MAX_FUTURE_SKEW_SECONDS: u64 = 30;
@@ -56,6 +66,9 @@ pub(crate) struct RawAttestationSettings {
     confidential_space_audience: Option<String>,
     confidential_space_min_support: Option<String>,
     confidential_space_hwmodels: Option<Vec<String>>,
+    intel_roots: Option<Vec<String>>,
+    tdx_allowed_tcb_statuses: Option<Vec<String>>,
+    tdx_collateral: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +102,9 @@ pub struct AttestationSettings {
     /// GCP Confidential Space tokens: the pinned JWKS and roots, audience, minimum support level
     /// and hardware models.
     pub confidential_space: ConfidentialSpaceSettings,
+    /// Intel TDX quotes: the pinned Intel roots, the TCB statuses accepted besides UpToDate, and
+    /// collateral the policy carries.
+    pub tdx: TdxSettings,
 }
 
 impl Default for AttestationSettings {
@@ -105,6 +121,7 @@ impl Default for AttestationSettings {
             gcp_ak_roots: GCP_AK_ROOTS_SHA256.to_vec(),
             tpm_ak_roots: Vec::new(),
             confidential_space: ConfidentialSpaceSettings::default(),
+            tdx: TdxSettings::default(),
         }
     }
 }
@@ -170,6 +187,14 @@ impl AttestationSettings {
                 audience: raw.confidential_space_audience,
                 min_support: raw.confidential_space_min_support,
                 hwmodels: raw.confidential_space_hwmodels,
+            })?,
+            tdx: TdxSettings::from_raw(RawTdx {
+                intel_roots: raw
+                    .intel_roots
+                    .map(|list| fingerprints("intel_roots", &list))
+                    .transpose()?,
+                allowed_tcb_statuses: raw.tdx_allowed_tcb_statuses,
+                collateral: raw.tdx_collateral,
             })?,
         })
     }

@@ -82,20 +82,8 @@ pub(super) fn verify(
             "the guest policy forbids debugging"
         },
     );
-    match channel {
-        Some(channel) if verified.report.report_data == channel.binding => verdict.pass(
-            "binding",
-            "REPORT_DATA is the binding of the nonce, TLS key and OHTTP key configuration",
-        ),
-        Some(_) => verdict.fail(
-            "binding",
-            "binding-mismatch",
-            format!(
-                "REPORT_DATA {} is not the binding of this request's nonce and the server's keys: the report was made for another request or another server",
-                hex::encode(verified.report.report_data)
-            ),
-        ),
-        None => {}
+    if let Some(channel) = channel {
+        channel.check_report_data(&verified.report.report_data, verdict);
     }
     let measurement = verified.report.measurement;
     for candidate in options.releases.for_platform("sev-snp") {

@@ -195,6 +195,7 @@ fn nitro_envelope(world: &World, doc: &TestDocument) -> Envelope {
         snp_crls: vec![],
         staple: None,
         tpm: None,
+        tdx_collateral: None,
     }
 }
 
@@ -233,6 +234,7 @@ fn judge_remembering(
             releases: &releases,
             snp_leaf_certificate: None,
             snp_crls: crls,
+            tdx_collateral: None,
             allow_unbound: false,
             verified_links,
         },
@@ -567,6 +569,7 @@ fn snp_envelope(world: &World, report_data: [u8; 64], measurement: [u8; 48]) -> 
         snp_crls: vec![],
         staple: None,
         tpm: None,
+        tdx_collateral: None,
     }
 }
 
@@ -685,6 +688,7 @@ fn an_snp_report_for_another_channel_or_image_is_rejected() {
     );
 }
 
+/// What a `tdx` envelope carries is verified as a DCAP quote: a Nitro document there is not one.
 #[test]
 fn a_tdx_envelope_is_never_accepted_unchecked() {
     let mut world = World::new();
@@ -699,7 +703,7 @@ fn a_tdx_envelope_is_never_accepted_unchecked() {
         vec![],
     );
     assert!(!verdict.accepted);
-    assert!(verdict.codes().contains(&"tdx-unsupported"));
+    assert_eq!(verdict.codes(), ["tdx-quote-malformed"]);
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -735,6 +739,7 @@ fn a_recorded_aws_document_verifies_offline_against_expected_registers_only_when
                 releases: &releases,
                 snp_leaf_certificate: None,
                 snp_crls: vec![],
+                tdx_collateral: None,
                 allow_unbound,
                 verified_links: None,
             },
@@ -764,6 +769,7 @@ fn a_recorded_aws_document_verifies_offline_against_expected_registers_only_when
             releases: &releases,
             snp_leaf_certificate: None,
             snp_crls: vec![],
+            tdx_collateral: None,
             allow_unbound: true,
             verified_links: None,
         },

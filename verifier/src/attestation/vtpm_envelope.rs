@@ -7,6 +7,8 @@
 //! - `tpm_event_log` (optional): base64 of binary_bios_measurements
 //! - `tpm_ak_certificate` (optional): base64 DER; `tpm_ak_intermediates` (optional): base64 DER list
 //! - `azure_hcl_report` (optional): base64 of the raw content of vTPM NV index 0x01400001
+//! - `azure_td_quote` (with a TDX HCL report): base64 of the DCAP TD quote of the HCL report's
+//!   TDREPORT; its collateral comes as the envelope's `tdx_collateral`, the caller's or the policy's
 //!
 //! The quote's qualifying data is SHA-256(binding): TPM2B_DATA holds at most 50 bytes on vTPMs
 //! without SHA-512, too few for the 64-byte binding itself.
@@ -28,6 +30,7 @@ pub(super) struct RawTpmFields {
     pub ak_certificate: Option<String>,
     pub ak_intermediates: Option<Vec<String>>,
     pub azure_hcl_report: Option<String>,
+    pub azure_td_quote: Option<String>,
 }
 
 /// The decoded `vtpm` fields (the quote itself is the envelope's `evidence`).
@@ -40,6 +43,7 @@ pub struct TpmEvidence {
     pub ak_certificate: Option<Vec<u8>>,
     pub ak_intermediates: Vec<Vec<u8>>,
     pub azure_hcl_report: Option<Vec<u8>>,
+    pub azure_td_quote: Option<Vec<u8>>,
 }
 
 impl TpmEvidence {
@@ -57,6 +61,7 @@ impl TpmEvidence {
                 ("tpm_ak_certificate", raw.ak_certificate.is_some()),
                 ("tpm_ak_intermediates", raw.ak_intermediates.is_some()),
                 ("azure_hcl_report", raw.azure_hcl_report.is_some()),
+                ("azure_td_quote", raw.azure_td_quote.is_some()),
             ];
             if let Some((field, _)) = present.iter().find(|(_, present)| *present) {
                 return Err(EnvelopeError::Field {
@@ -97,6 +102,7 @@ impl TpmEvidence {
                 .map(|text| base64_field("tpm_ak_intermediates", text))
                 .collect::<Result<_, _>>()?,
             azure_hcl_report: optional("azure_hcl_report", raw.azure_hcl_report)?,
+            azure_td_quote: optional("azure_td_quote", raw.azure_td_quote)?,
         }))
     }
 }

@@ -1,12 +1,14 @@
 //! The vTPM checks (crate::tpm): the quote and its AK, the qualifying data = SHA-256(binding),
 //! the PCR values against the quote's digest and the event log, a trust path for the AK (Azure
-//! HCL report, Google's AK certificate, or a CA the trust policy pins), and the quoted PCRs
-//! against the published `gcp-cvm` / `azure-cvm` measurement sets.
+//! HCL report with its SEV-SNP report or its TD quote, Google's AK certificate, or a CA the trust
+//! policy pins), and the quoted PCRs against the published `gcp-cvm` / `azure-cvm` measurement
+//! sets.
 
 use sha2::{Digest, Sha256};
 
 use super::envelope::Envelope;
-use super::releases::{summarize_misses, Candidate};
+use super::releases::{record_set_match, Candidate};
+use super::tdx_flow;
 use super::verdict::Verdict;
 use super::vtpm_envelope::TpmEvidence;
 use super::{Channel, VerifyOptions};
@@ -15,7 +17,9 @@ use crate::snp::{parse_certificate_table, SnpCertificates};
 use crate::tpm::ak_certificate::verify_ak_certificate;
 use crate::tpm::attest::{parse_attest, parse_signature, Attest};
 use crate::tpm::azure::{verify_azure_ak, AzureTrust};
+use crate::tpm::azure_tdx::{verify_azure_tdx_ak, AzureTdxTrust};
 use crate::tpm::eventlog::parse_event_log;
+use crate::tpm::hcl::{parse_hcl_report, HardwareKind};
 use crate::tpm::public::{parse_public, AkKey};
 use crate::tpm::quote::{check_pcr_digest, check_qualifying_data, check_scheme, verify_signature};
 use crate::tpm::{HashAlg, TpmError, PCR_COUNT};
@@ -28,6 +32,10 @@ struct TrustPath {
 
 const AZURE: TrustPath = TrustPath {
     name: "azure-hcl-snp",
+    platforms: &["azure-cvm"],
+};
+const AZURE_TDX: TrustPath = TrustPath {
+    name: "azure-hcl-tdx",
     platforms: &["azure-cvm"],
 };
 const GCP: TrustPath = TrustPath {
@@ -171,6 +179,9 @@ fn trust_ak(
     let disabled = VerifiedLinks::disabled();
     let links = options.verified_links.unwrap_or(&disabled);
     if let Some(hcl) = &tpm.azure_hcl_report {
+        if parse_hcl_report(hcl).is_ok_and(|report| report.kind == HardwareKind::Tdx) {
+            return trust_tdx_ak(hcl, tpm, ak, envelope, options, verdict);
+        }
         let snp_certificates = match (
             &options.snp_leaf_certificate,
             &envelope.snp_certificate_table,
@@ -247,6 +258,41 @@ fn trust_ak(
     Some(path)
 }
 
+/// An Azure TDX VM's AK: its HCL report's TDREPORT, quoted by the TD quote the envelope carries.
+fn trust_tdx_ak(
+    hcl: &[u8],
+    tpm: &TpmEvidence,
+    ak: &AkKey,
+    envelope: &Envelope,
+    options: &VerifyOptions,
+    verdict: &mut Verdict,
+) -> Option<TrustPath> {
+    let trust = AzureTdxTrust {
+        td_quote: tpm.azure_td_quote.as_deref(),
+        collateral: tdx_flow::collateral(options, envelope.tdx_collateral.as_ref()),
+        tdx_trust: options.settings.tdx.trust(options.settings.allow_debug),
+        at_unix_seconds: options.now_unix_ms / 1000,
+    };
+    match verify_azure_tdx_ak(hcl, ak, &trust) {
+        Ok(azure) => {
+            verdict.pass("ak trust", format!(
+                "HCLAkPub of an HCL report whose TDREPORT (MRTD {}) is quoted by a TD quote v{} chained to the pinned Intel root, TCB {}{}",
+                hex::encode(azure.td.body.mr_td),
+                azure.td.body.quote_version,
+                azure.td.tcb_status,
+                if azure.td.advisory_ids.is_empty() { String::new() } else { format!(" (advisories {})", azure.td.advisory_ids.join(", ")) }
+            ));
+            Some(AZURE_TDX)
+        }
+        Err(errors) => {
+            errors
+                .iter()
+                .for_each(|error| fail(verdict, "ak trust", error));
+            None
+        }
+    }
+}
+
 /// The quoted SHA-256 PCRs must equal every register of one active set of an allowed platform.
 fn match_release(
     attest: &Attest,
@@ -256,55 +302,19 @@ fn match_release(
     verdict: &mut Verdict,
 ) {
     // "vtpm" sets are the ad-hoc expectations a user typed (`mpr attest --expect-pcr`).
-    let platforms = path.platforms.iter().copied().chain(["vtpm"]);
-    let mut misses = Vec::new();
-    for platform in platforms.clone() {
-        for candidate in options.releases.for_platform(platform) {
-            match check_registers(attest, tpm, candidate) {
-                Ok(names) => {
-                    verdict.pass(
-                        "measurements",
-                        format!("{names} equal to {} ({platform})", candidate.describe()),
-                    );
-                    verdict.matched = Some(candidate.matched());
-                    return;
-                }
-                Err((code, miss)) => {
-                    misses.push((code, format!("{}: {miss}", candidate.describe())))
-                }
-            }
-        }
-    }
-    for platform in platforms {
-        let deprecated = options.releases.deprecated_for(platform);
-        if let Some(candidate) = deprecated
-            .into_iter()
-            .find(|c| check_registers(attest, tpm, c).is_ok())
-        {
-            verdict.fail(
-                "measurements",
-                "set-deprecated",
-                format!(
-                    "the VM runs {}, which its publisher has deprecated: upgrade the prover",
-                    candidate.describe()
-                ),
-            );
-            return;
-        }
-    }
-    let (code, details) = summarize_misses(misses);
-    verdict.fail(
-        "measurements",
-        code,
-        format!(
-            "the quoted PCRs match no trusted {} measurement set{}",
-            path.platforms.join(" or "),
-            if details.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", details.join("; "))
-            }
+    let platforms: Vec<&str> = path.platforms.iter().copied().chain(["vtpm"]).collect();
+    record_set_match(
+        options.releases,
+        &platforms,
+        |candidate| check_registers(attest, tpm, candidate),
+        (
+            "the VM",
+            &format!(
+                "the quoted PCRs match no trusted {} measurement set",
+                path.platforms.join(" or ")
+            ),
         ),
+        verdict,
     );
 }
 

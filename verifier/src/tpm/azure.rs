@@ -2,8 +2,7 @@
 //! SEV-SNP report verified by crate::snp against AMD's pinned roots), it signs the runtime data
 //! (the binding), and the runtime data's HCLAkPub is the quote's AK.
 //!
-//! TDX-backed HCL reports are parsed and their binding and AK checked, but the AK is never
-//! trusted: verifying the TD quote that would vouch for the TDREPORT belongs to a later version.
+//! TDX-backed HCL reports take the other path, super::azure_tdx, through their TD quote.
 
 use super::hcl::{parse_hcl_report, HardwareKind, HclReport};
 use super::public::AkKey;
@@ -34,17 +33,11 @@ pub fn verify_azure_ak(
     trust: &AzureTrust,
 ) -> Result<AzureAk, Vec<TpmError>> {
     let hcl = parse_hcl_report(hcl_report).map_err(|e| vec![e])?;
-    let mut errors = Vec::new();
-    if let Err(error) = hcl.check_binding() {
-        errors.push(error);
-    }
-    match hcl.ak_key() {
-        Ok(key) if key == *ak => {}
-        Ok(_) => errors.push(TpmError::HclAkMismatch),
-        Err(error) => errors.push(error),
-    }
+    let mut errors = hcl.check_binding_and_ak(ak);
     if hcl.kind == HardwareKind::Tdx {
-        errors.push(TpmError::AkTdxUnsupported);
+        errors.push(TpmError::HclMalformed(
+            "a TDX HCL report where an SEV-SNP one was expected: verify it with its TD quote (azure_tdx)".into(),
+        ));
         return Err(errors);
     }
     let Some(certificates) = &trust.snp_certificates else {

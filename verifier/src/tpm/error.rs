@@ -37,8 +37,13 @@ pub enum TpmError {
     },
     #[error("the HCL report's HCLAkPub is not the quote's attestation key: the HCL report comes from another VM")]
     HclAkMismatch,
-    #[error("the attestation key is vouched for by an Azure TDX HCL report; TDX quotes are not verified by this version of mpr yet, so the key is not trusted")]
-    AkTdxUnsupported,
+    #[error("the HCL report is a TDX one but no TD quote of its TDREPORT came with it: send azure_td_quote (the paravisor's DCAP quote of the TDREPORT)")]
+    AzureTdQuoteMissing,
+    #[error("the TD quote is not a quote of the HCL report's TDREPORT: {0}")]
+    AzureTdQuoteMismatch(String),
+    /// The HCL report's TD quote failed crate::tdx's checks; the code is crate::tdx's.
+    #[error("the HCL report's TD quote: {0}")]
+    HclTdx(String, &'static str),
     /// The HCL report's SEV-SNP report failed crate::snp's checks; the code is crate::snp's.
     #[error("the HCL report's SEV-SNP report: {0}")]
     HclSnp(String, &'static str),
@@ -70,7 +75,9 @@ impl TpmError {
             TpmError::HclMalformed(_) => "azure-hcl-malformed",
             TpmError::HclBindingMismatch { .. } => "azure-hcl-binding-mismatch",
             TpmError::HclAkMismatch => "azure-hcl-ak-mismatch",
-            TpmError::AkTdxUnsupported => "tpm-ak-tdx-unsupported",
+            TpmError::AzureTdQuoteMissing => "azure-td-quote-missing",
+            TpmError::AzureTdQuoteMismatch(_) => "azure-td-quote-mismatch",
+            TpmError::HclTdx(_, code) => code,
             TpmError::HclSnp(_, code) => code,
             TpmError::AkCertificateMalformed(_) => "tpm-ak-certificate-malformed",
             TpmError::AkCertificateExpired { .. } => "tpm-ak-certificate-expired",

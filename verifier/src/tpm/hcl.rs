@@ -128,6 +128,21 @@ impl HclReport {
         }
     }
 
+    /// The binding and HCLAkPub = `ak`: every failure, none when the report vouches for `ak`
+    /// (given its hardware report is genuine, which the caller checks).
+    pub fn check_binding_and_ak(&self, ak: &AkKey) -> Vec<TpmError> {
+        let mut errors = Vec::new();
+        if let Err(error) = self.check_binding() {
+            errors.push(error);
+        }
+        match self.ak_key() {
+            Ok(key) if key == *ak => {}
+            Ok(_) => errors.push(TpmError::HclAkMismatch),
+            Err(error) => errors.push(error),
+        }
+        errors
+    }
+
     /// The attestation key the runtime data names (`HCLAkPub`, an RSA JWK).
     pub fn ak_key(&self) -> Result<AkKey, TpmError> {
         runtime_ak_key(&self.runtime_data)

@@ -7,6 +7,7 @@
 //! - [`eventlog`]: the TCG firmware event log, parsed and replayed per bank.
 //! - [`hcl`]: Azure's HCL report (vTPM NV index 0x01400001) binding the AK to an SEV-SNP report.
 //! - [`azure`]: the Azure trust path: that report verified, bound, and naming the quote's AK.
+//! - [`azure_tdx`]: the same for a TDX HCL report, through the TD quote of its TDREPORT.
 //! - [`ak_certificate`]: an AK certificate chained to a pinned CA (Google's, or a policy's).
 //!
 //! The structures are parsed by hand rather than with `tpm2-protocol`: that crate needs Rust 1.95
@@ -17,6 +18,7 @@
 pub mod ak_certificate;
 pub mod attest;
 pub mod azure;
+pub mod azure_tdx;
 mod error;
 pub mod eventlog;
 mod hash;

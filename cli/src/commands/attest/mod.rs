@@ -47,6 +47,11 @@ pub struct SnpArgs {
     /// evidence (the prover's --snp-crl) or the policy (snp_crls). Repeatable.
     #[arg(long, value_name = "FILE")]
     pub snp_crl: Vec<PathBuf>,
+    /// TDX: Intel's collateral for the quote's platform (TCB info, QE identity, both CRLs and their
+    /// issuer chains) as one JSON file in dcap-qvl's QuoteCollateralV3 form, fetched from Intel's
+    /// PCS or a PCCS for the quote's FMSPC; needed unless the envelope carries it.
+    #[arg(long, value_name = "FILE")]
+    pub tdx_collateral: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -224,6 +229,19 @@ async fn judge(
         .iter()
         .map(|path| registry_api::signing::read_limited(path, "a CRL", 4 << 20))
         .collect::<Result<Vec<_>, _>>()?;
+    let tdx_collateral = snp
+        .tdx_collateral
+        .as_ref()
+        .map(|path| -> anyhow::Result<_> {
+            let bytes = registry_api::signing::read_limited(
+                path,
+                "TDX collateral",
+                verifier::tdx::MAX_COLLATERAL_BYTES as u64,
+            )?;
+            verifier::tdx::TdxCollateral::from_json(&bytes)
+                .with_context(|| format!("reading the TDX collateral {}", path.display()))
+        })
+        .transpose()?;
     let options = VerifyOptions {
         expected_nonce: nonce,
         now_unix_ms,
@@ -231,6 +249,7 @@ async fn judge(
         releases: &trust.releases,
         snp_leaf_certificate,
         snp_crls,
+        tdx_collateral,
         allow_unbound,
         verified_links: None,
     };

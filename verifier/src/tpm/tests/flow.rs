@@ -94,6 +94,7 @@ pub(super) fn run(
             releases,
             snp_leaf_certificate: vcek,
             snp_crls: Vec::new(),
+            tdx_collateral: None,
             allow_unbound: false,
             verified_links: None,
         },

@@ -3,6 +3,7 @@
 //! (each rejected under its stable code) and parser limits.
 
 mod azure;
+mod azure_tdx;
 mod eventlog;
 mod flow;
 mod flow_fixtures;
