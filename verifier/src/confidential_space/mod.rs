@@ -28,8 +28,8 @@ pub use claims::{
     Claims, ContainerClaims, OneOrMany, SupportLevel, DBGSTAT_PRODUCTION, DEFAULT_HWMODELS, ISSUER,
     SWNAME,
 };
-pub use launch::check_launch;
 pub use jwks::{Jwks, TokenKey, GOOGLE_JWKS_SNAPSHOT, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
+pub use launch::check_launch;
 pub use token::{verify_signature, SignedToken, TokenSigner};
 
 /// Largest token accepted: Google's OIDC tokens are under 4 KiB, PKI tokens carry three
