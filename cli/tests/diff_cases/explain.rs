@@ -154,6 +154,10 @@ fn records_and_output_directories_explain_each_register() {
     assert!(stdout.contains(&binary), "{stdout}");
     assert!(!stdout.contains("aws-nitro PCR1 changed"), "{stdout}");
     assert!(
+        stdout.contains("gcp-confidential-space IMAGE_DIGEST changed"),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains("note: build records hold the ramdisks' digests"),
         "{stdout}"
     );

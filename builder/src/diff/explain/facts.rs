@@ -287,19 +287,6 @@ impl ReleaseFacts {
             facts.push(fact(Role::Compiled, name, &file.digests.sha256));
         }
         let mut measurements = Vec::new();
-        let launch = &outputs.image.launch;
-        if let Some(digest) = outputs.image.manifest_digest.strip_prefix("sha256:") {
-            if !launch.args.is_empty() {
-                measurements.push(MeasuredFacts {
-                    platform: "gcp-confidential-space".to_owned(),
-                    parameters: BTreeMap::from([
-                        ("args".to_owned(), list(&launch.args)),
-                        ("env".to_owned(), list(&launch.env)),
-                    ]),
-                    registers: BTreeMap::from([("IMAGE_DIGEST".to_owned(), digest.to_owned())]),
-                });
-            }
-        }
         if let Some(eif) = &outputs.eif {
             facts.extend([
                 fact(
@@ -376,6 +363,19 @@ impl ReleaseFacts {
                         ("stub".to_owned(), uki.stub.clone()),
                     ]),
                     registers: registers.clone(),
+                });
+            }
+        }
+        let launch = &outputs.image.launch;
+        if let Some(digest) = outputs.image.manifest_digest.strip_prefix("sha256:") {
+            if !launch.args.is_empty() {
+                measurements.push(MeasuredFacts {
+                    platform: "gcp-confidential-space".to_owned(),
+                    parameters: BTreeMap::from([
+                        ("args".to_owned(), list(&launch.args)),
+                        ("env".to_owned(), list(&launch.env)),
+                    ]),
+                    registers: BTreeMap::from([("IMAGE_DIGEST".to_owned(), digest.to_owned())]),
                 });
             }
         }
