@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::releases::{summarize_misses, Candidate};
+use super::releases::{record_set_match, Candidate};
 use super::verdict::Verdict;
 use super::{Channel, VerifyOptions};
 use crate::confidential_space::{
@@ -72,55 +72,14 @@ fn match_release(claims: &Claims, options: &VerifyOptions, verdict: &mut Verdict
         }
     };
     let container = claims.submods.container.as_ref();
-    let mut misses = Vec::new();
-    for candidate in options.releases.for_platform(PLATFORM) {
-        match check_set(candidate, &digest, container) {
-            Ok(launch) => {
-                verdict.pass(
-                    "measurements",
-                    format!(
-                        "container image sha256:{} is the {REGISTER} of {}",
-                        hex::encode(digest),
-                        candidate.describe()
-                    ),
-                );
-                if let Some(launch) = launch {
-                    verdict.pass("launch", launch);
-                }
-                verdict.matched = Some(candidate.matched());
-                return;
-            }
-            Err(miss) => misses.push(miss),
-        }
-    }
-    if let Some(candidate) = options
-        .releases
-        .deprecated_for(PLATFORM)
-        .find(|candidate| check_set(candidate, &digest, container).is_ok())
-    {
-        verdict.fail(
-            "measurements",
-            "set-deprecated",
-            format!(
-                "the container runs {}, which its publisher has deprecated: upgrade the prover",
-                candidate.describe()
-            ),
-        );
-        return;
-    }
-    let (code, details) = summarize_misses(misses);
-    verdict.fail(
-        "measurements",
-        code,
-        format!(
-            "the container image sha256:{} matches no trusted {PLATFORM} measurement set{}",
-            hex::encode(digest),
-            if details.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", details.join("; "))
-            }
-        ),
+    let image = format!("the container image sha256:{}", hex::encode(digest));
+    let unmatched = format!("{image} matches no trusted {PLATFORM} measurement set");
+    record_set_match(
+        options.releases,
+        &[PLATFORM],
+        |candidate| check_set(candidate, &digest, container),
+        ("the container", &unmatched),
+        verdict,
     );
 }
 
@@ -130,27 +89,26 @@ fn check_set(
     candidate: &Candidate,
     digest: &[u8; 32],
     container: Option<&ContainerClaims>,
-) -> Result<Option<String>, (&'static str, String)> {
-    let describe = candidate.describe();
+) -> Result<String, (&'static str, String)> {
     if let Some(other) = candidate.registers.keys().find(|name| *name != REGISTER) {
         return Err((
             "no-release-matched",
-            format!("{describe}: register {other:?} is not in a Confidential Space token"),
+            format!("register {other:?} is not in a Confidential Space token"),
         ));
     }
     match candidate.registers.get(REGISTER) {
         Some(value) if value.as_slice() == digest => {
             let empty = ContainerClaims::default();
-            check_launch(container.unwrap_or(&empty), &candidate.parameters)
-                .map_err(|problem| ("cs-launch-mismatch", format!("{describe}: {problem}")))
+            match check_launch(container.unwrap_or(&empty), &candidate.parameters) {
+                Ok(Some(launch)) => Ok(format!("{REGISTER}, {launch},")),
+                Ok(None) => Ok(REGISTER.to_owned()),
+                Err(problem) => Err(("cs-launch-mismatch", problem)),
+            }
         }
         Some(value) => Err((
             "cs-image-digest-mismatch",
-            format!("{describe}: {REGISTER} is {}", hex::encode(value)),
+            format!("{REGISTER} is {}", hex::encode(value)),
         )),
-        None => Err((
-            "no-release-matched",
-            format!("{describe}: the set names no {REGISTER}"),
-        )),
+        None => Err(("no-release-matched", format!("the set names no {REGISTER}"))),
     }
 }
