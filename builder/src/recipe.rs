@@ -652,6 +652,9 @@ impl Recipe {
         by_name(&mut value);
         value["source"]["repository"] = repository_url.into();
         value["source"]["url"] = serde_json::Value::Null;
+        // Keys sorted whatever serde_json's map order is in this build (a dependency can turn on
+        // its `preserve_order`): the text, and the digest recorded from it, never depend on it.
+        value.sort_all_objects();
         value.to_string()
     }
 
@@ -948,6 +951,17 @@ cmdline = "console=ttyS0"
             here.canonical_sha256(url),
             here.canonical_sha256("https://example.invalid/fork")
         );
+    }
+
+    /// The canonical text, and so every recorded recipe digest, is pinned here: sorted keys at
+    /// every level, whatever serde_json's map order is in the build (a dependency that turns on its
+    /// `preserve_order` feature once changed it for the whole workspace).
+    #[test]
+    fn canonical_text_is_stable() {
+        let recipe = parse(MINIMAL).unwrap();
+        let canonical = recipe.canonical_text("https://github.com/mpr-dev/mpr");
+        let expected = r#"{"builder":{"codegen_units":1,"image":"sha256:0000000000000000000000000000000000000000000000000000000000000000","rustflags":[]},"cvm":null,"eif":null,"files":[],"name":"fixture","runtime":{"cmd":[],"entrypoint":["/usr/local/bin/fixture"],"env":[],"exposed_ports":[],"labels":{},"user":null,"working_dir":null},"schema":1,"snp":[],"source":{"binary":"proof-server","commit":"HEAD","install_path":"usr/local/bin/proof-server","package":"prover","repository":"https://github.com/mpr-dev/mpr","source_date_epoch":null,"url":null},"uki":null,"version":"1.0.0"}"#;
+        assert_eq!(canonical, expected);
     }
 
     #[test]

@@ -46,9 +46,15 @@ pub struct BuildMetadata {
 }
 
 impl EifMetadata {
-    /// The exact bytes of the metadata section.
+    /// The exact bytes of the metadata section. The keys of `DockerInfo` and `CustomMetadata` are
+    /// sorted, as AWS's crate writes them: serde_json keeps insertion order instead when any crate
+    /// in the build turns on its `preserve_order` feature (dcap-qvl does), and the section's bytes
+    /// must not depend on what else is linked.
     pub fn to_section_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(self)
+        let mut sorted = self.clone();
+        sorted.docker_info.sort_all_objects();
+        sorted.custom.sort_all_objects();
+        serde_json::to_vec(&sorted)
     }
 }
 
@@ -226,6 +232,42 @@ mod tests {
         assert_eq!(
             rfc3339_from_unix(4_107_542_400),
             "2100-03-01T00:00:00+00:00"
+        );
+    }
+
+    /// With serde_json's `preserve_order` on (dcap-qvl turns it on in the workspace build), objects
+    /// keep insertion order; the section must still have AWS's sorted keys.
+    #[test]
+    fn docker_info_and_custom_metadata_keys_are_sorted_whatever_the_insertion_order() {
+        let unsorted = || {
+            let mut inner = serde_json::Map::new();
+            inner.insert("z".into(), 1.into());
+            inner.insert("a".into(), 2.into());
+            let mut outer = serde_json::Map::new();
+            outer.insert("Zeta".into(), serde_json::Value::Object(inner));
+            outer.insert("Alpha".into(), serde_json::json!([{"y": 1, "b": 2}]));
+            serde_json::Value::Object(outer)
+        };
+        let metadata = EifMetadata {
+            image_name: "toy".into(),
+            image_version: "1.0".into(),
+            build: BuildMetadata {
+                build_time: rfc3339_from_unix(0),
+                build_tool: "mpr".into(),
+                build_tool_version: "0.1.0".into(),
+                operating_system: "OS".into(),
+                kernel_version: "kernel".into(),
+            },
+            docker_info: unsorted(),
+            custom: unsorted(),
+        };
+        let text = String::from_utf8(metadata.to_section_bytes().unwrap()).unwrap();
+        let sorted = r#"{"Alpha":[{"b":2,"y":1}],"Zeta":{"a":2,"z":1}}"#;
+        assert!(
+            text.contains(&format!(
+                r#""DockerInfo":{sorted},"CustomMetadata":{sorted}}}"#
+            )),
+            "{text}"
         );
     }
 
