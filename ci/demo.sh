@@ -78,15 +78,14 @@ release=$out/releases/$version
 
 echo "== mpr eif describe"
 "$mpr" eif describe "$release"/build/eif/*.eif
-echo "== the image serves /health"
-# At start-up the server loads (and by default downloads) the public parameters, as upstream's does; this
-# container has neither them nor the Internet, so it starts with --no-fetch-params. A deployment mounts
-# them (--params-dir / MIDNIGHT_PP) or lets the server fetch them.
+echo "== the image serves /health, started with its recorded command"
+# No arguments after the image: the container runs the Cmd the release measured (--port 6300
+# --no-fetch-params --params-dir /params, the parameters baked in through the recipe's [[files]]).
 image=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["outputs"]["image"]["config_digest"])' "$release/build/build-record.json")
 docker image inspect "$image" >/dev/null 2>&1 || docker load -q -i "$release/build/image/image.tar"
-cid=$(docker run -d --rm -p 127.0.0.1::6300 "$image" --port 6300 --no-fetch-params)
+cid=$(docker run -d --rm -p 127.0.0.1::6300 "$image")
 port=$(docker port "$cid" 6300/tcp | head -1 | sed 's/.*://')
-for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$port/health" && echo && break; sleep 0.2; done
+for _ in $(seq 150); do curl -fsS "http://127.0.0.1:$port/health" && echo && break; sleep 0.2; done
 curl -fsS "http://127.0.0.1:$port/health" >/dev/null
 docker rm -f "$cid" >/dev/null 2>&1 || true
 

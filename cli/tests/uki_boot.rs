@@ -6,8 +6,8 @@
 //!   the AK certified by a test CA the policy pins, as Google certifies its vTPM AKs);
 //! - quote PCRs 4, 9, 11 and 12 equal to the record's prediction;
 //!
-//! and a disk whose UKI carries another command line boots to PCRs equal to its own, different
-//! prediction.
+//! and a disk whose UKI carries another command line, or an initrd with other bytes, boots to PCRs
+//! equal to its own, different prediction, and is refused against the release's.
 //!
 //! Needs qemu-system-x86_64, Debian's ovmf, swtpm and tpm2-tools (ci/setup.sh installs them), and
 //! MPR_PROVER_RELEASE: the `mpr build --out` directory of the prover (ci/prover-recipe.sh, with
@@ -253,6 +253,18 @@ fn quoted_pcrs(evidence: &EvidenceInput) -> BTreeMap<u32, String> {
         .collect()
 }
 
+/// The envelope carried the firmware's event log and it replayed to the quoted PCRs.
+fn assert_event_log_replayed(verdict: &Verdict) {
+    assert!(
+        verdict
+            .checks
+            .iter()
+            .any(|check| check.name == "event log" && check.passed),
+        "no replayed event log: {:?}",
+        verdict.checks
+    );
+}
+
 fn assert_booted_as_predicted(evidence: &EvidenceInput, uki: &BuiltUki) {
     let pcrs = quoted_pcrs(evidence);
     for (index, predicted) in [
@@ -265,8 +277,59 @@ fn assert_booted_as_predicted(evidence: &EvidenceInput, uki: &BuiltUki) {
     }
 }
 
+/// Builds a UKI disk from `initrd` and `cmdline` (the release's kernel and stub), boots it, and
+/// checks the boot agrees with its own prediction and is refused against the release's.
+async fn boot_a_changed_uki(
+    uki: &BuiltUki,
+    kernel: &Path,
+    initrd: &Path,
+    cmdline: &str,
+    state: &Path,
+    ca: &TestAkCa,
+) -> BuiltUki {
+    let changed_dir = tempfile::tempdir().unwrap();
+    let spec = UkiSpec {
+        stub: PinnedFile {
+            path: STUB.into(),
+            sha256: uki.stub_sha256.clone(),
+        },
+        cmdline: None,
+        os_release: None,
+        disk_size_gib: None,
+    };
+    let changed = build_uki(
+        &spec,
+        kernel,
+        initrd,
+        cmdline,
+        &uki.os_release,
+        1_700_000_000,
+        changed_dir.path(),
+    )
+    .unwrap();
+    assert_ne!(
+        changed.vtpm.pcr4, uki.vtpm.pcr4,
+        "another UKI, another PCR 4"
+    );
+    let nonce: Vec<u8> = (0..32).map(|i| i * 5 + 3).collect();
+    let changed_disk = changed_dir.path().join(DISK_FILE);
+    let envelope = boot_and_attest(&changed_disk, "raw", state, &nonce).await;
+    let (verdict, evidence) = judge(&envelope, &nonce, ca, &changed);
+    assert!(
+        verdict.accepted,
+        "{}",
+        serde_json::to_string_pretty(&verdict).unwrap()
+    );
+    assert_event_log_replayed(&verdict);
+    assert_booted_as_predicted(&evidence, &changed);
+    // Judged against the released disk's prediction, the changed boot is refused.
+    let (verdict, _) = judge(&envelope, &nonce, ca, uki);
+    assert!(!verdict.accepted, "a changed UKI matched the release");
+    changed
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn the_booted_disk_quotes_the_predicted_pcrs_and_a_changed_cmdline_moves_both() {
+async fn the_booted_disk_quotes_the_predicted_pcrs_and_a_changed_cmdline_or_initrd_moves_both() {
     let (release, uki) = release();
     let tpm_dir = tempfile::tempdir().unwrap();
     let state = tpm_dir.path().join("state");
@@ -284,46 +347,34 @@ async fn the_booted_disk_quotes_the_predicted_pcrs_and_a_changed_cmdline_moves_b
         serde_json::to_string_pretty(&verdict).unwrap()
     );
     assert_eq!(verdict.ak_trust.as_deref(), Some("policy-ak-root"));
+    assert_event_log_replayed(&verdict);
     assert_booted_as_predicted(&evidence, &uki);
 
-    // The same kernel and initrd with another command line: another UKI, another prediction, and
-    // the boot agrees with it.
-    let changed_dir = tempfile::tempdir().unwrap();
-    let spec = UkiSpec {
-        stub: PinnedFile {
-            path: STUB.into(),
-            sha256: uki.stub_sha256.clone(),
-        },
-        cmdline: None,
-        os_release: None,
-        disk_size_gib: None,
-    };
     let cvm = release.join("cvm");
-    let changed = build_uki(
-        &spec,
-        &cvm.join("vmlinuz"),
-        &cvm.join("initrd.img"),
+    let (kernel, initrd) = (cvm.join("vmlinuz"), cvm.join("initrd.img"));
+    // The same kernel and initrd with another command line.
+    let changed = boot_a_changed_uki(
+        &uki,
+        &kernel,
+        &initrd,
         &format!("{} mpr.uki-boot-test=changed", uki.cmdline),
-        &uki.os_release,
-        1_700_000_000,
-        changed_dir.path(),
+        &state,
+        &ca,
     )
-    .unwrap();
+    .await;
     assert_ne!(changed.vtpm.pcr9, uki.vtpm.pcr9);
     assert_ne!(changed.vtpm.pcr11, uki.vtpm.pcr11);
-    let changed_disk = changed_dir.path().join(DISK_FILE);
-    let envelope = boot_and_attest(&changed_disk, "raw", &state, &nonce).await;
-    let (verdict, evidence) = judge(&envelope, &nonce, &ca, &changed);
-    assert!(
-        verdict.accepted,
-        "{}",
-        serde_json::to_string_pretty(&verdict).unwrap()
-    );
-    assert_booted_as_predicted(&evidence, &changed);
-    // Judged against the released disk's prediction, the changed boot is refused.
-    let (verdict, _) = judge(&envelope, &nonce, &ca, &uki);
-    assert!(
-        !verdict.accepted,
-        "a changed command line matched the release"
+
+    // The same command line with an initrd four bytes longer (NUL padding after the archive,
+    // which the kernel's unpacker skips, so it still boots).
+    let padded_dir = tempfile::tempdir().unwrap();
+    let padded = padded_dir.path().join("initrd.img");
+    let mut bytes = std::fs::read(&initrd).unwrap();
+    bytes.extend_from_slice(&[0; 4]);
+    std::fs::write(&padded, bytes).unwrap();
+    let changed = boot_a_changed_uki(&uki, &kernel, &padded, &uki.cmdline, &state, &ca).await;
+    assert_ne!(
+        changed.vtpm.pcr11, uki.vtpm.pcr11,
+        "PCR 11 covers the .initrd section"
     );
 }

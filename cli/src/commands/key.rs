@@ -99,6 +99,14 @@ impl Signer {
         }
     }
 
+    /// The ASCII-armoured public certificate of the key that made a signature by `fingerprint`.
+    pub fn armored_public(&self, fingerprint: &str) -> anyhow::Result<String> {
+        Ok(match self {
+            Signer::Key { key, .. } => key.armored_public()?,
+            Signer::Gpg { .. } => signing::gpg_export_public(fingerprint)?,
+        })
+    }
+
     /// A detached signature over the file's exact bytes.
     pub fn sign(&self, statement: &Path) -> anyhow::Result<DetachedSignature> {
         Ok(match self {

@@ -45,6 +45,17 @@ pub fn gpg_sign_detached(
     Ok(DetachedSignature { armored, verified })
 }
 
+/// The ASCII-armoured public certificate gpg holds for `fingerprint` (a primary key's).
+pub fn gpg_export_public(fingerprint: &str) -> Result<String, SigningError> {
+    exported_keys(fingerprint)?
+        .into_iter()
+        .find(|key| key.fingerprint.eq_ignore_ascii_case(fingerprint))
+        .map(|key| key.armored)
+        .ok_or_else(|| SigningError::GpgOutput {
+            detail: format!("gpg --export {fingerprint} gave no certificate with that fingerprint"),
+        })
+}
+
 /// The public certificates `gpg --export KEY_ID` gives.
 fn exported_keys(key_id: &str) -> Result<Vec<crate::openpgp::PublicKey>, SigningError> {
     let output = Command::new("gpg")

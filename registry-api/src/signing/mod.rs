@@ -24,7 +24,7 @@ use sequoia_openpgp as openpgp;
 pub use files::{
     read_limited, read_statement, refuse_existing, write_new_private_file, write_replacing,
 };
-pub use gpg::gpg_sign_detached;
+pub use gpg::{gpg_export_public, gpg_sign_detached};
 pub use key::{generate_key, GeneratedKey, SecretKey};
 pub use sign::{sign_detached, DetachedSignature};
 

@@ -21,7 +21,12 @@ const MAX_ANSWER_BYTES: u64 = 4 << 20;
 /// Where the release comes from.
 pub enum Origin {
     Directory(PathBuf),
-    Registry { url: String, version: String },
+    /// `record`: the release's build-record.json from elsewhere (its GitHub release), if at hand.
+    Registry {
+        url: String,
+        version: String,
+        record: Option<PathBuf>,
+    },
 }
 
 /// A verified release statement and what it was checked with.
@@ -29,8 +34,9 @@ pub struct Official {
     pub bytes: Vec<u8>,
     pub statement: ReleaseStatement,
     pub signers: Vec<String>,
-    /// The official build record, when the release directory has it (for the builder image's
-    /// inputs and the file-level diff).
+    /// The official build record, when the release directory has it or `--record` names it (for
+    /// the builder image's inputs and the file-level diff): a copy in the evidence directory
+    /// whose SHA-256 is the one the signed statement gives.
     pub record: Option<PathBuf>,
     pub checks: Vec<String>,
 }
@@ -65,7 +71,11 @@ pub async fn load(
             .find(|path| path.exists());
             (vec![signature], read_keyrings(keyrings)?, record)
         }
-        Origin::Registry { url, version } => {
+        Origin::Registry {
+            url,
+            version,
+            record,
+        } => {
             let client = crate::commands::http::client()?;
             let base = url.trim_end_matches('/');
             let statement = get_bytes(
@@ -95,7 +105,7 @@ pub async fn load(
             if keys.is_empty() {
                 keys = fetch_policy_keys(base, policy).await?;
             }
-            (signatures, keys, None)
+            (signatures, keys, record.clone())
         }
     };
     for (n, signature) in signatures.iter().enumerate() {
@@ -124,6 +134,10 @@ pub async fn load(
             report.problems.join("\n  ")
         );
     }
+    let record = match record {
+        Some(path) => authenticated_record(&path, &statement, dir)?,
+        None => None,
+    };
     Ok(Official {
         bytes,
         statement,
@@ -131,6 +145,38 @@ pub async fn load(
         record,
         checks: report.passed.clone(),
     })
+}
+
+/// Largest build record read (the prover's is about 100 KiB).
+const MAX_RECORD_BYTES: u64 = 64 << 20;
+
+/// The build record at `path`, copied into `dir` once its SHA-256 is the one the signed statement
+/// gives it: the builder image is made and files are compared from nothing the statement does not
+/// vouch for. A statement that names no record digest leaves the record unused.
+fn authenticated_record(
+    path: &Path,
+    statement: &ReleaseStatement,
+    dir: &Path,
+) -> anyhow::Result<Option<PathBuf>> {
+    let Some(signed) = &statement.predicate.build_record else {
+        tracing::warn!(
+            record = %path.display(),
+            "the release statement names no build record digest: the record is not used"
+        );
+        return Ok(None);
+    };
+    let bytes = signing::read_limited(path, "a build record", MAX_RECORD_BYTES)?;
+    let found = verifier::statement::sha256_hex(&bytes);
+    if found != signed.sha256 {
+        anyhow::bail!(
+            "{} has sha256 {found}, but the signed release statement names the build record sha256 {}: it is not this release's record; use the build-record.json of the release's GitHub assets (or mpr release's --out)",
+            path.display(),
+            signed.sha256
+        );
+    }
+    let copy = dir.join(builder::record::RECORD_FILE);
+    signing::write_replacing(&copy, &bytes, 0o644)?;
+    Ok(Some(copy))
 }
 
 fn read_keyrings(paths: &[PathBuf]) -> anyhow::Result<Vec<PublicKey>> {

@@ -53,6 +53,11 @@ pub struct VerifyArgs {
     /// The release's version (with --registry).
     #[arg(long)]
     version: Option<String>,
+    /// With --registry: the release's build-record.json (one of its GitHub release assets), checked
+    /// against the digest the signed statement gives it. With it a missing builder image is made
+    /// from the record's inputs and a mismatch is shown file by file.
+    #[arg(long, requires = "registry")]
+    record: Option<PathBuf>,
     /// The recipe to rebuild: its canonical digest must be the statement's recipe digest.
     #[arg(long)]
     recipe: PathBuf,
@@ -148,6 +153,7 @@ fn verify_command(args: &VerifyArgs) -> anyhow::Result<Verdict> {
         (None, Some(url), Some(version)) => Origin::Registry {
             url: url.clone(),
             version: version.clone(),
+            record: args.record.clone(),
         },
         _ => anyhow::bail!("give --release DIR, or --registry URL with --version"),
     };

@@ -443,6 +443,7 @@ async fn rebuild_one(
         origin: Origin::Registry {
             url: submitter.registry.clone(),
             version: version.to_owned(),
+            record: None,
         },
         recipe,
         policy: args.policy.clone(),

@@ -172,6 +172,7 @@ async fn stages(
     let build_dir = out.join("build");
     let statement = out.join("statement.json");
     let signature = out.join("statement.json.asc");
+    let public_key = out.join(PUBLIC_KEY_FILE);
     let proof = out.join("statement.proof");
     let mut submission = None;
     let mut failed: Option<anyhow::Error> = None;
@@ -209,9 +210,16 @@ async fn stages(
             "sign" => {
                 registry_stages::sign(registry, &args.version, signer, &statement, &signature)
                     .await
-                    .map(|(outcome, fingerprint, detail)| {
+                    .and_then(|(outcome, fingerprint, detail)| {
+                        // Beside the signature, so the GitHub release carries what verifies it.
+                        let armored = signer.armored_public(&fingerprint)?;
+                        registry_api::signing::write_replacing(
+                            &public_key,
+                            armored.as_bytes(),
+                            0o644,
+                        )?;
                         journal.signed_by = Some(fingerprint);
-                        (outcome, detail)
+                        Ok((outcome, detail))
                     })
             }
             "log" => log(args, registry, journal, &proof).await,
@@ -404,12 +412,16 @@ async fn log(
     Ok((outcome, detail))
 }
 
-/// What goes on the GitHub release: the signed statement and its proof, the build record, and
-/// the boot images users run.
+/// The release key's public certificate in the release directory and on the GitHub release.
+pub const PUBLIC_KEY_FILE: &str = "RELEASE-KEY.asc";
+
+/// What goes on the GitHub release: the signed statement, the key that signed it and its proof,
+/// the build record, and the boot images users run.
 fn github_assets(out: &Path, build_dir: &Path) -> Vec<PathBuf> {
     let mut assets = vec![
         out.join("statement.json"),
         out.join("statement.json.asc"),
+        out.join(PUBLIC_KEY_FILE),
         out.join("statement.proof"),
         build_dir.join(builder::record::RECORD_FILE),
     ];
