@@ -74,6 +74,13 @@ fn objcopy_uki(dir: &Path, inputs: &Inputs) -> PathBuf {
         .status()
         .expect("objcopy (binutils) runs");
     assert!(status.success(), "objcopy failed: {status}");
+    // objcopy stamps the COFF header with the current time (it has no option against it, and
+    // ignores SOURCE_DATE_EPOCH); the Authenticode hash (PCR 4) covers it, so two assemblies of
+    // the same inputs a second apart would differ. Any fixed value makes them the same: 0.
+    let mut bytes = std::fs::read(&uki).unwrap();
+    let coff = u32::from_le_bytes(bytes[0x3c..0x40].try_into().unwrap()) as usize + 4;
+    bytes[coff + 4..coff + 8].copy_from_slice(&[0; 4]);
+    std::fs::write(&uki, bytes).unwrap();
     uki
 }
 
