@@ -27,6 +27,15 @@ export MPR_PROVER_RELEASE=$prover_dir/release
 # nested PVM hypervisor (kvm_pvm) that cannot run a stock kernel, so CI boots under software emulation.
 export MPR_CVM_ACCEL=${MPR_CVM_ACCEL:-tcg}
 
+# serde_json's preserve_order changes how every Value object in the build serialises (dcap-qvl's std
+# feature once turned it on for the whole workspace and changed EIF metadata and recipe digests): the
+# byte-exact writers sort explicitly, and no dependency may turn it on unnoticed.
+echo "test: no crate turns on serde_json's preserve_order"
+if cargo tree --locked --workspace -e features -i serde_json | grep -q 'serde_json feature "preserve_order"'; then
+    cargo tree --locked --workspace -e features -i serde_json --prefix none | grep -B2 -A6 preserve_order >&2
+    echo "a dependency turns on serde_json's preserve_order (above): turn that feature of it off" >&2
+    exit 1
+fi
 echo "test: cargo fmt --check"
 cargo fmt --all --check
 echo "test: cargo clippy -D warnings"
