@@ -372,7 +372,20 @@ async fn the_booted_disk_quotes_the_predicted_pcrs_and_a_changed_cmdline_or_init
     let mut bytes = std::fs::read(&initrd).unwrap();
     bytes.extend_from_slice(&[0; 4]);
     std::fs::write(&padded, bytes).unwrap();
-    let changed = boot_a_changed_uki(&uki, &kernel, &padded, &uki.cmdline, &state, &ca).await;
+    // On a TPM of its own: every boot ends without an orderly TPM shutdown, and a third boot on
+    // one state finds the TPM in dictionary-attack lockout (TPM_RC_LOCKOUT on the NV reads).
+    let padded_tpm = tempfile::tempdir().unwrap();
+    let padded_state = padded_tpm.path().join("state");
+    let padded_ca = provision(&padded_state);
+    let changed = boot_a_changed_uki(
+        &uki,
+        &kernel,
+        &padded,
+        &uki.cmdline,
+        &padded_state,
+        &padded_ca,
+    )
+    .await;
     assert_ne!(
         changed.vtpm.pcr11, uki.vtpm.pcr11,
         "PCR 11 covers the .initrd section"
