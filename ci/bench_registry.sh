@@ -83,7 +83,8 @@ wait_for() {  # URL, what, pid
 
 # --- the registry, on a fresh embedded cluster -----------------------------------------------------
 (unset DATABASE_URL MPR_DATA_DIR
- exec "$mpr" serve --listen 127.0.0.1:$MPR_PORT --data-dir "$tmp/pg" --token-file "$tmp/token") >"$tmp/mpr.log" 2>&1 &
+ exec "$mpr" serve --listen 127.0.0.1:$MPR_PORT --data-dir "$tmp/pg" --token-file "$tmp/token" \
+     --admin-token-file "$tmp/admin-token") >"$tmp/mpr.log" 2>&1 &
 mpr_pid=$!
 wait_for "http://127.0.0.1:$MPR_PORT/readyz" mpr "$mpr_pid"
 
@@ -118,9 +119,16 @@ print(json.dumps({
     }],
 }))
 PY
-status=$(curl -sS -o "$tmp/created.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat "$tmp/token")" \
-    -H 'Content-Type: application/json' --data-binary @"$tmp/release.json" "http://127.0.0.1:$MPR_PORT/v1/releases")
-[ "$status" = 201 ] || [ "$status" = 200 ] || { echo "bench-registry: publishing failed ($status): $(cat "$tmp/created.json")" >&2; exit 1; }
+# Releases are recorded only signed by a registered release key: a throwaway one, registered with
+# the admin token, signs the statement the submission renders to.
+"$mpr" key generate --user-id "Bench Releases <bench@mpr.invalid>" --out "$tmp/release-key.asc" --no-passphrase >/dev/null
+"$mpr" key export --key "$tmp/release-key.asc" --out "$tmp/release-key.pub.asc" >/dev/null
+status=$(curl -sS -o "$tmp/key.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat "$tmp/admin-token")" \
+    --data-binary @"$tmp/release-key.pub.asc" "http://127.0.0.1:$MPR_PORT/v1/keys?role=release")
+[ "$status" = 201 ] || { echo "bench-registry: registering the release key failed ($status): $(cat "$tmp/key.json")" >&2; exit 1; }
+"$mpr" registry publish --submission "$tmp/release.json" --key "$tmp/release-key.asc" \
+    --registry "http://127.0.0.1:$MPR_PORT" --token-file "$tmp/token" >&2 \
+    || { echo "bench-registry: publishing failed" >&2; exit 1; }
 path=/v1/releases/$VERSION/measurements
 mkdir -p "$tmp/www/v1/releases/$VERSION"
 curl -fsS -o "$tmp/www$path" "http://127.0.0.1:$MPR_PORT$path"

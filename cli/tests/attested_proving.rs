@@ -408,10 +408,11 @@ async fn a_wallet_attests_against_statements_it_fetches_from_a_registry() {
     let admin = std::fs::read_to_string(registry_support::admin_token_file(&token_file)).unwrap();
     let client = reqwest::Client::new();
     let release = registry_api::testing::sample_release("8.1.0", 1);
+    let pipeline_key = registry.register_release_key().await;
     let response = client
         .post(registry.url("/v1/releases"))
         .bearer_auth(token.trim())
-        .json(&release)
+        .json(&registry_support::signed(&release, &pipeline_key))
         .send()
         .await
         .unwrap();

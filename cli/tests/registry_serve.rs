@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use registry_api::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresConfig};
+use registry_api::signing::SecretKey;
 use registry_support::{
-    processes_in, release_with, rows_of, tail, traversable_tempdir, Rows, Server,
+    processes_in, release_with, rows_of, signed, tail, traversable_tempdir, Rows, Server,
 };
 use serde_json::Value;
 
@@ -38,11 +39,12 @@ async fn mpr_serve_runs_on_its_embedded_postgresql_stops_on_sigterm_and_keeps_it
     let token = token_text.trim();
     assert!(token.starts_with("mpr_"), "{token:?}");
 
+    let key = server.register_release_key().await;
     let release = release_with("1.0.0", 1, 2, 3);
     let response = client
         .post(server.url("/v1/releases"))
         .bearer_auth(token)
-        .json(&release)
+        .json(&signed(&release, &key))
         .send()
         .await
         .expect("POST");
@@ -107,7 +109,7 @@ async fn mpr_serve_runs_on_its_embedded_postgresql_stops_on_sigterm_and_keeps_it
     let response = client
         .post(server.url("/v1/releases"))
         .bearer_auth(token)
-        .json(&next)
+        .json(&signed(&next, &key))
         .send()
         .await
         .expect("POST");
@@ -155,11 +157,18 @@ struct Round {
     outcomes: Vec<Outcome>,
 }
 
+/// Who publishes: the publisher token and the release key that signs.
+#[derive(Clone)]
+struct Publisher {
+    token: String,
+    key: Arc<SecretKey>,
+}
+
 /// Posts large releases back to back until the server dies or `stop` is set.
 async fn publish_until_killed(
     client: reqwest::Client,
     url: String,
-    token: String,
+    publisher: Publisher,
     name: String,
     stop: Arc<AtomicBool>,
     seeds: Arc<AtomicU64>,
@@ -176,8 +185,8 @@ async fn publish_until_killed(
             .insert(version.clone(), rows_of(&body));
         let outcome = match client
             .post(&url)
-            .bearer_auth(&token)
-            .json(&body)
+            .bearer_auth(&publisher.token)
+            .json(&signed(&body, &publisher.key))
             .send()
             .await
         {
@@ -241,6 +250,7 @@ async fn killing_mpr_serve_mid_write_leaves_no_partial_release() {
     let seeds = Arc::new(AtomicU64::new(1));
     let expected = Arc::new(Mutex::new(HashMap::new()));
     let mut rounds = Vec::new();
+    let mut key: Option<Arc<SecretKey>> = None;
     for round in 0..ROUNDS {
         let mut server = Server::on_database(
             &database_url,
@@ -248,6 +258,13 @@ async fn killing_mpr_serve_mid_write_leaves_no_partial_release() {
             &dir.path().join(format!("serve-{round}.log")),
         );
         server.wait_ready(Duration::from_secs(30)).await;
+        // Registered once: the key outlives every server on this database.
+        let key = match &key {
+            Some(key) => Arc::clone(key),
+            None => key
+                .insert(Arc::new(server.register_release_key().await))
+                .clone(),
+        };
         let token = fs::read_to_string(&token_file)
             .expect("token")
             .trim()
@@ -262,7 +279,10 @@ async fn killing_mpr_serve_mid_write_leaves_no_partial_release() {
                 tokio::spawn(publish_until_killed(
                     client.clone(),
                     server.url("/v1/releases"),
-                    token.clone(),
+                    Publisher {
+                        token: token.clone(),
+                        key: key.clone(),
+                    },
                     format!("{round}.{publisher}"),
                     stop.clone(),
                     seeds.clone(),

@@ -31,6 +31,11 @@ fn ok(output: Output) -> String {
     String::from_utf8(output.stdout).expect("UTF-8")
 }
 
+async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    let response = client.get(url).send().await.expect("GET");
+    response.json().await.expect("JSON")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_deprecates_a_set_and_adds_one_with_signed_statements() {
     let dir = traversable_tempdir();
@@ -41,10 +46,11 @@ async fn a_publisher_deprecates_a_set_and_adds_one_with_signed_statements() {
     let token = std::fs::read_to_string(&token_file).expect("token");
     let client = reqwest::Client::new();
     let release = registry_api::testing::sample_release("8.1.0", 1);
+    let pipeline_key = server.register_release_key().await;
     let response = client
         .post(server.url("/v1/releases"))
         .bearer_auth(token.trim())
-        .json(&release)
+        .json(&registry_support::signed(&release, &pipeline_key))
         .send()
         .await
         .expect("POST release");
@@ -118,14 +124,7 @@ async fn a_publisher_deprecates_a_set_and_adds_one_with_signed_statements() {
         ok(mpr(&submit, work)).contains("already has statement"),
         "a repeat is harmless"
     );
-    let detail: Value = client
-        .get(server.url("/v1/releases/8.1.0"))
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
+    let detail = get_json(&client, &server.url("/v1/releases/8.1.0")).await;
     assert_eq!(detail["measurement_sets"][0]["status"], "deprecated");
 
     // Arguments that disagree with the signed file are refused before anything is sent.
@@ -185,4 +184,147 @@ async fn a_publisher_deprecates_a_set_and_adds_one_with_signed_statements() {
         answer["sha256"]
     );
     server.terminate(Duration::from_secs(30));
+}
+
+/// A release key made with `mpr key generate` (unencrypted: a test key), and its public file.
+fn release_key(dir: &Path, name: &str) -> (String, String) {
+    let secret = dir.join(format!("{name}.asc"));
+    let public = dir.join(format!("{name}.pub.asc"));
+    let user_id = format!("{name} <{name}@mpr.invalid>");
+    let secret_arg = secret.to_str().expect("UTF-8 path");
+    ok(mpr(
+        &[
+            "key",
+            "generate",
+            "--user-id",
+            &user_id,
+            "--out",
+            secret_arg,
+            "--no-passphrase",
+        ],
+        dir,
+    ));
+    let public_arg = public.to_str().expect("UTF-8 path");
+    ok(mpr(
+        &["key", "export", "--key", secret_arg, "--out", public_arg],
+        dir,
+    ));
+    (secret_arg.to_owned(), public_arg.to_owned())
+}
+
+/// `mpr registry publish` signs the statement it records: refused with a key nobody registered
+/// (saying how to register it), recorded once the admin registers the key, harmless to repeat,
+/// and a second release key co-signs by publishing the same release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mpr_registry_publish_records_only_releases_signed_by_a_registered_key() {
+    let dir = traversable_tempdir();
+    let work = dir.path();
+    let token_file = work.join("token");
+    let mut server = Server::embedded(&work.join("pg"), &token_file, &work.join("serve.log"));
+    server.wait_ready(Duration::from_secs(90)).await;
+    let admin =
+        std::fs::read_to_string(registry_support::admin_token_file(&token_file)).expect("admin");
+    let submission = work.join("submission").join("release.json");
+    std::fs::create_dir(submission.parent().unwrap()).expect("mkdir");
+    std::fs::write(
+        &submission,
+        registry_api::testing::sample_release("8.1.0", 1).to_string(),
+    )
+    .expect("submission");
+    let url = server.url("");
+    let publish = |key: &str| {
+        mpr(
+            &[
+                "registry",
+                "publish",
+                "--submission",
+                submission.to_str().unwrap(),
+                "--registry",
+                &url,
+                "--token-file",
+                token_file.to_str().unwrap(),
+                "--key",
+                key,
+            ],
+            work,
+        )
+    };
+
+    let (first, first_public) = release_key(work, "first");
+    let refused = publish(&first);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("not a registered key"), "{stderr}");
+    assert!(stderr.contains("registered as a release key?"), "{stderr}");
+    assert!(stderr.contains("/v1/keys?role=release"), "{stderr}");
+    let client = reqwest::Client::new();
+    let release = client.get(server.url("/v1/releases/8.1.0")).send().await;
+    assert_eq!(release.expect("GET").status(), 404, "nothing was recorded");
+
+    let register = |public: String| {
+        let client = client.clone();
+        let url = server.url("/v1/keys?role=release");
+        let admin = admin.trim().to_owned();
+        async move {
+            let response = client
+                .post(url)
+                .bearer_auth(admin)
+                .body(std::fs::read(public).expect("public key"))
+                .send()
+                .await
+                .expect("POST key");
+            assert_eq!(response.status(), 201);
+        }
+    };
+    register(first_public).await;
+    let recorded = ok(publish(&first));
+    assert!(recorded.contains("recorded release 8.1.0"), "{recorded}");
+    let statement = std::fs::read(work.join("submission/statement.json")).expect("statement");
+    let served = client
+        .get(server.url("/v1/releases/8.1.0/statement"))
+        .send()
+        .await
+        .expect("GET")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(
+        &served[..],
+        &statement[..],
+        "the statement signed is the one served"
+    );
+    let signature = work.join("submission/statement.json.asc");
+    ok(mpr(
+        &[
+            "manifest",
+            "verify",
+            "--statement",
+            work.join("submission/statement.json").to_str().unwrap(),
+            "--signature",
+            signature.to_str().unwrap(),
+            "--keyring",
+            work.join("first.pub.asc").to_str().unwrap(),
+        ],
+        work,
+    ));
+
+    let again = ok(publish(&first));
+    assert!(
+        again.contains("already recorded with this content")
+            && again.contains("carries this key's signature"),
+        "{again}"
+    );
+    let (second, second_public) = release_key(work, "second");
+    register(second_public).await;
+    let cosigned = ok(publish(&second));
+    assert!(
+        cosigned.contains("now carries this key's signature too"),
+        "{cosigned}"
+    );
+    let signatures = get_json(
+        &client,
+        &server.url("/v1/releases/8.1.0/statement/signatures"),
+    )
+    .await;
+    assert_eq!(signatures.as_array().map(Vec::len), Some(2), "{signatures}");
 }

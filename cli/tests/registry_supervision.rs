@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use registry_support::{processes_in, release_with, tail, traversable_tempdir, Server};
+use registry_support::{processes_in, release_with, signed, tail, traversable_tempdir, Server};
 
 /// The first restart waits 0.5 s, crash recovery and the pool's reconnection take a little more.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(20);
@@ -69,10 +69,11 @@ async fn mpr_serve_restarts_a_killed_embedded_postgresql_and_answers_again() {
     let mut server = Server::embedded(&data_dir, &token_file, &log);
     server.wait_ready(Duration::from_secs(90)).await;
     let token = fs::read_to_string(&token_file).expect("token");
+    let key = server.register_release_key().await;
     let response = client
         .post(server.url("/v1/releases"))
         .bearer_auth(token.trim())
-        .json(&release_with("1.0.0", 1, 2, 3))
+        .json(&signed(&release_with("1.0.0", 1, 2, 3), &key))
         .send()
         .await
         .expect("POST");
@@ -157,7 +158,7 @@ async fn mpr_serve_restarts_a_killed_embedded_postgresql_and_answers_again() {
     let response = client
         .post(server.url("/v1/releases"))
         .bearer_auth(token.trim())
-        .json(&release_with("1.0.1", 2, 1, 2))
+        .json(&signed(&release_with("1.0.1", 2, 1, 2), &key))
         .send()
         .await
         .expect("POST");

@@ -89,7 +89,8 @@ async fn a_killed_or_failed_release_is_finished_by_running_it_again() {
     assert!(!out.join("build/build-record.json").exists());
     assert!(out.join("release.json").exists());
 
-    // 2. The registry cannot be reached: the build completes, recording fails, the rest waits.
+    // 2. The registry cannot be reached: the build completes and its statement is signed,
+    //    recording fails, the rest waits.
     let failed = bed.release_against("http://127.0.0.1:9", &out, &[], &[]);
     assert!(!failed.status.success());
     let stderr = String::from_utf8_lossy(&failed.stderr);
@@ -102,8 +103,8 @@ async fn a_killed_or_failed_release_is_finished_by_running_it_again() {
         outcomes(&journal(&failed)),
         expect(&[
             ("build", "done"),
+            ("sign", "done"),
             ("record", "failed"),
-            ("sign", "not-run"),
             ("log", "not-run"),
             ("github", "not-run")
         ])
@@ -111,7 +112,8 @@ async fn a_killed_or_failed_release_is_finished_by_running_it_again() {
     let record = std::fs::read(out.join("build/build-record.json")).unwrap();
 
     // 3. The registry is back (on another address): the same command finishes the release; the
-    //    build is reused, and without a GitHub token that stage says it did not publish.
+    //    build and the signature are reused (the key is not asked again), and without a GitHub
+    //    token that stage says it did not publish.
     bed.restart_registry().await;
     let policy = bed.policy();
     let policy_arg = policy.to_str().unwrap();
@@ -124,8 +126,8 @@ async fn a_killed_or_failed_release_is_finished_by_running_it_again() {
         outcomes(&finished_journal),
         expect(&[
             ("build", "skipped"),
+            ("sign", "skipped"),
             ("record", "done"),
-            ("sign", "done"),
             ("log", "done"),
             ("github", "not-configured")
         ])
@@ -157,8 +159,8 @@ async fn a_killed_or_failed_release_is_finished_by_running_it_again() {
         outcomes(&published),
         expect(&[
             ("build", "skipped"),
-            ("record", "skipped"),
             ("sign", "skipped"),
+            ("record", "skipped"),
             ("log", "skipped"),
             ("github", "done")
         ])

@@ -88,17 +88,13 @@ fn summary(wrk: &str) -> String {
     wrk.lines()
         .filter(|line| {
             let line = line.trim_start();
-            [
-                "50%",
-                "75%",
-                "90%",
-                "99%",
-                "Requests/sec",
-                "requests in",
-                "Non-2xx",
-            ]
-            .iter()
-            .any(|key| line.starts_with(key) || line.contains(key))
+            // Percentiles start their line; a thread-statistics line also holds "NN.NN%".
+            ["50%", "75%", "90%", "99%"]
+                .iter()
+                .any(|key| line.starts_with(key))
+                || ["Requests/sec", "requests in", "Non-2xx"]
+                    .iter()
+                    .any(|key| line.contains(key))
         })
         .map(str::trim)
         .collect::<Vec<_>>()

@@ -224,8 +224,13 @@ pub async fn create(
     let release = submission::parse_release(&body).map_err(ApiError::InvalidInput)?;
     let statement = crate::statement::render(&release);
     let manifest_sha256 = crate::statement::sha256(&statement);
+    // Checked against the statement rendered here: a signature over any other bytes (another
+    // renderer, an edited field) fails, so a publisher token alone never records a release.
+    let signatures = statements::verify_all(&state.pool, &statement, &release.signatures)
+        .await
+        .map_err(|error| unsigned_release_hint(error, &release.version))?;
     let mut tx = state.pool.begin().await?;
-    insert_release(
+    let statement_id = insert_release(
         &mut tx,
         &release,
         &statement,
@@ -233,9 +238,14 @@ pub async fn create(
         &publisher.name,
     )
     .await?;
+    statements::insert_signatures(&mut tx, statement_id, &signatures, &publisher.name).await?;
     tx.commit().await?;
     state.cache.invalidate();
-    tracing::info!(version = %release.version, publisher = %publisher.name, "release recorded");
+    let signers: Vec<&str> = signatures
+        .iter()
+        .map(|(_, verified)| verified.key_fingerprint.as_str())
+        .collect();
+    tracing::info!(version = %release.version, publisher = %publisher.name, ?signers, "release recorded");
     let location = format!("/v1/releases/{}", release.version);
     let created = CreatedRelease {
         version: release.version,
@@ -250,13 +260,14 @@ pub async fn create(
 }
 
 /// Every row of a release, or (on any error, or if the caller never commits) none of them.
+/// Returns the release statement's id.
 async fn insert_release(
     tx: &mut Transaction<'_, Postgres>,
     release: &ReleaseSubmission,
     statement: &[u8],
     statement_sha256: &str,
     publisher: &str,
-) -> Result<(), ApiError> {
+) -> Result<i64, ApiError> {
     let source_id = sqlx::query_scalar!(
         r#"INSERT INTO sources (repository, commit_sha) VALUES ($1, $2)
            ON CONFLICT (repository, commit_sha) DO UPDATE SET repository = EXCLUDED.repository
@@ -316,7 +327,17 @@ async fn insert_release(
         publisher,
     )
     .await?;
-    Ok(())
+    Ok(statement_id)
+}
+
+/// A refused signature on a release names how to make one the registry accepts.
+fn unsigned_release_hint(error: ApiError, version: &str) -> ApiError {
+    match error {
+        ApiError::SignatureRejected(problem) => ApiError::SignatureRejected(format!(
+            "release {version}: {problem}. Sign the statement this submission renders to (`mpr release` and `mpr registry publish --key KEY` do) with a release key an admin registered (POST /v1/keys), and send it in \"signatures\""
+        )),
+        other => other,
+    }
 }
 
 /// A JSON value's object form (parameters and registers are objects by validation).

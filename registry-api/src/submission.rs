@@ -31,6 +31,12 @@ pub struct ReleaseSubmission {
     pub source_date_epoch: i64,
     pub build: BuildSubmission,
     pub measurement_sets: Vec<MeasurementSetSubmission>,
+    /// ASCII-armored detached OpenPGP signatures, by registered release keys, over the release
+    /// statement this submission renders to (`registry_api::statement::render`; the registry
+    /// serves those bytes at `/v1/releases/{version}/statement`). A release is recorded only
+    /// with at least one, verified in the transaction that records it. Not part of the statement.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

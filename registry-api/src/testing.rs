@@ -113,3 +113,25 @@ pub fn release_rows(release: &Value) -> ReleaseRows {
             .sum(),
     }
 }
+
+/// `submission` signed as the release pipeline signs it: the release statement it renders to,
+/// signed by `key`, added to its `signatures`. An error names why it is not a release (tests
+/// that send bad submissions on purpose send them unsigned).
+pub fn sign_release(submission: &Value, key: &crate::signing::SecretKey) -> Result<Value, String> {
+    let release: crate::submission::ReleaseSubmission =
+        serde_json::from_value(submission.clone()).map_err(|error| error.to_string())?;
+    let statement = crate::statement::render(&release);
+    let signature =
+        crate::signing::sign_detached(key, None, &statement).map_err(|error| error.to_string())?;
+    let mut signed = submission.clone();
+    let signatures = signed
+        .as_object_mut()
+        .ok_or("a submission is a JSON object")?
+        .entry("signatures")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    signatures
+        .as_array_mut()
+        .ok_or("\"signatures\" is a list")?
+        .push(Value::String(signature.armored));
+    Ok(signed)
+}

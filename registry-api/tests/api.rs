@@ -9,7 +9,7 @@ use support::{hex48, release, TestRegistry};
 #[tokio::test]
 async fn a_release_is_recorded_once_and_read_back_whole() {
     let registry = TestRegistry::start().await;
-    let (status, created) = registry.post("/v1/releases", &release("8.1.0", 1)).await;
+    let (status, created) = registry.publish(&release("8.1.0", 1)).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["version"], "8.1.0");
 
@@ -29,7 +29,7 @@ async fn a_release_is_recorded_once_and_read_back_whole() {
     assert_eq!(set["measurements"].as_array().map(Vec::len), Some(3));
     assert_eq!(set["measurements"][0]["registers"]["PCR0"], hex48(11));
 
-    let (status, again) = registry.post("/v1/releases", &release("8.1.0", 2)).await;
+    let (status, again) = registry.publish(&release("8.1.0", 2)).await;
     assert_eq!(status, 409, "{again}");
     assert_eq!(again["error"]["code"], "conflict");
     assert!(again["error"]["message"]
@@ -42,17 +42,9 @@ async fn a_release_is_recorded_once_and_read_back_whole() {
 async fn the_manifest_is_the_exact_signed_bytes_and_independent_of_submission_order() {
     let registry = TestRegistry::start().await;
     let mut submission = release("1.0.0", 5);
-    let (status, created) = registry.post("/v1/releases", &submission).await;
+    let (status, created) = registry.publish(&submission).await;
     assert_eq!(status, 201);
-    let bytes = registry
-        .client
-        .get(registry.url("/v1/releases/1.0.0/manifest"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes = registry.get_bytes("/v1/releases/1.0.0/manifest").await;
     assert_eq!(
         hex::encode(Sha256::digest(&bytes)),
         created["manifest_sha256"].as_str().unwrap()
@@ -195,7 +187,7 @@ async fn bad_releases_are_refused_with_a_message_that_names_the_problem() {
     for (expected, change) in cases {
         let mut body = release("3.0.0", 1);
         change(&mut body);
-        let (status, error) = registry.post("/v1/releases", &body).await;
+        let (status, error) = registry.publish(&body).await;
         assert_eq!(status, 422, "{expected}: {error}");
         assert_eq!(error["error"]["code"], "invalid_input");
         let message = error["error"]["message"].as_str().unwrap_or_default();
@@ -224,10 +216,7 @@ async fn bad_releases_are_refused_with_a_message_that_names_the_problem() {
 #[tokio::test]
 async fn wallets_filter_measurements_by_platform_and_launch_parameters() {
     let registry = TestRegistry::start().await;
-    assert_eq!(
-        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
-        201
-    );
+    assert_eq!(registry.publish(&release("8.1.0", 1)).await.0, 201);
     let (status, all) = registry.get("/v1/releases/8.1.0/measurements").await;
     assert_eq!(status, 200);
     assert_eq!(all["measurements"].as_array().map(Vec::len), Some(3));
@@ -277,17 +266,8 @@ async fn wallets_filter_measurements_by_platform_and_launch_parameters() {
 #[tokio::test]
 async fn any_measurement_value_finds_its_release() {
     let registry = TestRegistry::start().await;
-    assert_eq!(
-        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
-        201
-    );
-    assert_eq!(
-        registry
-            .post("/v1/releases", &release("8.2.0", 100))
-            .await
-            .0,
-        201
-    );
+    assert_eq!(registry.publish(&release("8.1.0", 1)).await.0, 201);
+    assert_eq!(registry.publish(&release("8.2.0", 100)).await.0, 201);
     let pcr0 = hex48(110).to_ascii_uppercase();
     let (status, found) = registry.get(&format!("/v1/measurements/{pcr0}")).await;
     assert_eq!(status, 200);
@@ -321,7 +301,7 @@ async fn rebuild_reports_are_judged_by_the_server_and_counted_k_of_n() {
     use support::signer::Signer;
     let registry = TestRegistry::start().await;
     let submission = release("8.1.0", 1);
-    assert_eq!(registry.post("/v1/releases", &submission).await.0, 201);
+    assert_eq!(registry.publish(&submission).await.0, 201);
     let official = submission["build"]["artifacts"].clone();
     let [alice, bob, carol, dave] = ["alice", "bob", "carol", "dave"]
         .map(|name| Signer::generate(&format!("{name} <{name}@mpr.invalid>")));
@@ -465,7 +445,7 @@ async fn pages_of_releases_follow_the_cursor() {
     {
         assert_eq!(
             registry
-                .post("/v1/releases", &release(version, index as u64 * 50))
+                .publish(&release(version, index as u64 * 50))
                 .await
                 .0,
             201
@@ -500,10 +480,7 @@ async fn pages_of_releases_follow_the_cursor() {
 #[tokio::test]
 async fn answers_carry_etags_and_cors_for_browser_wallets() {
     let registry = TestRegistry::start().await;
-    assert_eq!(
-        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
-        201
-    );
+    assert_eq!(registry.publish(&release("8.1.0", 1)).await.0, 201);
     let url = registry.url("/v1/releases/8.1.0/measurements");
     let first = registry
         .client
@@ -555,10 +532,7 @@ async fn operations_endpoints_report_health_readiness_and_metrics() {
         registry.get("/readyz").await,
         (200, json!({"status": "ready"}))
     );
-    assert_eq!(
-        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
-        201
-    );
+    assert_eq!(registry.publish(&release("8.1.0", 1)).await.0, 201);
     for _ in 0..3 {
         assert_eq!(registry.get("/v1/releases/8.1.0/measurements").await.0, 200);
     }
@@ -607,10 +581,7 @@ async fn unknown_routes_answer_json_errors() {
 #[tokio::test]
 async fn the_openapi_document_matches_the_served_routes() {
     let registry = TestRegistry::start().await;
-    assert_eq!(
-        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
-        201
-    );
+    assert_eq!(registry.publish(&release("8.1.0", 1)).await.0, 201);
     let (status, document) = registry.get("/openapi.json").await;
     assert_eq!(status, 200);
     assert!(

@@ -121,8 +121,7 @@ async fn only_an_admin_registers_keys_and_manages_tokens() {
     )
     .await;
     assert_eq!(status, 403, "{answer}");
-    let (status, answer) =
-        post_json_as(&registry, &ci_token, "/v1/releases", &release("8.1.0", 1)).await;
+    let (status, answer) = registry.publish_as(&ci_token, &release("8.1.0", 1)).await;
     assert_eq!(status, 201, "{answer}");
 
     let (status, _) = registry
@@ -133,8 +132,7 @@ async fn only_an_admin_registers_keys_and_manages_tokens() {
         )
         .await;
     assert_eq!(status, 200);
-    let (status, _) =
-        post_json_as(&registry, &ci_token, "/v1/releases", &release("8.2.0", 2)).await;
+    let (status, _) = registry.publish_as(&ci_token, &release("8.2.0", 2)).await;
     assert_eq!(status, 401, "a revoked token is refused");
     let (status, error) = registry
         .post_bytes_as(
@@ -150,7 +148,7 @@ async fn only_an_admin_registers_keys_and_manages_tokens() {
 async fn rebuild_setup() -> (TestRegistry, Value, Signer, Signer) {
     let registry = TestRegistry::start().await;
     let submission = release("8.1.0", 1);
-    assert_eq!(registry.post("/v1/releases", &submission).await.0, 201);
+    assert_eq!(registry.publish(&submission).await.0, 201);
     let official = submission["build"]["artifacts"].clone();
     let alice = Signer::generate("Alice Rebuilder <alice@mpr.invalid>");
     let bob = Signer::generate("Bob Rebuilder <bob@mpr.invalid>");
@@ -454,7 +452,7 @@ async fn recorded_history_cannot_be_changed_or_deleted_with_raw_sql() {
 
     // The API still records a second release from the same source and recipe (an upsert that
     // changes nothing is let through).
-    let (status, answer) = registry.post("/v1/releases", &release("8.1.1", 1)).await;
+    let (status, answer) = registry.publish(&release("8.1.1", 1)).await;
     assert_eq!(status, 201, "{answer}");
 
     // Tokens: only revoked_at may be set, once; never deleted.

@@ -68,7 +68,7 @@ async fn outage(kind: Outage) {
     let b = serve(&database_url, "publisher-b").await;
     let registry = a.registry.clone();
 
-    let (status, created) = registry.post("/v1/releases", &release("1.0.0", 1)).await;
+    let (status, created) = registry.publish(&release("1.0.0", 1)).await;
     assert_eq!(status, 201, "{created}");
     let (status, baseline) = registry.get("/v1/releases/1.0.0/measurements").await;
     assert_eq!(status, 200, "{baseline}");
@@ -278,7 +278,7 @@ async fn outage(kind: Outage) {
     let (status, list_b) = b.registry.get("/v1/releases").await;
     assert_eq!(status, 200);
     assert!(!versions(&list_b).contains(&"9.0.0".to_owned()));
-    let (status, created) = registry.post("/v1/releases", &release("9.0.0", 900)).await;
+    let (status, created) = registry.publish(&release("9.0.0", 900)).await;
     assert_eq!(status, 201, "{created}");
     let (status, list_a) = registry.get("/v1/releases").await;
     assert_eq!(status, 200);
@@ -410,7 +410,7 @@ fn plus(
 async fn a_release_refused_as_a_duplicate_leaves_no_row_behind() {
     let registry = TestRegistry::start().await;
     let original = release("3.0.0", 1);
-    let (status, created) = registry.post("/v1/releases", &original).await;
+    let (status, created) = registry.publish(&original).await;
     assert_eq!(status, 201, "{created}");
     let before = counts(&registry.pool).await;
     assert_eq!(before, rows_of(&original));
@@ -418,7 +418,7 @@ async fn a_release_refused_as_a_duplicate_leaves_no_row_behind() {
     // Same version, another source, recipe, build and measurements: the source and recipe rows are
     // written before the version clashes, and must be rolled back with the rest.
     let clash = release("3.0.0", 500);
-    let (status, refused) = registry.post("/v1/releases", &clash).await;
+    let (status, refused) = registry.publish(&clash).await;
     assert_eq!(status, 409, "{refused}");
     assert_eq!(refused["error"]["code"], "conflict");
     assert_eq!(
@@ -440,11 +440,11 @@ async fn a_release_refused_as_a_duplicate_leaves_no_row_behind() {
     // An invalid one changes nothing either, and a valid one afterwards adds exactly its rows.
     let mut invalid = release("3.0.1", 2);
     invalid["measurement_sets"][0]["measurements"][0]["registers"]["PCR0"] = Value::from("00");
-    let (status, _) = registry.post("/v1/releases", &invalid).await;
+    let (status, _) = registry.publish(&invalid).await;
     assert_eq!(status, 422);
     assert_eq!(counts(&registry.pool).await, before);
     let next = release("3.0.1", 2);
-    let (status, _) = registry.post("/v1/releases", &next).await;
+    let (status, _) = registry.publish(&next).await;
     assert_eq!(status, 201);
     assert_eq!(counts(&registry.pool).await, plus(&before, &rows_of(&next)));
 }
@@ -452,7 +452,7 @@ async fn a_release_refused_as_a_duplicate_leaves_no_row_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_publishes_of_one_version_record_it_exactly_once() {
     let registry = Arc::new(TestRegistry::start().await);
-    let (status, _) = registry.post("/v1/releases", &release("4.0.0", 1)).await;
+    let (status, _) = registry.publish(&release("4.0.0", 1)).await;
     assert_eq!(status, 201);
     for round in 0..5u64 {
         let version = format!("4.1.{round}");
@@ -466,7 +466,7 @@ async fn concurrent_publishes_of_one_version_record_it_exactly_once() {
                 let body = release(&version, 1_000 * (round + 1) + 100 * (task % 4));
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    let (status, answer) = registry.post("/v1/releases", &body).await;
+                    let (status, answer) = registry.publish(&body).await;
                     (body, status, answer)
                 })
             })

@@ -102,7 +102,7 @@ async fn the_release_statement_is_deterministic_in_toto_matches_its_schema_and_i
     let registry = TestRegistry::start().await;
     let mut with_image = submission.clone();
     with_image["build"]["builder_image"] = json!("mpr-builder:latest");
-    let (status, error) = registry.post("/v1/releases", &with_image).await;
+    let (status, error) = registry.publish(&with_image).await;
     assert_eq!(status, 422, "{error}");
     assert!(
         error["error"]["message"]
@@ -112,7 +112,7 @@ async fn the_release_statement_is_deterministic_in_toto_matches_its_schema_and_i
         "{error}"
     );
     with_image["build"]["builder_image"] = json!(format!("sha256:{}", hex32(12)));
-    let (status, created) = registry.post("/v1/releases", &with_image).await;
+    let (status, created) = registry.publish(&with_image).await;
     assert_eq!(status, 201, "{created}");
     let sha256 = created["manifest_sha256"].as_str().unwrap().to_owned();
 
@@ -156,17 +156,8 @@ async fn the_release_statement_is_deterministic_in_toto_matches_its_schema_and_i
 #[tokio::test]
 async fn a_signed_status_change_deprecates_a_set_and_every_wallet_answer_follows() {
     let registry = TestRegistry::start().await;
-    assert_eq!(
-        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
-        201
-    );
-    assert_eq!(
-        registry
-            .post("/v1/releases", &release("8.2.0", 100))
-            .await
-            .0,
-        201
-    );
+    assert_eq!(registry.publish(&release("8.1.0", 1)).await.0, 201);
+    assert_eq!(registry.publish(&release("8.2.0", 100)).await.0, 201);
     let signer = Signer::registered(&registry, SIGNER).await;
     let (_, active) = registry.get("/v1/measurement-sets").await;
     assert_eq!(
@@ -357,10 +348,7 @@ async fn a_signed_status_change_deprecates_a_set_and_every_wallet_answer_follows
 #[tokio::test]
 async fn statements_without_a_valid_signature_by_a_registered_key_are_refused_by_name() {
     let registry = TestRegistry::start().await;
-    assert_eq!(
-        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
-        201
-    );
+    assert_eq!(registry.publish(&release("8.1.0", 1)).await.0, 201);
     let signer = Signer::registered(&registry, SIGNER).await;
     let statement =
         status_statement(&registry, "8.1.0", "default", SetStatus::Deprecated, "test").await;
@@ -479,10 +467,7 @@ async fn statements_without_a_valid_signature_by_a_registered_key_are_refused_by
 /// statement's SHA-256 (what addenda name).
 async fn release_with_signer() -> (TestRegistry, Signer, String) {
     let registry = TestRegistry::start().await;
-    assert_eq!(
-        registry.post("/v1/releases", &release("8.1.0", 1)).await.0,
-        201
-    );
+    assert_eq!(registry.publish(&release("8.1.0", 1)).await.0, 201);
     let signer = Signer::registered(&registry, SIGNER).await;
     let (release_sha256, _) = release_state(&registry, "8.1.0", "default").await;
     (registry, signer, release_sha256)

@@ -73,7 +73,7 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
     };
     let registry = TestRegistry::start().await;
     let submission = release("8.1.0", 1);
-    let (status, created) = registry.post("/v1/releases", &submission).await;
+    let (status, created) = registry.publish(&submission).await;
     assert_eq!(status, 201, "{created}");
     let official = submission["build"]["artifacts"].clone();
     let alice = support::signer::Signer::generate("alice <alice@mpr.example>");
@@ -207,19 +207,18 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
     // Commit, recipe, manifest digest and the five registers: nothing else, nothing twice.
     assert_eq!(page.select("button.copy").len(), 8);
 
-    // Signatures: none yet, and the raw manifest link serves the signed bytes.
+    // Signatures: the one the release was recorded with, and the raw manifest link serves the
+    // signed bytes.
     let signatures = page.one("#signatures");
+    let recorded_with = registry.release_key().await.fingerprint();
     assert!(
-        signatures.text().contains("unsigned"),
+        signatures
+            .text()
+            .contains(&format!("verified Signed by {recorded_with}")),
         "{}",
         signatures.inner
     );
-    assert!(
-        signatures.text().contains("no verified signature"),
-        "{}",
-        signatures.inner
-    );
-    assert!(signatures.one("span.badge").has_class("unsigned"));
+    assert!(signatures.one("span.badge").has_class("verified"));
     let manifest_sha256 = created["manifest_sha256"]
         .as_str()
         .expect("manifest_sha256");
@@ -243,7 +242,13 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
     let manifest: Value = serde_json::from_slice(&bytes).expect("the raw manifest is JSON");
     assert_eq!(manifest["predicate"]["version"], "8.1.0");
     let (status, listed) = registry.get(&link(&signatures, "signatures")).await;
-    assert_eq!((status, listed), (200, json!([])));
+    assert_eq!(status, 200);
+    assert_eq!(
+        listed[0]["key_fingerprint"],
+        recorded_with.as_str(),
+        "{listed}"
+    );
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
 
     // Builds: the official one and both rebuilders, one of whom disagrees.
     let builds_heading = page
@@ -300,7 +305,7 @@ async fn a_release_page_shows_its_measurements_signature_status_and_rebuild_agre
         .one("tbody")
         .one("tr");
     assert!(
-        row.text().contains("1 of 2 rebuilders agree") && row.text().contains("unsigned"),
+        row.text().contains("1 of 2 rebuilders agree") && row.text().contains("verified 1"),
         "{}",
         row.inner
     );
@@ -370,9 +375,7 @@ async fn the_releases_list_is_newest_first_and_pages_to_older_releases() {
     };
     let registry = TestRegistry::start().await;
     for (seed, version) in ["1.0.0", "1.1.0", "2.0.0"].into_iter().enumerate() {
-        let (status, created) = registry
-            .post("/v1/releases", &release(version, seed as u64 * 100))
-            .await;
+        let (status, created) = registry.publish(&release(version, seed as u64 * 100)).await;
         assert_eq!(status, 201, "{created}");
     }
 
@@ -391,7 +394,7 @@ async fn the_releases_list_is_newest_first_and_pages_to_older_releases() {
         ]
     );
     assert_eq!(first[4], "0 of 0 rebuilders agree");
-    assert_eq!(first[5], "unsigned");
+    assert_eq!(first[5], "verified 1", "recorded signed");
     browser.screenshot(&registry.url("/"), "releases").await;
 
     let dom = browser.dom(&registry.url("/?limit=2")).await;
@@ -478,7 +481,7 @@ async fn a_signed_release_shows_its_signer_and_the_keys_page_lists_the_key() {
         return;
     };
     let registry = TestRegistry::start().await;
-    let (status, created) = registry.post("/v1/releases", &release("3.0.0", 7)).await;
+    let (status, created) = registry.publish(&release("3.0.0", 7)).await;
     assert_eq!(status, 201, "{created}");
     let signer = Signer::generate("Release Signer <release@mpr.example>");
     let response = registry
@@ -530,15 +533,23 @@ async fn a_signed_release_shows_its_signer_and_the_keys_page_lists_the_key() {
         .one("#releases")
         .one("tbody")
         .one("tr");
-    assert_eq!(row.select("td")[5].text(), "verified 1");
+    assert_eq!(
+        row.select("td")[5].text(),
+        "verified 2",
+        "the recording key's and this one"
+    );
 
     let dom = browser.dom(&registry.url("/keys")).await;
     let rows = Element::document(&dom)
         .one("#keys")
         .one("tbody")
         .select("tr");
-    assert_eq!(rows.len(), 1);
-    let cells: Vec<String> = rows[0].select("td").iter().map(Element::text).collect();
+    assert_eq!(rows.len(), 2, "the recording key and this one");
+    let row = rows
+        .iter()
+        .find(|row| row.select("td")[0].text() == signer.fingerprint)
+        .expect("the key is listed");
+    let cells: Vec<String> = row.select("td").iter().map(Element::text).collect();
     assert_eq!(
         cells,
         [
@@ -548,7 +559,7 @@ async fn a_signed_release_shows_its_signer_and_the_keys_page_lists_the_key() {
             "active".to_owned()
         ]
     );
-    let key_link = rows[0].one("a").attr("href").unwrap_or_default().to_owned();
+    let key_link = row.one("a").attr("href").unwrap_or_default().to_owned();
     assert_eq!(key_link, format!("/v1/keys/{}", signer.fingerprint));
     let key = registry
         .client
@@ -574,7 +585,7 @@ async fn copy_buttons_put_the_value_on_the_clipboard() {
     };
     let registry = TestRegistry::start().await;
     let submission = release("8.2.0", 40);
-    let (status, created) = registry.post("/v1/releases", &submission).await;
+    let (status, created) = registry.publish(&submission).await;
     assert_eq!(status, 201, "{created}");
     let measurements = &submission["measurement_sets"][0]["measurements"];
     let values = [

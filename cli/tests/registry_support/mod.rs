@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-pub use releases::{release_with, rows_of, Rows};
+pub use releases::{release_with, rows_of, signed, Rows};
 
 /// A private directory the `postgres` user can traverse (tempdirs are 0700, owned by root).
 pub fn traversable_tempdir() -> tempfile::TempDir {
@@ -52,6 +52,7 @@ pub struct Server {
     child: Option<Child>,
     base: String,
     pub log: PathBuf,
+    token_file: PathBuf,
 }
 
 impl Server {
@@ -100,7 +101,26 @@ impl Server {
             child: Some(child),
             base: format!("http://{listen}"),
             log: log.to_owned(),
+            token_file: token_file.to_owned(),
         }
+    }
+
+    /// A new release key, registered with the admin token `mpr serve` wrote: what signs the
+    /// releases a test records (see [`signed`]).
+    pub async fn register_release_key(&self) -> registry_api::signing::SecretKey {
+        let generated =
+            registry_api::signing::generate_key("Test Releases <release@mpr.invalid>", None)
+                .expect("key generation");
+        let admin = fs::read_to_string(admin_token_file(&self.token_file)).expect("admin token");
+        let response = reqwest::Client::new()
+            .post(self.url("/v1/keys"))
+            .bearer_auth(admin.trim())
+            .body(generated.armored_public().to_owned())
+            .send()
+            .await
+            .expect("POST /v1/keys");
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        generated.secret_key().expect("generated key")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -62,6 +62,11 @@ impl GeneratedKey {
         &self.armored_public
     }
 
+    /// The key, ready to sign, without a round trip through a file.
+    pub fn secret_key(&self) -> Result<SecretKey, SigningError> {
+        SecretKey::parse(&self.armored_secret, Path::new("(generated key)"))
+    }
+
     /// Writes the secret key to a new file, mode 0600; never replaces an existing file.
     pub fn write_secret_key_file(&self, path: &Path) -> Result<(), SigningError> {
         files::write_new_private_file(path, &self.armored_secret)
@@ -169,11 +174,17 @@ impl SecretKey {
             "a secret key file",
             MAX_SECRET_KEY_BYTES,
         )?);
+        Self::parse(&bytes, path)
+    }
+
+    /// Parses a secret key's bytes; `origin` names where they came from in errors.
+    fn parse(bytes: &[u8], origin: &Path) -> Result<Self, SigningError> {
+        let path = origin;
         let not_secret = |detail: String| SigningError::NotASecretKey {
             path: path.to_path_buf(),
             detail,
         };
-        let cert = Cert::from_bytes(&bytes[..]).map_err(|e| {
+        let cert = Cert::from_bytes(bytes).map_err(|e| {
             not_secret(
                 e.chain()
                     .map(|c| c.to_string())

@@ -57,6 +57,7 @@ pub async fn serve(database_url: &str, publisher: &str) -> Served {
         pool,
         database_url: database_url.to_owned(),
         client,
+        signing_key: Default::default(),
     };
     Served {
         registry: Arc::new(registry),

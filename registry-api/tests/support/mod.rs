@@ -120,6 +120,9 @@ pub struct TestRegistry {
     pub pool: PgPool,
     pub database_url: String,
     pub client: reqwest::Client,
+    /// The release key `publish` signs with, registered by the admin token on first use
+    /// (see [`TestRegistry::release_key`]).
+    pub signing_key: tokio::sync::OnceCell<registry_api::signing::SecretKey>,
 }
 
 impl TestRegistry {
@@ -169,6 +172,7 @@ impl TestRegistry {
             pool,
             database_url: database_url.to_owned(),
             client: reqwest::Client::new(),
+            signing_key: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -180,6 +184,12 @@ impl TestRegistry {
         let response = self.client.get(self.url(path)).send().await.expect("GET");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The exact bytes served at `path` (statements are compared byte for byte).
+    pub async fn get_bytes(&self, path: &str) -> Vec<u8> {
+        let response = self.client.get(self.url(path)).send().await.expect("GET");
+        response.bytes().await.expect("body").to_vec()
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -202,6 +212,42 @@ impl TestRegistry {
             .expect("POST");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The release key `publish` signs with: generated and registered on first use.
+    pub async fn release_key(&self) -> &registry_api::signing::SecretKey {
+        self.signing_key
+            .get_or_init(|| async {
+                let generated = registry_api::signing::generate_key(
+                    "Test Releases <release@mpr.invalid>",
+                    None,
+                )
+                .expect("key generation");
+                let (status, key) = self
+                    .register_key(generated.armored_public().as_bytes().to_vec())
+                    .await;
+                assert_eq!(status, 201, "{key}");
+                generated.secret_key().expect("generated key")
+            })
+            .await
+    }
+
+    /// POST /v1/releases as the release pipeline does: signed by the registered release key (a
+    /// body that is no release at all goes unsigned, for the registry to refuse).
+    pub async fn publish(&self, submission: &Value) -> (u16, Value) {
+        self.publish_as(&self.token, submission).await
+    }
+
+    pub async fn publish_as(&self, token: &str, submission: &Value) -> (u16, Value) {
+        let key = self.release_key().await;
+        let body = registry_api::testing::sign_release(submission, key)
+            .unwrap_or_else(|_| submission.clone());
+        self.post_bytes_as(
+            token,
+            "/v1/releases",
+            serde_json::to_vec(&body).expect("json"),
+        )
+        .await
     }
 
     /// Registers a release-signing key with the admin token.

@@ -1,16 +1,20 @@
 //! `mpr registry publish`: turns a build record into a release submission and records it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use builder::record::BuildRecord;
 use clap::Args;
+use registry_api::signing::{self, DetachedSignature};
 use registry_api::submission::{
     ArtifactSubmission, BuildSubmission, MeasurementSetSubmission, MeasurementSubmission,
     RecipeSubmission, ReleaseSubmission, SourceSubmission, OFFICIAL_BUILDER,
 };
 use registry_api::Platform;
 use serde_json::{Map, Value};
+
+use crate::commands::http::read_body;
+use crate::commands::key::{Signer, SignerArgs};
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
@@ -21,6 +25,10 @@ pub struct PublishArgs {
     /// have the record's recipe digest).
     #[arg(long)]
     recipe: Option<PathBuf>,
+    /// Publish this release submission (the JSON body of POST /v1/releases, e.g. from
+    /// `--dry-run`) instead of one made from a build record.
+    #[arg(long, conflicts_with_all = ["record", "recipe", "set"])]
+    submission: Option<PathBuf>,
     /// The registry.
     #[arg(
         long,
@@ -34,12 +42,74 @@ pub struct PublishArgs {
     /// The measurement set's name.
     #[arg(long, default_value = "default")]
     set: String,
-    /// Print the submission instead of sending it.
+    /// Print the submission instead of signing and sending it.
     #[arg(long)]
     dry_run: bool,
+    /// The release key that signs the release statement (registered at the registry by an
+    /// admin); the statement and its signature are written beside the record (or submission).
+    #[command(flatten)]
+    signer: SignerArgs,
 }
 
 pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
+    let (mut submission, input) = match &args.submission {
+        Some(path) => (read_submission(path)?, path),
+        None => (submission_of_record(&args)?, &args.record),
+    };
+    if args.dry_run {
+        return crate::commands::print_json(&submission);
+    }
+    let signer = args.signer.signer("the release statement")?;
+    let out = input.parent().unwrap_or(Path::new("."));
+    let statement_path = out.join(STATEMENT_FILE);
+    let signature = sign_statement(&signer, &submission, &statement_path)?;
+    let signature_path = out.join(SIGNATURE_FILE);
+    signing::write_replacing(&signature_path, signature.armored.as_bytes(), 0o644)?;
+    submission.signatures = vec![signature.armored.clone()];
+    let token = std::fs::read_to_string(&args.token_file).with_context(|| {
+        format!(
+            "reading the publisher token from {}",
+            args.token_file.display()
+        )
+    })?;
+    let base = args.registry.trim_end_matches('/').to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = reqwest::Client::new();
+    let token = token.trim();
+    let recorded = runtime.block_on(record_release(&client, &base, token, &submission))?;
+    match recorded {
+        Recorded::Existing { statement_sha256 } => {
+            let stored = runtime.block_on(add_signature_if_missing(
+                &client,
+                &base,
+                token,
+                &submission.version,
+                &signature,
+            ))?;
+            let signed = match stored {
+                SignatureStored::Now => "its statement now carries this key's signature too",
+                SignatureStored::Before => "its statement carries this key's signature",
+            };
+            outln!(
+                "release {} is already recorded with this content (statement sha256 {statement_sha256}); {signed}",
+                submission.version
+            )?
+        }
+        Recorded::New { answer, .. } if json => crate::commands::print_json(&answer)?,
+        Recorded::New {
+            statement_sha256, ..
+        } => outln!(
+            "recorded release {} (statement sha256 {statement_sha256})",
+            submission.version
+        )?,
+    }
+    Ok(())
+}
+
+/// The release a build record describes (with the recipe's canonical text, if given), checked.
+fn submission_of_record(args: &PublishArgs) -> anyhow::Result<ReleaseSubmission> {
     let record_text = std::fs::read(&args.record)
         .with_context(|| format!("reading {}", args.record.display()))?;
     let record: BuildRecord = serde_json::from_slice(&record_text)
@@ -59,35 +129,106 @@ pub fn run(args: PublishArgs, json: bool) -> anyhow::Result<()> {
     submission.validate().map_err(|problem| {
         anyhow::anyhow!("the record does not make a valid release: {problem}")
     })?;
-    if args.dry_run {
-        return crate::commands::print_json(&submission);
-    }
-    let token = std::fs::read_to_string(&args.token_file).with_context(|| {
-        format!(
-            "reading the publisher token from {}",
-            args.token_file.display()
+    Ok(submission)
+}
+
+/// A release submission file, checked by the registry's own rules; signatures in it are dropped
+/// (this command signs the statement itself).
+fn read_submission(path: &Path) -> anyhow::Result<ReleaseSubmission> {
+    let limit = registry_api::submission::MAX_BODY_BYTES as u64;
+    let bytes = signing::read_limited(path, "a release submission", limit)?;
+    let mut submission = registry_api::submission::parse_release(&bytes).map_err(|problem| {
+        anyhow::anyhow!(
+            "{} is not a release submission: {problem}; `mpr registry publish --dry-run` prints one",
+            path.display()
         )
     })?;
-    let base = args.registry.trim_end_matches('/').to_owned();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let client = reqwest::Client::new();
-    let recorded = runtime.block_on(record_release(&client, &base, token.trim(), &submission))?;
-    match recorded {
-        Recorded::Existing { statement_sha256 } => outln!(
-            "release {} is already recorded with this content (statement sha256 {statement_sha256})",
-            submission.version
-        )?,
-        Recorded::New { answer, .. } if json => crate::commands::print_json(&answer)?,
-        Recorded::New {
-            statement_sha256, ..
-        } => outln!(
-            "recorded release {} (statement sha256 {statement_sha256})",
-            submission.version
-        )?,
+    submission.signatures.clear();
+    Ok(submission)
+}
+
+/// The release statement and its detached signature, as `mpr release` and `mpr registry
+/// publish` write them.
+pub const STATEMENT_FILE: &str = "statement.json";
+pub const SIGNATURE_FILE: &str = "statement.json.asc";
+
+/// Renders the release statement the registry will record for `submission`, writes it to
+/// `statement_path` and signs that file: what a publisher sends with the submission.
+pub fn sign_statement(
+    signer: &Signer,
+    submission: &ReleaseSubmission,
+    statement_path: &Path,
+) -> anyhow::Result<DetachedSignature> {
+    let statement = registry_api::statement::render(submission);
+    signing::write_replacing(statement_path, &statement, 0o644)?;
+    signer
+        .sign(statement_path)
+        .context("signing the release statement")
+}
+
+/// Whether the registry holds a signature of the release statement by a key.
+pub enum SignatureStored {
+    /// It did not; this one was sent and verified now.
+    Now,
+    /// It held one already.
+    Before,
+}
+
+/// Adds `signature` to a recorded release's statement unless its key signed it there already:
+/// a re-run repeats nothing, and a second release key holder co-signs with the same command.
+pub async fn add_signature_if_missing(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    version: &str,
+    signature: &DetachedSignature,
+) -> anyhow::Result<SignatureStored> {
+    let url = format!("{base}/v1/releases/{version}/statement/signatures");
+    let listed: Vec<Value> = serde_json::from_slice(
+        &crate::commands::http::get_bytes(client, &url, MAX_ANSWER_BYTES).await?,
+    )
+    .with_context(|| format!("{url} did not answer a list of signatures"))?;
+    let fingerprint = &signature.verified.key_fingerprint;
+    if listed
+        .iter()
+        .any(|listed| listed["key_fingerprint"].as_str() == Some(fingerprint))
+    {
+        return Ok(SignatureStored::Before);
     }
-    Ok(())
+    let response = client
+        .post(&url)
+        .bearer_auth(token)
+        .header(reqwest::header::CONTENT_TYPE, "application/pgp-signature")
+        .body(signature.armored.clone())
+        .send()
+        .await
+        .with_context(|| format!("sending the signature to {url}"))?;
+    let status = response.status();
+    if status == reqwest::StatusCode::CONFLICT {
+        // A concurrent run stored a signature by this key first.
+        return Ok(SignatureStored::Before);
+    }
+    let sent = read_body(response, &url, MAX_ANSWER_BYTES).await;
+    sent.map_err(|error| {
+        error.context(format!(
+            "the registry refused the signature{}",
+            unregistered_key_hint(status, &format!("key {fingerprint}"), base)
+        ))
+    })?;
+    Ok(SignatureStored::Now)
+}
+
+/// Answers are small; the registry limits what it sends.
+const MAX_ANSWER_BYTES: u64 = 4 << 20;
+
+/// What to do when the registry refuses a signature as unverifiable (422).
+fn unregistered_key_hint(status: reqwest::StatusCode, key: &str, base: &str) -> String {
+    if status != reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+        return String::new();
+    }
+    format!(
+        "\nis {key} registered as a release key? An admin registers it with `curl -H \"Authorization: Bearer $ADMIN_TOKEN\" --data-binary @KEY.pub.asc {base}/v1/keys?role=release`"
+    )
 }
 
 /// What recording a release did.
@@ -140,7 +281,10 @@ pub async fn record_release(
             .pointer("/error/message")
             .and_then(Value::as_str)
             .unwrap_or("no message");
-        anyhow::bail!("the registry refused the release ({status}): {message}");
+        anyhow::bail!(
+            "the registry refused the release ({status}): {message}{}",
+            unregistered_key_hint(status, "the signing key", base)
+        );
     }
     let answered = body.get("manifest_sha256").and_then(Value::as_str);
     if answered != Some(ours.as_str()) {
@@ -352,5 +496,6 @@ pub fn submission_from_record(
             name: set.to_owned(),
             measurements,
         }],
+        signatures: Vec::new(),
     })
 }

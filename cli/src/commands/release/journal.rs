@@ -13,7 +13,7 @@ pub const JOURNAL_FILE: &str = "release.json";
 const MAX_JOURNAL_BYTES: u64 = 1 << 20;
 
 /// The stages in the order they run.
-pub const STAGES: [&str; 5] = ["build", "record", "sign", "log", "github"];
+pub const STAGES: [&str; 5] = ["build", "sign", "record", "log", "github"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -1,6 +1,6 @@
 //! `mpr release`: one command from recipe to published release. Stages, in order: the hermetic
-//! build, recording the release in the registry, signing its statement, its transparency-log
-//! proof, and the GitHub release. Every stage first looks at what is already done (the build
+//! build, signing the release statement it renders, recording the signed release in the
+//! registry, its transparency-log proof, and the GitHub release. Every stage first looks at what is already done (the build
 //! directory, the registry, the journal) and skips it then, so a run that failed or was killed is
 //! finished by running the same command again, without duplicates.
 
@@ -17,7 +17,7 @@ use clap::Args;
 
 use super::build::BuildEnvArgs;
 use super::key::{Signer, SignerArgs};
-use super::registry::publish::submission_from_record;
+use super::registry::publish::{submission_from_record, SIGNATURE_FILE, STATEMENT_FILE};
 use github_stage::GitHubTarget;
 use journal::{Journal, Measurements, Outcome, SnpDigest, VtpmPcrs, JOURNAL_FILE, STAGES};
 use registry_stages::Registry;
@@ -170,11 +170,12 @@ async fn stages(
 ) -> End {
     let out = &args.out;
     let build_dir = out.join("build");
-    let statement = out.join("statement.json");
-    let signature = out.join("statement.json.asc");
+    let statement = out.join(STATEMENT_FILE);
+    let signature_path = out.join(SIGNATURE_FILE);
     let public_key = out.join(PUBLIC_KEY_FILE);
     let proof = out.join("statement.proof");
     let mut submission = None;
+    let mut signature = None;
     let mut failed: Option<anyhow::Error> = None;
     for stage in STAGES {
         if failed.is_some() {
@@ -196,30 +197,29 @@ async fn stages(
                 }),
                 None => return End::Interrupted,
             },
+            "sign" => {
+                let submission = submission.as_ref().expect("the build stage ran");
+                let files = registry_stages::SignedFiles {
+                    statement: &statement,
+                    signature: &signature_path,
+                    public_key: &public_key,
+                };
+                registry_stages::sign(signer, submission, &files).map(|(outcome, made, detail)| {
+                    journal.signed_by = Some(made.verified.key_fingerprint.clone());
+                    signature = Some(made);
+                    (outcome, detail)
+                })
+            }
             "record" => {
                 let submission = submission.as_ref().expect("the build stage ran");
-                registry_stages::record(registry, submission, &statement)
+                let made = signature.as_ref().expect("the sign stage ran");
+                registry_stages::record(registry, submission, made, &statement)
                     .await
                     .map(|(outcome, sha256, detail)| {
                         journal.statement_sha256 = Some(sha256);
                         journal.release_url =
                             Some(format!("{}/releases/{}", registry.base, args.version));
                         (outcome, detail)
-                    })
-            }
-            "sign" => {
-                registry_stages::sign(registry, &args.version, signer, &statement, &signature)
-                    .await
-                    .and_then(|(outcome, fingerprint, detail)| {
-                        // Beside the signature, so the GitHub release carries what verifies it.
-                        let armored = signer.armored_public(&fingerprint)?;
-                        registry_api::signing::write_replacing(
-                            &public_key,
-                            armored.as_bytes(),
-                            0o644,
-                        )?;
-                        journal.signed_by = Some(fingerprint);
-                        Ok((outcome, detail))
                     })
             }
             "log" => log(args, registry, journal, &proof).await,
@@ -419,8 +419,8 @@ pub const PUBLIC_KEY_FILE: &str = "RELEASE-KEY.asc";
 /// the build record, and the boot images users run.
 fn github_assets(out: &Path, build_dir: &Path) -> Vec<PathBuf> {
     let mut assets = vec![
-        out.join("statement.json"),
-        out.join("statement.json.asc"),
+        out.join(STATEMENT_FILE),
+        out.join(SIGNATURE_FILE),
         out.join(PUBLIC_KEY_FILE),
         out.join("statement.proof"),
         build_dir.join(builder::record::RECORD_FILE),

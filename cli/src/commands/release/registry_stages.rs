@@ -1,12 +1,13 @@
-//! The release's registry stages: record the release, sign its statement, and wait for the
-//! statement's log entry and proof. Each asks the registry what is already there first, so that
-//! a re-run repeats nothing and a half-finished run finishes.
+//! The release's signing and registry stages: sign the release statement this build renders,
+//! record the release with that signature, and wait for the statement's log entry and proof.
+//! Each looks at what is already there first (the files, the registry), so that a re-run repeats
+//! nothing and a half-finished run finishes.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use registry_api::signing;
+use registry_api::signing::{self, DetachedSignature};
 use registry_api::submission::ReleaseSubmission;
 use serde_json::Value;
 
@@ -27,136 +28,131 @@ pub struct Registry {
     pub token: String,
 }
 
-/// Records the release (or finds it recorded with the same content) and saves its statement,
-/// exactly as the registry serves it, to `statement_path`.
+/// Renders the release statement this build makes and signs it, unless the files of an earlier
+/// run already hold exactly that statement with a signature by this signer (a key in a hardware
+/// token is not asked twice). The public certificate goes beside it, so the GitHub release
+/// carries what verifies it.
+pub fn sign(
+    signer: &Signer,
+    submission: &ReleaseSubmission,
+    files: &SignedFiles<'_>,
+) -> anyhow::Result<(Outcome, DetachedSignature, String)> {
+    if let Some(signature) = earlier_signature(signer, submission, files) {
+        let detail = format!(
+            "{} already holds this statement's signature by {}",
+            files.signature.display(),
+            signature.verified.key_fingerprint
+        );
+        return Ok((Outcome::Skipped, signature, detail));
+    }
+    let signature = publish::sign_statement(signer, submission, files.statement)?;
+    let fingerprint = &signature.verified.key_fingerprint;
+    signing::write_replacing(files.signature, signature.armored.as_bytes(), 0o644)?;
+    let armored = signer.armored_public(fingerprint)?;
+    signing::write_replacing(files.public_key, armored.as_bytes(), 0o644)?;
+    let detail = format!(
+        "signed the release statement with {fingerprint} ({})",
+        signer.backend()
+    );
+    Ok((Outcome::Done, signature, detail))
+}
+
+/// Where the sign stage writes: the statement, its detached signature, the signer's certificate.
+pub struct SignedFiles<'a> {
+    pub statement: &'a Path,
+    pub signature: &'a Path,
+    pub public_key: &'a Path,
+}
+
+/// An earlier run's signature, if it signs exactly the statement this build renders and was made
+/// by this signer's key.
+fn earlier_signature(
+    signer: &Signer,
+    submission: &ReleaseSubmission,
+    files: &SignedFiles<'_>,
+) -> Option<DetachedSignature> {
+    let statement = std::fs::read(files.statement).ok()?;
+    if statement != registry_api::statement::render(submission) {
+        return None;
+    }
+    let armored = std::fs::read_to_string(files.signature).ok()?;
+    let key =
+        registry_api::openpgp::parse_public_key(&std::fs::read(files.public_key).ok()?).ok()?;
+    let verified =
+        registry_api::openpgp::verify_detached(&[key], &statement, armored.as_bytes()).ok()?;
+    if signer
+        .fingerprint()
+        .is_some_and(|fingerprint| fingerprint != verified.key_fingerprint)
+    {
+        return None;
+    }
+    Some(DetachedSignature { armored, verified })
+}
+
+/// Records the signed release, or finds it recorded with the same content and makes sure it
+/// carries this key's signature. The statement the registry serves must be the one signed.
 pub async fn record(
     registry: &Registry,
     submission: &ReleaseSubmission,
+    signature: &DetachedSignature,
     statement_path: &Path,
 ) -> anyhow::Result<(Outcome, String, String)> {
     let base = &registry.base;
+    let mut signed = submission.clone();
+    signed.signatures = vec![signature.armored.clone()];
+    let fingerprint = &signature.verified.key_fingerprint;
     let (outcome, sha256, detail) =
-        match publish::record_release(&registry.client, base, &registry.token, submission).await? {
+        match publish::record_release(&registry.client, base, &registry.token, &signed).await? {
             Recorded::New {
                 statement_sha256, ..
             } => (
                 Outcome::Done,
                 statement_sha256,
-                format!("recorded release {} in {base}", submission.version),
-            ),
-            Recorded::Existing { statement_sha256 } => (
-                Outcome::Skipped,
-                statement_sha256,
                 format!(
-                    "release {} was already recorded with this content",
+                    "recorded release {} in {base}, signed by {fingerprint}",
                     submission.version
                 ),
             ),
+            Recorded::Existing { statement_sha256 } => {
+                let stored = publish::add_signature_if_missing(
+                    &registry.client,
+                    base,
+                    &registry.token,
+                    &submission.version,
+                    signature,
+                )
+                .await?;
+                let (outcome, signed) = match stored {
+                    publish::SignatureStored::Now => (
+                        Outcome::Done,
+                        format!("added the signature by {fingerprint}"),
+                    ),
+                    publish::SignatureStored::Before => (
+                        Outcome::Skipped,
+                        format!("it holds a signature by {fingerprint}"),
+                    ),
+                };
+                let detail = format!(
+                    "release {} was already recorded with this content; {signed}",
+                    submission.version
+                );
+                (outcome, statement_sha256, detail)
+            }
         };
-    // What gets signed is what the registry serves, checked against what this build rendered:
-    // a registry that changed one byte would get a signature over its own words otherwise.
+    // The registry rendered the statement itself; it must be byte for byte the one signed here.
     let url = format!("{base}/v1/releases/{}/statement", submission.version);
     let served =
         crate::commands::http::get_bytes(&registry.client, &url, MAX_STATEMENT_BYTES).await?;
-    let served_sha256 = registry_api::statement::sha256(&served);
-    if served_sha256 != sha256 {
+    let local = signing::read_statement(statement_path)?;
+    if served != local {
         anyhow::bail!(
-            "{url} serves a statement with sha256 {served_sha256}, not the one this build renders ({sha256}): refusing to sign it; check which registry this is"
+            "{url} serves a statement with sha256 {}, not the one signed here ({}, {}); check which registry this is",
+            registry_api::statement::sha256(&served),
+            registry_api::statement::sha256(&local),
+            statement_path.display()
         );
     }
-    signing::write_replacing(statement_path, &served, 0o644)?;
     Ok((outcome, sha256, detail))
-}
-
-/// Signs the statement and adds the signature to the release, unless the signer's key already
-/// signed it there. Returns the signing key's fingerprint.
-pub async fn sign(
-    registry: &Registry,
-    version: &str,
-    signer: &Signer,
-    statement_path: &Path,
-    signature_path: &Path,
-) -> anyhow::Result<(Outcome, String, String)> {
-    let url = format!(
-        "{}/v1/releases/{version}/statement/signatures",
-        registry.base
-    );
-    let listed: Vec<Value> = serde_json::from_slice(
-        &crate::commands::http::get_bytes(&registry.client, &url, MAX_ANSWER_BYTES).await?,
-    )
-    .with_context(|| format!("{url} did not answer a list of signatures"))?;
-    let stored = |fingerprint: &str| {
-        listed.iter().find_map(|signature| {
-            (signature["key_fingerprint"].as_str() == Some(fingerprint))
-                .then(|| signature["signature"].as_str().map(str::to_owned))
-                .flatten()
-        })
-    };
-    if let Some(fingerprint) = signer.fingerprint() {
-        if let Some(armored) = stored(&fingerprint) {
-            return already_signed(signature_path, &armored, fingerprint);
-        }
-    }
-    let signature = signer.sign(statement_path)?;
-    let fingerprint = signature.verified.key_fingerprint.clone();
-    if let Some(armored) = stored(&fingerprint) {
-        // A gpg key, whose fingerprint is known only now.
-        return already_signed(signature_path, &armored, fingerprint);
-    }
-    signing::write_replacing(signature_path, signature.armored.as_bytes(), 0o644)?;
-    let response = registry
-        .client
-        .post(&url)
-        .bearer_auth(&registry.token)
-        .header(reqwest::header::CONTENT_TYPE, "application/pgp-signature")
-        .body(signature.armored.clone())
-        .send()
-        .await
-        .with_context(|| format!("sending the signature to {url}"))?;
-    let status = response.status();
-    if status == reqwest::StatusCode::CONFLICT {
-        return Ok((
-            Outcome::Skipped,
-            fingerprint.clone(),
-            format!("a concurrent run stored a signature by {fingerprint} first"),
-        ));
-    }
-    if let Err(error) = read_body(response, &url, MAX_ANSWER_BYTES).await {
-        let hint = if status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
-            format!(
-                "\nis key {fingerprint} registered as a release key? An admin registers it with `curl -H \"Authorization: Bearer $ADMIN_TOKEN\" --data-binary @KEY.pub.asc {}/v1/keys?role=release`",
-                registry.base
-            )
-        } else {
-            String::new()
-        };
-        return Err(error.context(format!("the registry refused the signature{hint}")));
-    }
-    Ok((
-        Outcome::Done,
-        fingerprint.clone(),
-        format!("signed by {fingerprint}; the registry verified and stored it"),
-    ))
-}
-
-/// The sign stage's answer when the registry holds a signature by this key already.
-fn already_signed(
-    path: &Path,
-    stored: &str,
-    fingerprint: String,
-) -> anyhow::Result<(Outcome, String, String)> {
-    keep_signature(path, stored)?;
-    let detail = format!("the registry already holds a signature by {fingerprint}");
-    Ok((Outcome::Skipped, fingerprint, detail))
-}
-
-/// The signature file of an earlier run stays as it is (its bytes are what was published); the
-/// registry's copy fills in for a missing one.
-fn keep_signature(path: &Path, stored: &str) -> anyhow::Result<()> {
-    if !path.exists() {
-        signing::write_replacing(path, stored.as_bytes(), 0o644)?;
-    }
-    Ok(())
 }
 
 /// Waits until the statement is in a checkpoint the registry serves (cosigned, when it has
