@@ -12,6 +12,7 @@
 #   LOG_ENTRIES (1000000), LOG_BATCH (10000), WRK_SECONDS (10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ci/nginx_reference.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mpr/target} SQLX_OFFLINE=true
 MPR_CACHE=${MPR_CACHE:-$HOME/.cache/mpr}
 
@@ -31,12 +32,7 @@ cluster=""
 ref=""
 nginx_pid=""
 cleanup() {
-    if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
-        kill -QUIT "$nginx_pid"  # graceful: the master stops its workers
-        for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$nginx_pid" 2>/dev/null && kill -TERM "$nginx_pid"
-        wait "$nginx_pid" 2>/dev/null || true
-    fi
+    stop_nginx "$nginx_pid"
     if [ -n "$ref" ]; then rm -rf "$ref"; fi
     if [ -n "$cluster" ]; then
         run_pg pg_ctl -D "$cluster/data" -m fast stop >/dev/null 2>&1 || true
@@ -74,26 +70,7 @@ mkdir -p "$ref/www/v1/log/proof" "$ref/bin"
 echo ok >"$ref/www/ready"
 chmod -R a+rX "$ref/www"
 nginx_port=$(free_port)
-cat >"$ref/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes auto;
-pid $ref/nginx.pid;
-error_log $ref/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $ref/nginx-body;
-    proxy_temp_path $ref/nginx-proxy;
-    fastcgi_temp_path $ref/nginx-fastcgi;
-    uwsgi_temp_path $ref/nginx-uwsgi;
-    scgi_temp_path $ref/nginx-scgi;
-    sendfile off;
-    open_file_cache max=100 inactive=300s;
-    open_file_cache_valid 300s;
-    tcp_nodelay on;
-    keepalive_timeout 75s;
-    keepalive_requests 1000000;
+{ nginx_conf_head "$ref"; cat <<EOF
     server {
         listen 127.0.0.1:$nginx_port;
         root $ref/www;
@@ -109,6 +86,7 @@ http {
     }
 }
 EOF
+} >"$ref/nginx.conf"
 nginx -e "$ref/nginx-error.log" -p "$ref" -c "$ref/nginx.conf" >"$ref/nginx.log" 2>&1 &
 nginx_pid=$!
 for _ in $(seq 100); do

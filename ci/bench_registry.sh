@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/setup.sh
+source ci/nginx_reference.sh
 
 DURATION=${DURATION:-60s}
 WARMUP=${WARMUP:-5s}
@@ -60,12 +61,7 @@ cleanup() {
         kill -0 "$mpr_pid" 2>/dev/null && kill -KILL "$mpr_pid"
         wait "$mpr_pid" 2>/dev/null || true
     fi
-    if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
-        kill -QUIT "$nginx_pid"  # graceful: the master stops its workers
-        for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$nginx_pid" 2>/dev/null && kill -TERM "$nginx_pid"
-        wait "$nginx_pid" 2>/dev/null || true
-    fi
+    stop_nginx "$nginx_pid"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -136,32 +132,8 @@ chmod -R a+rX "$tmp/www"
 body_bytes=$(stat -c %s "$tmp/www$path")
 cp "$tmp/www$path" "$out/measurements.json"
 
-# --- nginx serving the same bytes ------------------------------------------------------------------
-# Keep-alive like hyper's (no per-connection request limit, idle connections kept). The fastest
-# static setup found for a file of a few KiB, so the reference is not a weak one: descriptors kept
-# open (no open/fstat/close per request) and the body copied into the response (one writev) instead
-# of sendfile; the stock setup (sendfile on, no open_file_cache) served about 84,000/s here,
-# this one 108,000-136,000/s.
-cat >"$tmp/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes auto;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $tmp/nginx-body;
-    proxy_temp_path $tmp/nginx-proxy;
-    fastcgi_temp_path $tmp/nginx-fastcgi;
-    uwsgi_temp_path $tmp/nginx-uwsgi;
-    scgi_temp_path $tmp/nginx-scgi;
-    sendfile off;
-    open_file_cache max=100 inactive=300s;
-    open_file_cache_valid 300s;
-    tcp_nodelay on;
-    keepalive_timeout 75s;
-    keepalive_requests 1000000;
+# --- nginx serving the same bytes (its setup: ci/nginx_reference.sh) ----------------------------
+{ nginx_conf_head "$tmp"; cat <<EOF
     server {
         listen 127.0.0.1:$NGINX_PORT;
         root $tmp/www;
@@ -169,6 +141,7 @@ http {
     }
 }
 EOF
+} >"$tmp/nginx.conf"
 nginx -e "$tmp/nginx-error.log" -p "$tmp" -c "$tmp/nginx.conf" >"$tmp/nginx.log" 2>&1 &
 nginx_pid=$!
 wait_for "http://127.0.0.1:$NGINX_PORT$path" nginx "$nginx_pid"

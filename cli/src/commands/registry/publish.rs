@@ -219,7 +219,7 @@ pub async fn add_signature_if_missing(
 }
 
 /// Answers are small; the registry limits what it sends.
-const MAX_ANSWER_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_ANSWER_BYTES: u64 = 4 << 20;
 
 /// What to do when the registry refuses a signature as unverifiable (422).
 fn unregistered_key_hint(status: reqwest::StatusCode, key: &str, base: &str) -> String {

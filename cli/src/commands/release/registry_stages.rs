@@ -12,14 +12,13 @@ use registry_api::submission::ReleaseSubmission;
 use serde_json::Value;
 
 use crate::commands::http::read_body;
-use crate::commands::registry::publish::{self, Recorded};
+use crate::commands::registry::publish::{self, Recorded, MAX_ANSWER_BYTES};
 
 use super::journal::Outcome;
 use crate::commands::key::Signer;
 
 /// Statements are small; the registry limits bodies to 1 MiB.
 const MAX_STATEMENT_BYTES: u64 = 1 << 20;
-const MAX_ANSWER_BYTES: u64 = 4 << 20;
 
 /// Where the registry is and how to write to it.
 pub struct Registry {
